@@ -1,0 +1,98 @@
+"""The Starlette application: one route that resolves paths to endpoints."""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .args import Args
+from .core import Lambdasette
+from .endpoints import database, instance, row, table
+from .endpoints.context import Context
+from .errors import ApiError
+from .responses import CORS_HEADERS, error_response, redirect
+from .routing import Target, resolve
+
+log = logging.getLogger("lambdasette")
+
+Handler = Callable[[Context], Response]
+
+READ_HANDLERS: dict[str, Handler] = {
+    "index": instance.index,
+    "special": instance.special,
+    "database": database.database,
+    "table": table.table,
+    "row": row.row,
+}
+
+
+def _database_action(ctx: Context) -> Response:
+    if ctx.target.action == "query":
+        return database.query(ctx)
+    raise ApiError(404, "Not found")
+
+
+READ_HANDLERS["database-action"] = _database_action
+
+
+def raw_path(request: Request) -> str:
+    raw = request.scope.get("raw_path")
+    if raw:
+        return raw.decode("latin-1").split("?", 1)[0]
+    # Adapters without raw_path (Mangum) give a decoded path: re-encode it so '%'
+    # in a name is not read as an escape.
+    return urllib.parse.quote(request.scope["path"], safe="/~+,")
+
+
+def create_app(ds: Lambdasette) -> Starlette:
+    async def dispatch(request: Request) -> Response:
+        path = raw_path(request)
+        request.scope["lambdasette.path"] = path
+        try:
+            response = await handle(ds, request, path)
+        except ApiError as exc:
+            response = error_response(exc)
+        except Exception:  # a bug, never the client's fault: log it, answer JSON
+            log.exception("Unhandled error for %s %s", request.method, path)
+            response = error_response(ApiError(500, "Internal server error"))
+        response.headers["Vary"] = "Cookie, Authorization"
+        if ds.options.cors:
+            response.headers.update(CORS_HEADERS)
+        return response
+
+    app = Starlette(
+        routes=[Route("/{path:path}", dispatch,
+                      methods=["GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"])]
+    )
+    app.state.lambdasette = ds
+    return app
+
+
+async def handle(ds: Lambdasette, request: Request, path: str) -> Response:
+    if len(path) > 1 and path.endswith("/"):
+        query = request.url.query
+        return redirect(path.rstrip("/") + (f"?{query}" if query else ""))
+    method = request.method
+    if method == "OPTIONS":
+        if ds.options.cors:
+            return Response(b"ok", media_type="text/plain; charset=utf-8")
+        raise ApiError(405, "Method not allowed")
+    target = resolve(path)
+    args = Args.parse(request.url.query)
+    ctx = Context(ds, request, target, args, actor=None)
+    if method in ("GET", "HEAD"):
+        handler = READ_HANDLERS.get(target.kind)
+        if handler is None:
+            raise ApiError(404, "Not found")
+        return await run_in_threadpool(handler, ctx)
+    raise ApiError(405, "Method not allowed")
+
+
+__all__ = ["create_app", "Target"]

@@ -1,0 +1,70 @@
+"""The `lambdasette` command: serve locally, manage tokens, databases and imports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lambdasette", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="Serve SQLite files (or a demo database) on HTTP")
+    serve.add_argument("files", nargs="*", type=Path, help="SQLite files or folders of them")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8001)
+    serve.add_argument("--cors", action="store_true", help="Send CORS headers")
+    serve.add_argument("--public", action="store_true", help="Let anonymous callers read")
+    serve.add_argument("--setting", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    serve.add_argument("--metadata", type=Path, help="Datasette metadata file (JSON or YAML)")
+    serve.add_argument("--tokens-db", type=Path, help="SQLite file for API tokens")
+    serve.add_argument("--demo-dir", type=Path, default=Path(".lambdasette"),
+                       help="Where the demo database is created when no files are given")
+    return parser
+
+
+def serve(options: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .core import Lambdasette, Options
+    from .demo import create_demo
+    from .metadata import Metadata
+    from .settings import Settings
+    from .storage import LocalStorage
+
+    try:
+        settings = Settings.from_pairs([tuple(pair) for pair in options.setting])
+    except ValueError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    files = list(options.files)
+    if not files:
+        demo = create_demo(options.demo_dir / "demo.db")
+        print(f"Serving the demo database {demo}", file=sys.stderr)
+        files = [demo]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        print(f"Error: not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    ds = Lambdasette(
+        storage=LocalStorage(files),
+        settings=settings,
+        metadata=Metadata.load(options.metadata),
+        options=Options(cors=options.cors, public=options.public),
+    )
+    uvicorn.run(create_app(ds), host=options.host, port=options.port, log_level="warning")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = build_parser().parse_args(argv)
+    if options.command == "serve":
+        return serve(options)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

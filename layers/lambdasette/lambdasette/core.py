@@ -1,0 +1,95 @@
+"""The application's shared state: storage, settings, metadata and caches."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import sqlrun
+from .errors import ApiError
+from .metadata import Metadata, TableConfig
+from .schema import Schema, SchemaCache
+from .settings import Settings
+from .storage import DatabaseNotFound, Storage
+from .versioning import DataVersions, VersionedCache
+
+
+READ_ACTIONS = frozenset(
+    {"view-instance", "view-database", "view-table", "view-query", "execute-sql"}
+)
+
+
+@dataclass
+class Options:
+    cors: bool = False
+    public: bool = True
+    role: str = "all"  # "read", "write" or "all": which requests this process serves
+
+
+@dataclass
+class Lambdasette:
+    storage: Storage
+    settings: Settings = field(default_factory=Settings)
+    metadata: Metadata = field(default_factory=Metadata)
+    options: Options = field(default_factory=Options)
+
+    def __post_init__(self) -> None:
+        self.schemas = SchemaCache()
+        self.versions = DataVersions(self.storage.connect)
+        self.cache = VersionedCache()
+
+    def can(self, actor: dict[str, Any] | None, action: str, database: str | None = None,
+            table: str | None = None) -> bool:
+        """Until tokens exist every caller may read and nobody may write."""
+        return action in READ_ACTIONS
+
+    def database_names(self) -> list[str]:
+        return self.storage.names()
+
+    def connection(self, database: str) -> sqlite3.Connection:
+        try:
+            return self.storage.read_connection(database)
+        except DatabaseNotFound:
+            raise ApiError(404, "Database not found", extra={"database": database}) from None
+
+    def schema(self, database: str, conn: sqlite3.Connection) -> Schema:
+        return self.schemas.get(database, conn)
+
+    def table_config(self, database: str, table: str) -> TableConfig:
+        return self.metadata.table(database, table)
+
+    def time_limit(self, requested: str | None = None) -> int:
+        """`_timelimit` may lower `sql_time_limit_ms`, never raise it."""
+        limit = self.settings.sql_time_limit_ms
+        if requested is not None:
+            try:
+                limit = min(limit, int(requested))
+            except ValueError:
+                pass
+        return limit
+
+    def cached(self, database: str, key: Any, compute: Any) -> Any:
+        """A figure that depends only on the data, computed once per data version."""
+        version = self.versions.version(database)
+        value = self.cache.get(database, version, key)
+        if value is None:
+            value = compute()
+            if value is not None:
+                self.cache.put(database, version, key, value)
+        return value
+
+    def count(
+        self, database: str, conn: sqlite3.Connection, sql: str, params: dict[str, Any],
+        time_limit_ms: int,
+    ) -> int | None:
+        """A row count, or None if it ran out of time."""
+        def compute() -> int | None:
+            try:
+                return sqlrun.scalar(conn, sql, params, time_limit_ms=time_limit_ms)
+            except ApiError as exc:
+                if exc.title == "SQL Interrupted":
+                    return None
+                raise
+
+        return self.cached(database, ("count", sql, tuple(sorted(params.items()))), compute)

@@ -1,0 +1,173 @@
+"""Database endpoints: `/<db>.json` and arbitrary read-only SQL (`?sql=`)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from typing import Any
+
+from starlette.responses import Response
+
+from .. import sqlrun
+from ..csvout import CsvWriter
+from ..errors import ApiError
+from ..render import as_objects, check_shape, dumps, ndjson, parse_json_columns
+from ..responses import cache_control, json_response
+from ..settings import query_bool
+from ..tilde import tilde_encode
+from .context import Context
+
+_NAMED = re.compile(r"(?<![:\w]):([a-zA-Z_][a-zA-Z0-9_]*)")
+
+
+def table_summaries(
+    ctx: Context, database: str, conn: sqlite3.Connection
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    schema = ctx.ds.schema(database, conn)
+    tables = []
+    views = []
+    for table in schema.tables.values():
+        if not ctx.ds.can(ctx.actor, "view-table", database, table.name):
+            continue
+        if table.is_view:
+            views.append({"name": table.name, "private": False})
+            continue
+        count = ctx.ds.count(
+            database, conn, f"select count(*) from {_q(table.name)}", {}, time_limit_ms=100
+        ) if not _count_unsafe(table.name, schema) else None
+        tables.append({
+            "name": table.name,
+            "columns": table.columns,
+            "primary_keys": table.pks,
+            "count": count,
+            "hidden": table.hidden or ctx.ds.table_config(database, table.name).hidden,
+            "fts_table": table.fts_table,
+            "foreign_keys": {
+                "incoming": table.incoming,
+                "outgoing": [fk.outgoing() for fk in table.outgoing],
+            },
+            "private": False,
+        })
+    tables.sort(key=lambda t: (t["hidden"], t["name"]))
+    views.sort(key=lambda v: v["name"])
+    return tables, views
+
+
+def _q(name: str) -> str:
+    from ..sqlquote import quote
+
+    return quote(name)
+
+
+def _count_unsafe(name: str, schema: Any) -> bool:
+    # Counting a virtual table other than FTS can run arbitrary module code.
+    table = schema.get(name)
+    return bool(table and table.is_virtual and not table.fts_table)
+
+
+def database(ctx: Context) -> Response:
+    name = ctx.target.database or ""
+    if ctx.args.get("sql"):
+        return query(ctx)
+    conn = ctx.ds.connection(name)
+    if not ctx.ds.can(ctx.actor, "view-database", name):
+        raise ApiError(403, "You do not have permission to view this database")
+    if ctx.target.ext == "csv":
+        raise ApiError(400, "?sql= is required")
+    start = time.perf_counter()
+    tables, views = table_summaries(ctx, name, conn)
+    info = ctx.ds.storage.info(name)
+    body = {
+        "ok": True,
+        "database": name,
+        "private": False,
+        "path": "/" + tilde_encode(name),
+        "size": info.size,
+        "tables": tables,
+        "hidden_count": sum(1 for t in tables if t["hidden"]),
+        "views": views,
+        "queries": [],
+        "allow_execute_sql": ctx.ds.can(ctx.actor, "execute-sql", name),
+        "query_ms": (time.perf_counter() - start) * 1000,
+    }
+    return json_response(body, headers=cache_control(ctx.args, ctx.ds.settings.default_cache_ttl))
+
+
+def named_parameters(conn: sqlite3.Connection, sql: str) -> list[str]:
+    """The :named parameters SQLite sees in `sql` (string literals don't count)."""
+    candidates = _NAMED.findall(sql)
+    if not candidates:
+        return []
+    try:
+        rows = conn.execute(
+            "explain " + sql.strip().rstrip(";"), {c: None for c in candidates}
+        ).fetchall()
+    except sqlite3.Error:
+        return list(dict.fromkeys(candidates))
+    return [row[4].lstrip(":") for row in rows if row[1] == "Variable" and row[4]]
+
+
+def query(ctx: Context) -> Response:
+    name = ctx.target.database or ""
+    sql = ctx.args.get("sql") or ""
+    conn = ctx.ds.connection(name)
+    if not sql.strip():
+        raise ApiError(400, "?sql= is required")
+    if not ctx.ds.can(ctx.actor, "execute-sql", name):
+        raise ApiError(403, "You do not have permission to execute SQL against this database")
+    shape = check_shape(ctx.args.get("_shape"))
+    if shape == "object":
+        raise ApiError(400, "_shape=object is only available on tables")
+    sqlrun.validate_select(sql)
+    params = {k: v for k, v in ctx.args.items if k not in ("sql", "_shape")}
+    for param in named_parameters(conn, sql):
+        params.setdefault(param, "")
+    bind = {k: v for k, v in params.items() if not k.startswith("_")}
+    start = time.perf_counter()
+    result = sqlrun.run(
+        conn, sql, bind, time_limit_ms=ctx.ds.time_limit(ctx.args.get("_timelimit")),
+        max_rows=ctx.ds.settings.max_returned_rows,
+    )
+    elapsed = (time.perf_counter() - start) * 1000
+    rows = parse_json_columns(result.rows, result.columns, ctx.args.getlist("_json"))
+    infinity = query_bool(ctx.args.get("_json_infinity"), "_json_infinity")
+    headers = cache_control(ctx.args, ctx.ds.settings.default_cache_ttl)
+    headers["Referrer-Policy"] = "no-referrer"
+    if ctx.target.ext == "csv":
+        return csv_query(ctx, name, result.columns, rows)
+    if shape == "array" and ctx.args.flag("_nl"):
+        return Response(ndjson(result.columns, rows, infinity=infinity), headers=headers,
+                        media_type="text/plain")
+    if shape == "array":
+        return json_response(as_objects(result.columns, rows), headers=headers, infinity=infinity)
+    if shape == "arrayfirst":
+        return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
+    body = {
+        "ok": True,
+        "database": name,
+        "query_name": None,
+        "rows": as_objects(result.columns, rows) if shape == "objects" else rows,
+        "truncated": result.truncated,
+        "columns": result.columns,
+        "query": {"sql": sql, "params": params},
+        "error": None,
+        "private": False,
+        "allow_execute_sql": True,
+        "query_ms": elapsed,
+    }
+    return Response(dumps(body, infinity=infinity), headers=headers,
+                    media_type="application/json; charset=utf-8")
+
+
+def csv_query(ctx: Context, name: str, columns: list[str], rows: list[Any]) -> Response:
+    writer = CsvWriter()
+    if ctx.args.get("_header") not in ("off", "0", "false"):
+        writer.write(columns)
+    writer.write_all(rows)
+    headers: dict[str, str] = {}
+    media = "text/plain; charset=utf-8"
+    if ctx.args.flag("_dl"):
+        media = "text/csv; charset=utf-8"
+        headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return Response(writer.take().encode("utf-8"), headers=headers, media_type=media)

@@ -1,0 +1,126 @@
+"""Instance-level endpoints: the index, versions, settings, databases, actor."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import sys
+from typing import Any
+
+from starlette.responses import Response
+
+from .. import __version__
+from ..errors import ApiError
+from ..responses import json_response
+from .context import Context
+from .database import table_summaries
+
+
+def index(ctx: Context) -> Response:
+    body: dict[str, Any] = {}
+    for name in ctx.ds.database_names():
+        if not ctx.ds.can(ctx.actor, "view-database", name):
+            continue
+        conn = ctx.ds.connection(name)
+        tables, views = table_summaries(ctx, name, conn)
+        visible = [t for t in tables if not t["hidden"]]
+        hidden = [t for t in tables if t["hidden"]]
+        for t in visible:
+            t.pop("foreign_keys", None)
+            t["num_relationships_for_sorting"] = 0
+        ordered = sorted(visible, key=lambda t: (t["count"] or 0, t["name"]), reverse=True)
+        body[name] = {
+            "name": name,
+            "hash": None,
+            "color": hashlib.md5(name.encode("utf-8")).hexdigest()[:6],
+            "path": "/" + _encoded(name),
+            "tables_and_views_truncated": ordered[:5],
+            "tables_and_views_more": len(visible) + len(views) > 5,
+            "tables_count": len(visible),
+            "table_rows_sum": sum(t["count"] or 0 for t in visible),
+            "show_table_row_counts": True,
+            "hidden_table_rows_sum": sum(t["count"] or 0 for t in hidden),
+            "hidden_tables_count": len(hidden),
+            "views_count": len(views),
+            "private": False,
+        }
+    return json_response(body)
+
+
+def _encoded(name: str) -> str:
+    from ..tilde import tilde_encode
+
+    return tilde_encode(name)
+
+
+def versions(ctx: Context) -> Response:
+    conn = sqlite3.connect(":memory:")
+    try:
+        compile_options = [row[0] for row in conn.execute("pragma compile_options")]
+        fts_versions = []
+        for fts in ("FTS5", "FTS4", "FTS3"):
+            try:
+                conn.execute(f"CREATE VIRTUAL TABLE v{fts} USING {fts} (data)")
+                fts_versions.append(fts)
+            except sqlite3.OperationalError:
+                continue
+        try:
+            json1 = conn.execute("select json('{}')").fetchone()[0] is not None
+        except sqlite3.OperationalError:
+            json1 = False
+    finally:
+        conn.close()
+    body = {
+        "python": {"version": ".".join(map(str, sys.version_info[:3])), "full": sys.version},
+        "datasette": {"version": "0.65.5", "note": f"lambdasette {__version__}"},
+        "lambdasette": {"version": __version__},
+        "asgi": "3.0",
+        "sqlite": {
+            "version": sqlite3.sqlite_version,
+            "fts_versions": fts_versions,
+            "extensions": {"json1": None} if json1 else {},
+            "compile_options": compile_options,
+        },
+    }
+    return json_response(body)
+
+
+def settings(ctx: Context) -> Response:
+    return json_response(ctx.ds.settings.as_json())
+
+
+def databases(ctx: Context) -> Response:
+    out = []
+    for name in ctx.ds.database_names():
+        if not ctx.ds.can(ctx.actor, "view-database", name):
+            continue
+        info = ctx.ds.storage.info(name)
+        out.append({
+            "name": name,
+            "route": _encoded(name),
+            "path": name,
+            "size": info.size,
+            "is_mutable": info.is_mutable,
+            "is_memory": info.is_memory,
+            "hash": None,
+        })
+    return json_response(out)
+
+
+def actor(ctx: Context) -> Response:
+    return json_response({"actor": ctx.actor})
+
+
+SPECIAL = {
+    "versions": versions,
+    "settings": settings,
+    "databases": databases,
+    "actor": actor,
+}
+
+
+def special(ctx: Context) -> Response:
+    handler = SPECIAL.get(ctx.target.action or "")
+    if handler is None:
+        raise ApiError(404, "Not found")
+    return handler(ctx)

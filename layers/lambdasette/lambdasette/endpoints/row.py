@@ -1,0 +1,98 @@
+"""Row pages: `/<db>/<table>/<pk>.json` and `.csv`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.responses import Response
+
+from .. import sqlrun
+from ..csvout import CsvWriter
+from ..errors import ApiError
+from ..render import as_objects, check_shape, dumps, parse_json_columns
+from ..responses import cache_control
+from ..settings import query_bool
+from ..sqlquote import quote
+from ..tilde import tilde_encode
+from .context import Context
+from .table import get_table
+
+
+def row(ctx: Context) -> Response:
+    database = ctx.target.database or ""
+    conn, schema, tbl = get_table(ctx)
+    ds, args = ctx.ds, ctx.args
+    keys = tbl.row_keys
+    if not keys:
+        raise ApiError(404, "Record not found")
+    values = ctx.target.pk
+    if len(values) != len(keys):
+        raise ApiError(400, "URL row identifier does not match the primary key for this table")
+    shape = check_shape(args.get("_shape"))
+    infinity = query_bool(args.get("_json_infinity"), "_json_infinity")
+    columns = (["rowid"] if tbl.uses_rowid else []) + tbl.columns
+    select = ", ".join("rowid" if (c == "rowid" and tbl.uses_rowid) else quote(c) for c in columns)
+    where = " and ".join(
+        f"{'rowid' if k == 'rowid' else quote(k)} = :p{i}" for i, k in enumerate(keys)
+    )
+    params = {f"p{i}": v for i, v in enumerate(values)}
+    time_limit = ds.time_limit(args.get("_timelimit"))
+    start = time.perf_counter()
+    result = sqlrun.run(conn, f"select {select} from {quote(tbl.name)} where {where}", params,
+                        time_limit_ms=time_limit)
+    if not result.rows:
+        raise ApiError(404, "Record not found")
+    rows = parse_json_columns(result.rows, columns, args.getlist("_json"))
+    headers = cache_control(args, ds.settings.default_cache_ttl)
+    if ctx.target.ext == "csv":
+        writer = CsvWriter()
+        writer.write(columns)
+        writer.write_all(rows)
+        return Response(writer.take().encode("utf-8"), headers={},
+                        media_type="text/plain; charset=utf-8")
+    objects = as_objects(columns, rows)
+    if shape == "array":
+        return _json(objects, headers, infinity)
+    if shape == "arrayfirst":
+        return _json([r[0] for r in rows], headers, infinity)
+    if shape == "object":
+        key = ",".join(tilde_encode(str(objects[0][k])) for k in keys)
+        return _json({key: objects[0]}, headers, infinity)
+    body: dict[str, Any] = {
+        "ok": True,
+        "database": database,
+        "table": tbl.name,
+        "rows": objects if shape == "objects" else rows,
+        "columns": columns,
+        "primary_keys": keys,
+        "primary_key_values": values,
+        "units": {},
+        "query_ms": (time.perf_counter() - start) * 1000,
+    }
+    extras = set(",".join(args.getlist("_extras") + args.getlist("_extra")).split(","))
+    if "foreign_key_tables" in extras:
+        body["foreign_key_tables"] = foreign_key_tables(ctx, conn, tbl, objects[0], time_limit)
+    return _json(body, headers, infinity)
+
+
+def foreign_key_tables(ctx: Context, conn: Any, tbl: Any, row: dict[str, Any],
+                       time_limit: int) -> list[dict[str, Any]]:
+    database = ctx.target.database or ""
+    out = []
+    for fk in tbl.incoming:
+        value = row.get(fk["column"])
+        sql = f"select count(*) from {quote(fk['other_table'])} where {quote(fk['other_column'])} = :v"
+        try:
+            count = sqlrun.scalar(conn, sql, {"v": value}, time_limit_ms=time_limit)
+        except ApiError:
+            count = None
+        link = (f"/{tilde_encode(database)}/{tilde_encode(fk['other_table'])}?"
+                f"{fk['other_column']}={value}")
+        out.append({**fk, "count": count, "link": link})
+    return out
+
+
+def _json(body: Any, headers: dict[str, str], infinity: bool) -> Response:
+    return Response(dumps(body, infinity=infinity), headers=headers,
+                    media_type="application/json; charset=utf-8")

@@ -1,0 +1,250 @@
+"""Table and view pages: `/<db>/<table>.json` and `.csv`."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from starlette.responses import Response, StreamingResponse
+
+from .. import facets, labels, sqlrun
+from ..args import Args
+from ..csvout import CsvWriter, labelled
+from ..errors import ApiError
+from ..render import as_objects, check_shape, dumps, ndjson, parse_json_columns
+from ..responses import cache_control, redirect
+from ..schema import Schema, Table
+from ..settings import query_bool
+from ..tablequery import TablePlan, plan_table
+from ..tilde import tilde_encode
+from .context import Context
+
+_FILTER_ARG = re.compile(r"^_filter_(column|op|value)_?(\d*)$")
+
+
+def legacy_redirect(ctx: Context) -> Response | None:
+    """Old-style arguments Datasette answers with a redirect to their modern form."""
+    args = ctx.args
+    path = ctx.request.scope.get("lambdasette.path", ctx.request.url.path)
+    if any(_FILTER_ARG.match(k) for k, _ in args.items):
+        groups: dict[str, dict[str, str]] = {}
+        kept = []
+        for k, v in args.items:
+            m = _FILTER_ARG.match(k)
+            if m:
+                groups.setdefault(m.group(2), {})[m.group(1)] = v
+            else:
+                kept.append((k, v))
+        for _, g in sorted(groups.items()):
+            column, op = g.get("column"), g.get("op") or "exact"
+            if column:
+                if op.endswith("__x"):
+                    op = op[:-3]
+                kept.append((f"{column}__{op}" if op != "exact" else column, g.get("value", "")))
+        qs = Args(kept).query_string()
+        return redirect(path + (f"?{qs}" if qs else ""))
+    if "_sort_by_desc" in args:
+        sort = args.get("_sort")
+        new = args.without("_sort_by_desc", "_sort")
+        if sort:
+            new = new.replaced([("_sort_desc", sort)])
+        qs = new.query_string()
+        return redirect(path + (f"?{qs}" if qs else ""))
+    return None
+
+
+def get_table(ctx: Context) -> tuple[sqlite3.Connection, Schema, Table]:
+    database = ctx.target.database or ""
+    conn = ctx.ds.connection(database)
+    schema = ctx.ds.schema(database, conn)
+    table = schema.get(ctx.target.table or "")
+    if table is None:
+        raise ApiError(404, "Table not found")
+    return conn, schema, table
+
+
+def pk_path(row: dict[str, Any], keys: list[str]) -> str:
+    return ",".join(tilde_encode(str(row[k])) for k in keys)
+
+
+def table(ctx: Context) -> Response:
+    if ctx.target.format == "jsono":
+        path = ctx.request.scope.get("lambdasette.path", ctx.request.url.path)
+        path = path[: -len(".jsono")] + ".json"
+        qs = ctx.args.replaced([("_shape", "objects")]).query_string()
+        return redirect(f"{path}?{qs}")
+    redirected = legacy_redirect(ctx)
+    if redirected is not None:
+        return redirected
+    database = ctx.target.database or ""
+    conn, schema, tbl = get_table(ctx)
+    ds, args = ctx.ds, ctx.args
+    shape = check_shape(args.get("_shape"))
+    config = ds.table_config(database, tbl.name)
+    if args.getlist("_where") and not ds.can(ctx.actor, "execute-sql", database):
+        raise ApiError(403, "_where= is not allowed")
+    time_limit = ds.time_limit(args.get("_timelimit"))
+    if ctx.target.ext == "csv":
+        return table_csv(ctx, conn, schema, tbl, time_limit)
+    infinity = query_bool(args.get("_json_infinity"), "_json_infinity")
+    plan = plan_table(tbl, schema, args, ds.settings, config)
+    if shape == "object" and not tbl.pks:
+        raise ApiError(400, "_shape=object not available for tables with no primary keys")
+
+    start = time.perf_counter()
+    result = sqlrun.run(conn, plan.page_sql(plan.size + 1), plan.params, time_limit_ms=time_limit)
+    rows = result.rows
+    next_token = None
+    if plan.size and len(rows) > plan.size:
+        next_token = plan.next_token(rows[plan.size - 1])
+    rows = rows[: plan.size]
+    if plan.extra_columns:
+        width = len(plan.columns)
+        rows = [r[:width] for r in rows]
+    columns = plan.columns
+
+    count = None
+    if not args.flag("_nocount"):
+        count = ds.count(database, conn, plan.count_sql(), plan.params, time_limit)
+    expand = labels.requested(tbl, args, columns)
+    rows = labels.expand_rows(conn, schema, ds.metadata, database, tbl, columns, rows, expand, time_limit)
+    rows = parse_json_columns(rows, columns, args.getlist("_json"))
+    facet_results, suggested = facets.compute(ctx, conn, schema, tbl, plan, config, count)
+    elapsed = (time.perf_counter() - start) * 1000
+
+    headers = cache_control(args, ds.settings.default_cache_ttl)
+    headers["Referrer-Policy"] = "no-referrer"
+    next_url = None
+    if next_token is not None:
+        updates: list[tuple[str, str | None]] = [("_next", next_token)]
+        if plan.sort:
+            updates.append(("_sort_desc" if plan.sort_desc else "_sort", plan.sort))
+            updates.insert(0, ("_sort" if plan.sort_desc else "_sort_desc", None))
+        next_url = ctx.url(args.replaced(updates))
+        headers["Link"] = f'<{next_url}>; rel="next"'
+
+    if shape in ("array", "arrayfirst", "object"):
+        if shape == "arrayfirst":
+            return _json(ctx, [r[0] for r in rows], headers, infinity)
+        objects = as_objects(columns, rows)
+        if shape == "object":
+            keys = tbl.pks
+            return _json(ctx, {pk_path(_plain(o), keys): o for o in objects}, headers, infinity)
+        if args.flag("_nl"):
+            return Response(ndjson(columns, rows, infinity=infinity), headers=headers,
+                            media_type="text/plain")
+        return _json(ctx, objects, headers, infinity)
+
+    body = {
+        "ok": True,
+        "database": database,
+        "table": tbl.name,
+        "is_view": tbl.is_view,
+        "human_description_en": plan.human,
+        "rows": as_objects(columns, rows) if shape == "objects" else rows,
+        "truncated": False,
+        "filtered_table_rows_count": count,
+        "expanded_columns": expand,
+        "expandable_columns": labels.expandable(schema, ds.metadata, database, tbl),
+        "columns": columns,
+        "primary_keys": tbl.pks,
+        "units": {},
+        "query": {"sql": plan.page_sql(plan.size + 1), "params": plan.params},
+        "facet_results": facet_results,
+        "suggested_facets": suggested,
+        "next": next_token,
+        "next_url": next_url,
+        "private": False,
+        "allow_execute_sql": ds.can(ctx.actor, "execute-sql", database),
+        "query_ms": elapsed,
+    }
+    return _json(ctx, body, headers, infinity)
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in row.items()}
+
+
+def _json(ctx: Context, body: Any, headers: dict[str, str], infinity: bool) -> Response:
+    return Response(dumps(body, infinity=infinity), headers=headers,
+                    media_type="application/json; charset=utf-8")
+
+
+def table_csv(
+    ctx: Context, conn: sqlite3.Connection, schema: Schema, tbl: Table, time_limit: int
+) -> Response:
+    ds, args = ctx.ds, ctx.args
+    database = ctx.target.database or ""
+    stream = args.flag("_stream")
+    if stream and not ds.settings.allow_csv_stream:
+        raise ApiError(400, "CSV streaming is disabled")
+    if stream and args.get("_next"):
+        raise ApiError(400, "_next not allowed for CSV streaming")
+    config = ds.table_config(database, tbl.name)
+    size = ds.settings.max_returned_rows if stream else None
+    plan = plan_table(tbl, schema, args, ds.settings, config, size=size)
+    # Fetch the first page now so that bad input is a clean 4xx before streaming starts.
+    first = sqlrun.run(conn, plan.page_sql(plan.size + 1), plan.params, time_limit_ms=time_limit)
+    expand = labels.requested(tbl, args, plan.columns)
+    headers: dict[str, str] = {}
+    media = "text/plain; charset=utf-8"
+    if args.flag("_dl"):
+        media = "text/csv; charset=utf-8"
+        headers["Content-Disposition"] = f'attachment; filename="{tbl.name}.csv"'
+    if not stream and plan.size and len(first.rows) > plan.size:
+        token = plan.next_token(first.rows[plan.size - 1])
+        headers["Link"] = f'<{ctx.url(args.replaced([("_next", token)]))}>; rel="next"'
+    limit = _csv_limit(ds.settings.max_csv_mb, ds.settings.max_response_bytes)
+
+    def pages() -> Iterator[list[tuple[Any, ...]]]:
+        rows = first.rows
+        current = plan
+        while True:
+            page, more = rows[: current.size], len(rows) > current.size
+            yield page
+            if not (stream and more and current.size):
+                return
+            token = current.next_token(rows[current.size - 1])
+            current = plan_table(tbl, schema, args.replaced([("_next", token)]), ds.settings, config,
+                                 size=size)
+            rows = sqlrun.run(conn, current.page_sql(current.size + 1), current.params,
+                              time_limit_ms=time_limit).rows
+
+    def generate() -> Iterator[bytes]:
+        writer = CsvWriter()
+        header = plan.columns
+        if expand:
+            header, _ = labelled(plan.columns, [], set(expand))
+        if args.get("_header") not in ("off", "0", "false"):
+            writer.write(header)
+        sent = 0
+        width = len(plan.columns)
+        try:
+            for page in pages():
+                page = [r[:width] for r in page]
+                page = labels.expand_rows(conn, schema, ds.metadata, database, tbl, plan.columns,
+                                          page, expand, time_limit)
+                if expand:
+                    _, page = labelled(plan.columns, page, set(expand))
+                writer.write_all(page)
+                chunk = writer.take().encode("utf-8")
+                if limit and sent + len(chunk) > limit:
+                    yield chunk[: max(0, limit - sent)]
+                    yield f"\nCSV contains more than {limit} bytes".encode()
+                    return
+                sent += len(chunk)
+                yield chunk
+        except ApiError as exc:
+            yield writer.take().encode("utf-8") + f"\n{exc}".encode()
+
+    if stream:
+        return StreamingResponse(generate(), headers=headers, media_type=media)
+    return Response(b"".join(generate()), headers=headers, media_type=media)
+
+
+def _csv_limit(max_csv_mb: int, max_response_bytes: int) -> int:
+    limits = [x for x in (max_csv_mb * 1024 * 1024, max_response_bytes) if x]
+    return min(limits) if limits else 0

@@ -1,0 +1,162 @@
+"""What a database contains: tables, views, columns, keys, foreign keys, FTS tables.
+
+Introspection runs once per schema version of each database and is cached.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+
+from .sqlquote import quote
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    column: str
+    other_table: str
+    other_column: str
+
+    def outgoing(self) -> dict[str, str]:
+        return {"other_table": self.other_table, "column": self.column, "other_column": self.other_column}
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[str]
+    pks: list[str]
+    is_view: bool = False
+    is_virtual: bool = False
+    has_rowid: bool = True
+    hidden: bool = False
+    fts_table: str | None = None
+    outgoing: list[ForeignKey] = field(default_factory=list)
+    incoming: list[dict[str, str]] = field(default_factory=list)
+    column_types: dict[str, str] = field(default_factory=dict)
+    not_null: set[str] = field(default_factory=set)
+
+    @property
+    def uses_rowid(self) -> bool:
+        """Rows are addressed by rowid: a rowid table without an explicit primary key."""
+        return not self.pks and self.has_rowid and not self.is_view
+
+    @property
+    def row_keys(self) -> list[str]:
+        """The columns that identify a row in a URL or a `next` token."""
+        if self.pks:
+            return self.pks
+        return ["rowid"] if self.uses_rowid else []
+
+    def fk_for(self, column: str) -> ForeignKey | None:
+        for fk in self.outgoing:
+            if fk.column == column:
+                return fk
+        return None
+
+
+@dataclass
+class Schema:
+    version: int
+    tables: dict[str, Table]
+
+    def get(self, name: str) -> Table | None:
+        return self.tables.get(name)
+
+    def table_names(self) -> list[str]:
+        return [t.name for t in self.tables.values() if not t.is_view]
+
+    def view_names(self) -> list[str]:
+        return [t.name for t in self.tables.values() if t.is_view]
+
+
+_FTS_CONTENT = re.compile(r"""content\s*=\s*(?:\[([^\]]*)\]|"((?:[^"]|"")*)"|'((?:[^']|'')*)'|([^\s,)]+))""", re.I)
+
+
+def _is_fts(sql: str | None) -> bool:
+    return bool(sql) and re.search(r"VIRTUAL\s+TABLE.*USING\s+FTS", sql or "", re.I | re.S) is not None
+
+
+def _fts_content_table(sql: str) -> str | None:
+    match = _FTS_CONTENT.search(sql)
+    if not match:
+        return None
+    bracket, dquoted, squoted, bare = match.groups()
+    if bracket is not None:
+        return bracket
+    if dquoted is not None:
+        return dquoted.replace('""', '"')
+    if squoted is not None:
+        return squoted.replace("''", "'")
+    return bare
+
+
+def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
+    master = conn.execute(
+        "select name, type, rootpage, sql from sqlite_master where type in ('table', 'view')"
+    ).fetchall()
+    tables: dict[str, Table] = {}
+    hidden_prefixes: list[str] = []
+    fts_for: dict[str, str] = {}
+    for name, kind, rootpage, sql in master:
+        if kind == "table" and rootpage == 0 and _is_fts(sql):
+            hidden_prefixes.append(name)
+            fts_for.setdefault(name, name)
+            content = _fts_content_table(sql)
+            if content:
+                fts_for.setdefault(content, name)
+    for name, kind, rootpage, sql in master:
+        info = conn.execute(f"PRAGMA table_info({quote(name)})").fetchall()
+        pk_cols = sorted((row for row in info if row[5]), key=lambda row: row[5])
+        sql_text = sql or ""
+        table = Table(
+            name=name,
+            columns=[row[1] for row in info],
+            pks=[row[1] for row in pk_cols],
+            is_view=kind == "view",
+            is_virtual=kind == "table" and rootpage == 0,
+            has_rowid=kind == "table" and not re.search(r"\)\s*WITHOUT\s+ROWID\s*;?\s*$", sql_text, re.I),
+            column_types={row[1]: (row[2] or "") for row in info},
+            not_null={row[1] for row in info if row[3]},
+        )
+        if kind == "table":
+            table.hidden = name.startswith("sqlite_") or any(name.startswith(p) for p in hidden_prefixes)
+            table.fts_table = fts_for.get(name)
+        tables[name] = table
+    for table in tables.values():
+        if table.is_view:
+            continue
+        rows = conn.execute(f"PRAGMA foreign_key_list({quote(table.name)})").fetchall()
+        for row in rows:
+            other_table, column, other_column = row[2], row[3], row[4]
+            if other_column is None:
+                target = tables.get(other_table)
+                other_column = target.pks[0] if target and target.pks else "rowid"
+            table.outgoing.append(ForeignKey(column, other_table, other_column))
+    for table in tables.values():
+        for fk in table.outgoing:
+            target = tables.get(fk.other_table)
+            if target is not None:
+                target.incoming.append(
+                    {"other_table": table.name, "column": fk.other_column, "other_column": fk.column}
+                )
+    return Schema(version=version, tables=tables)
+
+
+class SchemaCache:
+    """Per-database schemas, refreshed when SQLite's schema_version changes."""
+
+    def __init__(self) -> None:
+        self._schemas: dict[str, Schema] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, conn: sqlite3.Connection) -> Schema:
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        schema = self._schemas.get(name)
+        if schema is None or schema.version != version:
+            schema = load_schema(conn, version)
+            with self._lock:
+                self._schemas[name] = schema
+        return schema

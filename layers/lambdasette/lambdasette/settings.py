@@ -1,0 +1,94 @@
+"""Datasette's settings: names, defaults, parsing from the CLI and the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import ApiError
+
+TRUE = ("on", "true", "1", "yes")
+FALSE = ("off", "false", "0", "no")
+
+
+def parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in TRUE:
+        return True
+    if lowered in FALSE:
+        return False
+    raise ValueError(f"{value!r} is not a boolean (use on/off)")
+
+
+@dataclass
+class Settings:
+    default_page_size: int = 100
+    max_returned_rows: int = 1000
+    sql_time_limit_ms: int = 1000
+    default_facet_size: int = 30
+    facet_time_limit_ms: int = 200
+    facet_suggest_time_limit_ms: int = 50
+    allow_facet: bool = True
+    suggest_facets: bool = True
+    default_allow_sql: bool = True
+    allow_csv_stream: bool = True
+    max_csv_mb: int = 100
+    default_cache_ttl: int = 5
+    max_insert_rows: int = 100
+    max_post_body_bytes: int = 2 * 1024 * 1024
+    force_https_urls: bool = False
+    trace_debug: bool = False
+    # Lambda answers at most 6 MB; a buffered response is capped below that.
+    max_response_bytes: int = 5 * 1024 * 1024
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.name != "extra"]
+
+    def set(self, name: str, raw: str) -> None:
+        if name not in self.names():
+            raise ValueError(f"Unknown setting: {name}")
+        current = getattr(self, name)
+        if isinstance(current, bool):
+            setattr(self, name, parse_bool(raw))
+        else:
+            try:
+                number = int(raw)
+            except ValueError:
+                raise ValueError(f"Setting {name} must be an integer, got {raw!r}") from None
+            if number < 0:
+                raise ValueError(f"Setting {name} must not be negative")
+            setattr(self, name, number)
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.names()}
+
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[str, str]]) -> Settings:
+        settings = cls()
+        for name, value in pairs:
+            settings.set(name, value)
+        return settings
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """LAMBDASETTE_SETTING_<NAME>=value, as a deployed function receives them."""
+        environ = dict(os.environ if environ is None else environ)
+        settings = cls()
+        prefix = "LAMBDASETTE_SETTING_"
+        for key, value in environ.items():
+            if key.startswith(prefix):
+                settings.set(key[len(prefix):].lower(), value)
+        return settings
+
+
+def query_bool(value: str | None, name: str) -> bool:
+    """A boolean query-string argument; anything unrecognised is a 400, not a 500."""
+    if value is None:
+        return False
+    try:
+        return parse_bool(value)
+    except ValueError:
+        raise ApiError(400, f"{name} must be on/off, true/false or 1/0") from None

@@ -1,0 +1,109 @@
+"""Where the SQLite files are and how a connection to one is opened.
+
+Everything above this module sees databases only by name. The local implementation
+serves files from disk; the S3/Litestream one (later) keeps restored copies.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+class DatabaseNotFound(KeyError):
+    pass
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    name: str
+    size: int
+    is_mutable: bool = True
+    is_memory: bool = False
+
+
+class Storage(Protocol):
+    def names(self) -> list[str]: ...
+
+    def info(self, name: str) -> DatabaseInfo: ...
+
+    def read_connection(self, name: str) -> sqlite3.Connection:
+        """A read-only connection, owned by the calling thread; do not close it."""
+        ...
+
+    def connect(self, name: str) -> sqlite3.Connection:
+        """A new read-only connection that the caller owns."""
+        ...
+
+
+def read_only_uri(path: Path) -> str:
+    return "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False)
+    conn.execute("PRAGMA query_only = 1")
+    return conn
+
+
+def database_name(path: Path) -> str:
+    return path.stem
+
+
+class LocalStorage:
+    """SQLite files in local folders or given one by one."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._files: dict[str, Path] = {}
+        self._dirs: list[Path] = []
+        for path in paths:
+            if path.is_dir():
+                self._dirs.append(path)
+            else:
+                self._files[database_name(path)] = path
+        self._local = threading.local()
+
+    def _all(self) -> dict[str, Path]:
+        found = dict(self._files)
+        for folder in self._dirs:
+            for child in sorted(folder.iterdir()):
+                if child.suffix in (".db", ".sqlite", ".sqlite3") and child.is_file():
+                    found.setdefault(database_name(child), child)
+        return found
+
+    def names(self) -> list[str]:
+        return list(self._all())
+
+    def path(self, name: str) -> Path:
+        path = self._files.get(name)
+        if path is None:
+            path = self._all().get(name)
+        if path is None or not path.exists():
+            raise DatabaseNotFound(name)
+        return path
+
+    def info(self, name: str) -> DatabaseInfo:
+        return DatabaseInfo(name=name, size=self.path(name).stat().st_size)
+
+    def connect(self, name: str) -> sqlite3.Connection:
+        return open_read_only(self.path(name))
+
+    def read_connection(self, name: str) -> sqlite3.Connection:
+        path = self.path(name)
+        stat = os.stat(path)
+        cache: dict[str, tuple[tuple[int, int], sqlite3.Connection]]
+        cache = self._local.__dict__.setdefault("connections", {})
+        identity = (stat.st_dev, stat.st_ino)
+        cached = cache.get(name)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        if cached is not None:
+            cached[1].close()
+        conn = open_read_only(path)
+        cache[name] = (identity, conn)
+        return conn
