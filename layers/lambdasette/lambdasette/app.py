@@ -17,7 +17,7 @@ from .core import Lambdasette
 from .endpoints import database, instance, row, table
 from .endpoints.context import Context
 from .errors import ApiError
-from .responses import CORS_HEADERS, error_response, redirect
+from .responses import CORS_HEADERS, READ_CORS_HEADERS, error_response, redirect
 from .routing import Target, resolve
 
 log = logging.getLogger("lambdasette")
@@ -42,6 +42,16 @@ def _database_action(ctx: Context) -> Response:
 READ_HANDLERS["database-action"] = _database_action
 
 
+WRITE_ACTIONS = frozenset(
+    {"create", "insert", "upsert", "update", "delete", "drop", "alter", "execute-write"}
+)
+
+
+def is_write_path(path: str) -> bool:
+    segments = path.strip("/").split("/")
+    return len(segments) >= 3 and segments[-2] == "-" and segments[-1] in WRITE_ACTIONS
+
+
 def raw_path(request: Request) -> str:
     raw = request.scope.get("raw_path")
     if raw:
@@ -64,7 +74,8 @@ def create_app(ds: Lambdasette) -> Starlette:
             response = error_response(ApiError(500, "Internal server error"))
         response.headers["Vary"] = "Cookie, Authorization"
         if ds.options.cors:
-            response.headers.update(CORS_HEADERS)
+            write = request.method == "POST" or is_write_path(path)
+            response.headers.update(CORS_HEADERS if write else READ_CORS_HEADERS)
         return response
 
     app = Starlette(
@@ -88,10 +99,14 @@ async def handle(ds: Lambdasette, request: Request, path: str) -> Response:
     args = Args.parse(request.url.query)
     ctx = Context(ds, request, target, args, actor=None)
     if method in ("GET", "HEAD"):
+        if ds.options.role == "write":
+            raise ApiError(405, "This function serves writes only; reads go to the read function")
         handler = READ_HANDLERS.get(target.kind)
         if handler is None:
             raise ApiError(404, "Not found")
         return await run_in_threadpool(handler, ctx)
+    if ds.options.role == "read":
+        raise ApiError(405, "This function serves reads only; writes go to the write function")
     raise ApiError(405, "Method not allowed")
 
 

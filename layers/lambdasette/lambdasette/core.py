@@ -14,7 +14,6 @@ from .settings import Settings
 from .storage import DatabaseNotFound, Storage
 from .versioning import DataVersions, VersionedCache
 
-
 READ_ACTIONS = frozenset(
     {"view-instance", "view-database", "view-table", "view-query", "execute-sql"}
 )

@@ -47,7 +47,9 @@ class CsvWriter:
         return text
 
 
-def labelled(columns: Sequence[str], rows: Iterable[Sequence[Any]], expanded: set[str]) -> tuple[list[str], list[list[Any]]]:
+def labelled(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], expanded: set[str]
+) -> tuple[list[str], list[list[Any]]]:
     """Add `<col>_label` after each expanded foreign-key column."""
     header: list[str] = []
     for c in columns:

@@ -13,6 +13,12 @@ from .render import dumps
 
 JSON = "application/json; charset=utf-8"
 
+# Datasette 0.65's set for reads; the write API (a 1.0 feature) sends the 1.0 set.
+READ_CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "Authorization",
+    "Access-Control-Expose-Headers": "Link",
+}
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Headers": "Authorization, Content-Type",

@@ -28,6 +28,7 @@ class Table:
     name: str
     columns: list[str]
     pks: list[str]
+    all_columns: list[str] = field(default_factory=list)
     is_view: bool = False
     is_virtual: bool = False
     has_rowid: bool = True
@@ -72,7 +73,9 @@ class Schema:
         return [t.name for t in self.tables.values() if t.is_view]
 
 
-_FTS_CONTENT = re.compile(r"""content\s*=\s*(?:\[([^\]]*)\]|"((?:[^"]|"")*)"|'((?:[^']|'')*)'|([^\s,)]+))""", re.I)
+_FTS_CONTENT = re.compile(
+    r"""content\s*=\s*(?:\[([^\]]*)\]|"((?:[^"]|"")*)"|'((?:[^']|'')*)'|([^\s,)]+))""", re.I
+)
 
 
 def _is_fts(sql: str | None) -> bool:
@@ -108,12 +111,15 @@ def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
             if content:
                 fts_for.setdefault(content, name)
     for name, kind, rootpage, sql in master:
-        info = conn.execute(f"PRAGMA table_info({quote(name)})").fetchall()
+        xinfo = conn.execute(f"PRAGMA table_xinfo({quote(name)})").fetchall()
+        # Hidden columns of virtual tables (hidden == 1) are not part of `select *`.
+        info = [row for row in xinfo if row[6] != 1]
         pk_cols = sorted((row for row in info if row[5]), key=lambda row: row[5])
         sql_text = sql or ""
         table = Table(
             name=name,
             columns=[row[1] for row in info],
+            all_columns=[row[1] for row in xinfo],
             pks=[row[1] for row in pk_cols],
             is_view=kind == "view",
             is_virtual=kind == "table" and rootpage == 0,

@@ -48,7 +48,15 @@ def read_only_uri(path: Path) -> str:
 def open_read_only(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False)
     conn.execute("PRAGMA query_only = 1")
+    prepare_connection(conn)
     return conn
+
+
+def prepare_connection(conn: sqlite3.Connection) -> None:
+    """SQL functions every read connection offers (Datasette's `escape_fts`)."""
+    from .fts import escape_fts
+
+    conn.create_function("escape_fts", 1, escape_fts, deterministic=True)
 
 
 def database_name(path: Path) -> str:

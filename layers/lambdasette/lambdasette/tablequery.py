@@ -9,7 +9,6 @@ from typing import Any
 from . import filters as flt
 from .args import Args
 from .errors import ApiError
-from .fts import escape_fts
 from .metadata import TableConfig
 from .pagination import decode_token, encode_token, keys_after, sort_token, sorted_after
 from .schema import Schema, Table
@@ -30,6 +29,8 @@ class TablePlan:
     offset: int = 0
     human: str = ""
     extra_columns: list[str] = field(default_factory=list)
+    # Resumes after the `_next` token; not part of the filtered set that is counted.
+    after: list[str] = field(default_factory=list)
 
     @property
     def sort_column(self) -> str | None:
@@ -40,14 +41,15 @@ class TablePlan:
         exprs += [quote(c) if c != "rowid" else "rowid" for c in self.extra_columns]
         return ", ".join(exprs)
 
-    def from_where(self) -> str:
+    def from_where(self, *, paged: bool = False) -> str:
         sql = f"from {quote(self.table.name)}"
-        if self.where:
-            sql += " where " + " and ".join(self.where)
+        where = self.where + self.after if paged else self.where
+        if where:
+            sql += " where " + " and ".join(where)
         return sql
 
     def page_sql(self, limit: int, offset: int | None = None) -> str:
-        sql = f"select {self.select_sql()} {self.from_where()}"
+        sql = f"select {self.select_sql()} {self.from_where(paged=True)}"
         if self.order_by:
             sql += " order by " + ", ".join(self.order_by)
         sql += f" limit {int(limit)}"
@@ -139,8 +141,8 @@ def search_clauses(
     pk = "rowid" if fts_pk == "rowid" else quote(fts_pk)
 
     def match(value: str, name: str) -> str:
-        params[name] = value if raw_mode else escape_fts(value)
-        return f":{name}"
+        params[name] = value
+        return f":{name}" if raw_mode else f"escape_fts(:{name})"
 
     search = args.get("_search")
     if search:
@@ -245,9 +247,9 @@ def plan_table(
         elif sort:
             clause = sorted_after(sort, sort_desc, token, keys, params)
             if clause:
-                where.append(clause)
+                plan.after.append(clause)
         else:
             values = decode_token(token)
             if len(values) == len(keys):
-                where.append(keys_after(keys, params, values))
+                plan.after.append(keys_after(keys, params, values))
     return plan

@@ -38,7 +38,7 @@ def table_summaries(
         ) if not _count_unsafe(table.name, schema) else None
         tables.append({
             "name": table.name,
-            "columns": table.columns,
+            "columns": table.all_columns,
             "primary_keys": table.pks,
             "count": count,
             "hidden": table.hidden or ctx.ds.table_config(database, table.name).hidden,
@@ -105,7 +105,7 @@ def named_parameters(conn: sqlite3.Connection, sql: str) -> list[str]:
         ).fetchall()
     except sqlite3.Error:
         return list(dict.fromkeys(candidates))
-    return [row[4].lstrip(":") for row in rows if row[1] == "Variable" and row[4]]
+    return [row[5].lstrip(":") for row in rows if row[1] == "Variable" and row[5]]
 
 
 def query(ctx: Context) -> Response:

@@ -18,7 +18,7 @@ from ..render import as_objects, check_shape, dumps, ndjson, parse_json_columns
 from ..responses import cache_control, redirect
 from ..schema import Schema, Table
 from ..settings import query_bool
-from ..tablequery import TablePlan, plan_table
+from ..tablequery import plan_table
 from ..tilde import tilde_encode
 from .context import Context
 
@@ -144,7 +144,8 @@ def table(ctx: Context) -> Response:
         "table": tbl.name,
         "is_view": tbl.is_view,
         "human_description_en": plan.human,
-        "rows": as_objects(columns, rows) if shape == "objects" else rows,
+        # Datasette 0.65 returns expanded rows as objects whatever the shape.
+        "rows": as_objects(columns, rows) if shape == "objects" or expand else rows,
         "truncated": False,
         "filtered_table_rows_count": count,
         "expanded_columns": expand,

@@ -1,0 +1,59 @@
+"""Building the app inside AWS Lambda: configuration from the environment, Mangum adapter."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .app import create_app
+from .core import Lambdasette, Options
+from .metadata import Metadata
+from .settings import Settings, parse_bool
+from .storage import LocalStorage
+
+# A buffered Lambda response is capped at 6 MB; keep exports safely below it.
+LAMBDA_MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+
+
+class RawPathFromEvent:
+    """Restores `raw_path` from an API Gateway v2 event: Mangum leaves it None and
+    percent-decodes `path`, which would turn an encoded '/' into a separator."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        event = scope.get("aws.event") or {}
+        raw = event.get("rawPath")
+        if scope.get("type") == "http" and raw and not scope.get("raw_path"):
+            scope = dict(scope, raw_path=raw.encode("utf-8"))
+        await self.app(scope, receive, send)
+
+
+def build(role: str, environ: dict[str, str] | None = None) -> Any:
+    """The ASGI app for a Lambda function, configured from its environment."""
+    env = dict(os.environ if environ is None else environ)
+    settings = Settings.from_env(env)
+    if "LAMBDASETTE_SETTING_MAX_RESPONSE_BYTES" not in env:
+        settings.max_response_bytes = LAMBDA_MAX_RESPONSE_BYTES
+    data_dir = Path(env.get("LAMBDASETTE_DATA_DIR", "/tmp/lambdasette"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    metadata_path = env.get("LAMBDASETTE_METADATA")
+    ds = Lambdasette(
+        storage=LocalStorage([data_dir]),
+        settings=settings,
+        metadata=Metadata.load(Path(metadata_path) if metadata_path else None),
+        options=Options(
+            cors=parse_bool(env.get("LAMBDASETTE_CORS", "off")),
+            public=parse_bool(env.get("LAMBDASETTE_PUBLIC", "off")),
+            role=role,
+        ),
+    )
+    return RawPathFromEvent(create_app(ds))
+
+
+def handler_for(role: str) -> Any:
+    from mangum import Mangum
+
+    return Mangum(build(role), lifespan="off")

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lambdasette.app import create_app
+from lambdasette.core import Lambdasette, Options
+from lambdasette.settings import Settings
+from lambdasette.storage import LocalStorage
+from starlette.testclient import TestClient
+
+from .fixture_db import make_fixture_db
+
+
+@pytest.fixture(scope="session")
+def fixture_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_fixture_db(tmp_path_factory.mktemp("data") / "fixtures.db")
+
+
+def make_client(path: Path, *, cors: bool = False, **settings: object) -> TestClient:
+    config = Settings()
+    for name, value in settings.items():
+        config.set(name, str(value))
+    ds = Lambdasette(storage=LocalStorage([path]), settings=config, options=Options(cors=cors))
+    return TestClient(create_app(ds), base_url="http://localhost")
+
+
+@pytest.fixture(scope="session")
+def client(fixture_path: Path) -> Iterator[TestClient]:
+    with make_client(fixture_path) as c:
+        yield c
