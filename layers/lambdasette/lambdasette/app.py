@@ -104,7 +104,9 @@ async def handle(ds: Lambdasette, request: Request, path: str) -> Response:
         handler = READ_HANDLERS.get(target.kind)
         if handler is None:
             raise ApiError(404, "Not found")
-        return await run_in_threadpool(handler, ctx)
+        if ds.options.threaded:
+            return await run_in_threadpool(handler, ctx)
+        return handler(ctx)
     if ds.options.role == "read":
         raise ApiError(405, "This function serves reads only; writes go to the write function")
     raise ApiError(405, "Method not allowed")

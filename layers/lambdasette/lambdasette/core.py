@@ -24,6 +24,9 @@ class Options:
     cors: bool = False
     public: bool = True
     role: str = "all"  # "read", "write" or "all": which requests this process serves
+    # A Lambda container serves one request at a time, so a worker-thread hop is pure
+    # overhead there; the local server runs queries in threads to stay concurrent.
+    threaded: bool = True
 
 
 @dataclass

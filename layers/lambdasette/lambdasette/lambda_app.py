@@ -48,6 +48,7 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
             cors=parse_bool(env.get("LAMBDASETTE_CORS", "off")),
             public=parse_bool(env.get("LAMBDASETTE_PUBLIC", "off")),
             role=role,
+            threaded=False,
         ),
     )
     return RawPathFromEvent(create_app(ds))

@@ -106,13 +106,18 @@ def table(ctx: Context) -> Response:
         rows = [r[:width] for r in rows]
     columns = plan.columns
 
+    # The bare shapes carry only rows: skip the count and facets nobody will see.
+    envelope = shape not in ("array", "arrayfirst", "object")
     count = None
-    if not args.flag("_nocount"):
+    if envelope and not args.flag("_nocount"):
         count = ds.count(database, conn, plan.count_sql(), plan.params, time_limit)
     expand = labels.requested(tbl, args, columns)
     rows = labels.expand_rows(conn, schema, ds.metadata, database, tbl, columns, rows, expand, time_limit)
     rows = parse_json_columns(rows, columns, args.getlist("_json"))
-    facet_results, suggested = facets.compute(ctx, conn, schema, tbl, plan, config, count)
+    facet_results: dict[str, Any] = {}
+    suggested: list[dict[str, Any]] = []
+    if envelope:
+        facet_results, suggested = facets.compute(ctx, conn, schema, tbl, plan, config, count)
     elapsed = (time.perf_counter() - start) * 1000
 
     headers = cache_control(args, ds.settings.default_cache_ttl)
