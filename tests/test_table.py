@@ -208,3 +208,45 @@ def test_redirects(client: TestClient) -> None:
     assert r.status_code == 302 and r.headers["location"] == "/fixtures/dogs.json"
     r = client.get("/fixtures/dogs.jsono?_size=1", follow_redirects=False)
     assert r.headers["location"] == "/fixtures/dogs.json?_size=1&_shape=objects"
+
+
+def test_search_on_a_table_without_fts_is_ignored(client: TestClient) -> None:
+    body = client.get("/fixtures/dogs.json?_search=anything&_size=1").json()
+    assert body["filtered_table_rows_count"] == 30
+
+
+def test_date_facet_and_facet_size(client: TestClient) -> None:
+    body = client.get("/fixtures/dogs.json?_facet_date=born&_facet_size=2").json()
+    facet = body["facet_results"]["born"]
+    assert facet["type"] == "date" and len(facet["results"]) == 2 and facet["truncated"] is True
+    assert client.get("/fixtures/dogs.json?_facet=breed&_facet_size=max").status_code == 200
+
+
+def test_facet_that_runs_out_of_time_is_reported(fixture_path) -> None:
+    from .conftest import make_client
+
+    with make_client(fixture_path, facet_time_limit_ms=0) as c:
+        body = c.get("/fixtures/dogs.json?_facet=breed").json()
+        assert body["facets_timed_out"] == ["breed"] and body["rows"]
+
+
+def test_metadata_file(fixture_path, tmp_path) -> None:
+    from lambdasette.app import create_app
+    from lambdasette.core import Lambdasette
+    from lambdasette.metadata import Metadata
+    from lambdasette.storage import LocalStorage
+
+    meta = tmp_path / "metadata.yml"
+    meta.write_text(
+        "databases:\n  fixtures:\n    tables:\n      dogs:\n        sort_desc: age\n        size: 4\n"
+        "        facets: [breed]\n        sortable_columns: [age, id]\n"
+        "      owners:\n        label_column: id\n"
+    )
+    ds = Lambdasette(storage=LocalStorage([fixture_path]), metadata=Metadata.load(meta))
+    with TestClient(create_app(ds)) as c:
+        body = c.get("/fixtures/dogs.json").json()
+        assert len(body["rows"]) == 4 and body["rows"][0][3] == 11
+        assert body["facet_results"]["breed"]["hideable"] is False
+        assert c.get("/fixtures/dogs.json?_sort=name").status_code == 400
+        labelled = c.get("/fixtures/dogs.json?_labels=on&_size=1").json()["rows"][0]
+        assert labelled["owner_id"]["label"] == labelled["owner_id"]["value"]

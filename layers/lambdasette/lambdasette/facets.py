@@ -122,8 +122,7 @@ def compute(
             suffix += 1
         results[name] = _facet_result(ctx, conn, schema, table, facet, rows, size)
     if timed_out:
-        results_timed_out = timed_out
-        ctx.headers["X-Facets-Timed-Out"] = ",".join(results_timed_out)
+        ctx.facets_timed_out = timed_out
     suggested: list[dict[str, Any]] = []
     if ds.settings.suggest_facets and not args.flag("_nosuggest") and not args.flag("_nofacet"):
         suggested = suggest(ctx, conn, table, plan, facets, size, count)

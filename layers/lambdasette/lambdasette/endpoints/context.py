@@ -21,6 +21,7 @@ class Context:
     args: Args
     actor: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    facets_timed_out: list[str] = field(default_factory=list)
 
     def url(self, args: Args) -> str:
         return url_with_args(self.request, args, force_https=self.ds.settings.force_https_urls)

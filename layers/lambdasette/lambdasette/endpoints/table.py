@@ -161,6 +161,7 @@ def table(ctx: Context) -> Response:
         "query": {"sql": plan.page_sql(plan.size + 1), "params": plan.params},
         "facet_results": facet_results,
         "suggested_facets": suggested,
+        **({"facets_timed_out": ctx.facets_timed_out} if ctx.facets_timed_out else {}),
         "next": next_token,
         "next_url": next_url,
         "private": False,
