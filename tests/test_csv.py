@@ -34,3 +34,14 @@ def test_stream_stops_truthfully_at_the_byte_cap(fixture_path) -> None:
 def test_csv_errors_are_json(client: TestClient) -> None:
     r = client.get("/fixtures/nope.csv")
     assert r.status_code == 404
+
+
+def test_stream_cap_ends_on_a_whole_row(fixture_path) -> None:
+    from .conftest import make_client
+
+    with make_client(fixture_path, max_response_bytes=300, max_returned_rows=5) as c:
+        text = c.get("/fixtures/dogs.csv?_stream=on").text
+        body, _, tail = text.rpartition("\r\n")
+        assert tail == "CSV contains more than 300 bytes"
+        rows = list(csv.reader(io.StringIO(body)))
+        assert all(len(r) == 8 for r in rows) and len(body) <= 300

@@ -18,7 +18,7 @@ from .endpoints import database, instance, row, table
 from .endpoints.context import Context
 from .errors import ApiError
 from .responses import CORS_HEADERS, READ_CORS_HEADERS, error_response, redirect
-from .routing import Target, resolve
+from .routing import resolve
 
 log = logging.getLogger("lambdasette")
 
@@ -111,5 +111,3 @@ async def handle(ds: Lambdasette, request: Request, path: str) -> Response:
         raise ApiError(405, "This function serves reads only; writes go to the write function")
     raise ApiError(405, "Method not allowed")
 
-
-__all__ = ["create_app", "Target"]

@@ -25,8 +25,3 @@ class Context:
 
     def url(self, args: Args) -> str:
         return url_with_args(self.request, args, force_https=self.ds.settings.force_https_urls)
-
-    def path_url(self, path: str) -> str:
-        return url_with_args(self.request, Args(), force_https=self.ds.settings.force_https_urls).rsplit(
-            self.request.scope.get("lambdasette.path", self.request.url.path), 1
-        )[0] + path

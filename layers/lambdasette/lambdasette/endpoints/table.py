@@ -239,8 +239,15 @@ def table_csv(
                 writer.write_all(page)
                 chunk = writer.take().encode("utf-8")
                 if limit and sent + len(chunk) > limit:
-                    yield chunk[: max(0, limit - sent)]
-                    yield f"\nCSV contains more than {limit} bytes".encode()
+                    # Stop at the last whole row that fits, then say why the export ended.
+                    kept = b""
+                    for cells in page:
+                        writer.write(cells)
+                        line = writer.take().encode("utf-8")
+                        if sent + len(kept) + len(line) > limit:
+                            break
+                        kept += line
+                    yield kept + f"CSV contains more than {limit} bytes".encode()
                     return
                 sent += len(chunk)
                 yield chunk
