@@ -4,11 +4,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
+
 from lambdasette.app import create_app
 from lambdasette.core import Lambdasette, Options
 from lambdasette.settings import Settings
 from lambdasette.storage import LocalStorage
-from starlette.testclient import TestClient
 
 from .fixture_db import make_fixture_db
 

@@ -1,4 +1,5 @@
 import pytest
+
 from lambdasette.errors import ApiError
 from lambdasette.filters import human_description, parse_filters, split_in, where_clauses
 

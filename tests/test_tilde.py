@@ -1,4 +1,5 @@
 import pytest
+
 from lambdasette.routing import decode_segment, resolve
 from lambdasette.tilde import tilde_decode, tilde_encode
 

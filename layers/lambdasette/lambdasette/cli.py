@@ -22,7 +22,58 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tokens-db", type=Path, help="SQLite file for API tokens")
     serve.add_argument("--demo-dir", type=Path, default=Path(".lambdasette"),
                        help="Where the demo database is created when no files are given")
+
+    token = sub.add_parser("token", help="Create, list and revoke API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="Create a token for ACTOR and print it (shown once)")
+    create.add_argument("actor")
+    create.add_argument("-a", "--all", dest="all_actions", action="append", default=[],
+                        metavar="ACTION", help="Allow ACTION everywhere")
+    create.add_argument("-d", "--database", nargs=2, action="append", default=[],
+                        metavar=("DB", "ACTION"), help="Allow ACTION on database DB")
+    create.add_argument("-r", "--resource", nargs=3, action="append", default=[],
+                        metavar=("DB", "TABLE", "ACTION"), help="Allow ACTION on DB/TABLE")
+    create.add_argument("-e", "--expires-after", type=int, metavar="SECONDS")
+    listing = token_sub.add_parser("list", help="List tokens (never their secrets)")
+    listing.add_argument("--actor")
+    revoke = token_sub.add_parser("revoke", help="Revoke a token by id")
+    revoke.add_argument("id")
+    for p in (create, listing, revoke):
+        p.add_argument("--tokens-db", type=Path, default=Path(".lambdasette/tokens.db"))
     return parser
+
+
+def token_command(options: argparse.Namespace) -> int:
+    import json
+
+    from . import tokens
+    from .tokens import LocalTokenStore
+
+    store = LocalTokenStore(options.tokens_db)
+    if options.token_command == "create":
+        restrictions: dict = {}
+        if options.all_actions:
+            restrictions["a"] = options.all_actions
+        for db, action in options.database:
+            restrictions.setdefault("d", {}).setdefault(db, []).append(action)
+        for db, table, action in options.resource:
+            restrictions.setdefault("r", {}).setdefault(db, {}).setdefault(table, []).append(action)
+        try:
+            token, _ = tokens.create(store, options.actor, restrictions or None, options.expires_after)
+        except ValueError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return 2
+        print(token)
+        return 0
+    if options.token_command == "list":
+        for record in store.list(options.actor):
+            print(json.dumps(record.public()))
+        return 0
+    if not store.revoke(options.id):
+        print(f"Error: no token with id {options.id}", file=sys.stderr)
+        return 1
+    print(f"Revoked {options.id}")
+    return 0
 
 
 def serve(options: argparse.Namespace) -> int:
@@ -63,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
     if options.command == "serve":
         return serve(options)
+    if options.command == "token":
+        return token_command(options)
     return 2
 
 
