@@ -87,3 +87,24 @@ def test_cli_create_list_revoke(tmp_path: Path) -> None:
     bad = subprocess.run([*run, "create", "x", "-a", "nope", "--tokens-db", db],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Unknown action" in bad.stderr
+
+
+def test_bearer_token_resolves_actor_and_bad_ones_are_401(fixture_path: Path, tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from lambdasette.app import create_app
+    from lambdasette.core import Lambdasette
+    from lambdasette.storage import LocalStorage
+
+    store = LocalTokenStore(tmp_path / "tokens.db")
+    token, record = tokens.create(store, "alice", {"a": ["vt"]})
+    ds = Lambdasette(storage=LocalStorage([fixture_path]), tokens=store)
+    with TestClient(create_app(ds)) as c:
+        actor = c.get("/-/actor.json", headers={"Authorization": f"Bearer {token}"}).json()["actor"]
+        assert actor["id"] == "alice" and actor["_r"] == {"a": ["view-table"]}
+        r = c.get("/-/actor.json", headers={"Authorization": f"Bearer {token}x"})
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        store.revoke(record.id)
+        assert c.get("/fixtures.json", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+        assert c.get("/-/actor.json", headers={"Authorization": "Bearer other"}).json()["actor"] is None

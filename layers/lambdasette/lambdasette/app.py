@@ -97,7 +97,8 @@ async def handle(ds: Lambdasette, request: Request, path: str) -> Response:
         raise ApiError(405, "Method not allowed")
     target = resolve(path)
     args = Args.parse(request.url.query)
-    ctx = Context(ds, request, target, args, actor=None)
+    actor = ds.actor_for(request.headers.get("authorization"))
+    ctx = Context(ds, request, target, args, actor=actor)
     if method in ("GET", "HEAD"):
         if ds.options.role == "write":
             raise ApiError(405, "This function serves writes only; reads go to the read function")

@@ -85,6 +85,7 @@ def serve(options: argparse.Namespace) -> int:
     from .metadata import Metadata
     from .settings import Settings
     from .storage import LocalStorage
+    from .tokens import LocalTokenStore
 
     try:
         settings = Settings.from_pairs([tuple(pair) for pair in options.setting])
@@ -105,6 +106,7 @@ def serve(options: argparse.Namespace) -> int:
         settings=settings,
         metadata=Metadata.load(options.metadata),
         options=Options(cors=options.cors, public=options.public),
+        tokens=LocalTokenStore(options.tokens_db) if options.tokens_db else None,
     )
     uvicorn.run(create_app(ds), host=options.host, port=options.port, log_level="warning")
     return 0

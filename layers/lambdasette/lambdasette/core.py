@@ -35,6 +35,7 @@ class Lambdasette:
     settings: Settings = field(default_factory=Settings)
     metadata: Metadata = field(default_factory=Metadata)
     options: Options = field(default_factory=Options)
+    tokens: Any = None  # a tokens.TokenStore, or None when tokens are not configured
 
     def __post_init__(self) -> None:
         self.schemas = SchemaCache()
@@ -45,6 +46,26 @@ class Lambdasette:
             table: str | None = None) -> bool:
         """Until tokens exist every caller may read and nobody may write."""
         return action in READ_ACTIONS
+
+    def actor_for(self, authorization: str | None) -> dict[str, Any] | None:
+        """The actor for an `Authorization: Bearer` header; 401 for a bad, expired or revoked token."""
+        if not authorization or not authorization.startswith("Bearer ") or self.tokens is None:
+            return None
+        from . import tokens
+
+        try:
+            record = tokens.verify(self.tokens, authorization[len("Bearer "):].strip())
+        except tokens.InvalidToken as exc:
+            raise ApiError(401, str(exc),
+                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+        if record is None:
+            return None
+        actor: dict[str, Any] = {"id": record.actor, "token": "lstok", "token_id": record.id}
+        if record.restrictions:
+            actor["_r"] = record.restrictions
+        if record.expires is not None:
+            actor["token_expires"] = record.expires
+        return actor
 
     def database_names(self) -> list[str]:
         return self.storage.names()
