@@ -7,6 +7,7 @@ from typing import Any
 
 from . import sqlrun
 from .args import Args
+from .errors import ApiError
 from .metadata import Metadata
 from .schema import Schema, Table
 from .settings import parse_bool
@@ -77,7 +78,8 @@ def fetch_labels(
     )
     try:
         result = sqlrun.run(conn, sql, list(values), time_limit_ms=time_limit_ms)
-    except Exception:
+    except ApiError:
+        # A label lookup that fails or runs out of time leaves the raw values in place.
         return {}
     return {key: value for key, value in result.rows}
 

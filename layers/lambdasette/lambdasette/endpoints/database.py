@@ -12,7 +12,7 @@ from starlette.responses import Response
 from .. import sqlrun
 from ..csvout import CsvWriter
 from ..errors import ApiError
-from ..render import as_objects, check_shape, dumps, ndjson, parse_json_columns
+from ..render import as_objects, check_shape, ndjson, parse_json_columns
 from ..responses import cache_control, json_response
 from ..settings import query_bool
 from ..tilde import tilde_encode
@@ -156,8 +156,7 @@ def query(ctx: Context) -> Response:
         "allow_execute_sql": True,
         "query_ms": elapsed,
     }
-    return Response(dumps(body, infinity=infinity), headers=headers,
-                    media_type="application/json; charset=utf-8")
+    return json_response(body, headers=headers, infinity=infinity)
 
 
 def csv_query(ctx: Context, name: str, columns: list[str], rows: list[Any]) -> Response:

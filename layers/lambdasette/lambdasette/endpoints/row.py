@@ -10,8 +10,8 @@ from starlette.responses import Response
 from .. import sqlrun
 from ..csvout import CsvWriter
 from ..errors import ApiError
-from ..render import as_objects, check_shape, dumps, parse_json_columns
-from ..responses import cache_control
+from ..render import as_objects, check_shape, parse_json_columns
+from ..responses import cache_control, json_response
 from ..settings import query_bool
 from ..sqlquote import quote
 from ..tilde import tilde_encode
@@ -53,12 +53,12 @@ def row(ctx: Context) -> Response:
                         media_type="text/plain; charset=utf-8")
     objects = as_objects(columns, rows)
     if shape == "array":
-        return _json(objects, headers, infinity)
+        return json_response(objects, headers=headers, infinity=infinity)
     if shape == "arrayfirst":
-        return _json([r[0] for r in rows], headers, infinity)
+        return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
     if shape == "object":
         key = ",".join(tilde_encode(str(objects[0][k])) for k in keys)
-        return _json({key: objects[0]}, headers, infinity)
+        return json_response({key: objects[0]}, headers=headers, infinity=infinity)
     body: dict[str, Any] = {
         "ok": True,
         "database": database,
@@ -73,7 +73,7 @@ def row(ctx: Context) -> Response:
     extras = set(",".join(args.getlist("_extras") + args.getlist("_extra")).split(","))
     if "foreign_key_tables" in extras:
         body["foreign_key_tables"] = foreign_key_tables(ctx, conn, tbl, objects[0], time_limit)
-    return _json(body, headers, infinity)
+    return json_response(body, headers=headers, infinity=infinity)
 
 
 def foreign_key_tables(ctx: Context, conn: Any, tbl: Any, row: dict[str, Any],
@@ -92,7 +92,3 @@ def foreign_key_tables(ctx: Context, conn: Any, tbl: Any, row: dict[str, Any],
         out.append({**fk, "count": count, "link": link})
     return out
 
-
-def _json(body: Any, headers: dict[str, str], infinity: bool) -> Response:
-    return Response(dumps(body, infinity=infinity), headers=headers,
-                    media_type="application/json; charset=utf-8")

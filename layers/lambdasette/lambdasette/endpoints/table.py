@@ -14,8 +14,8 @@ from .. import facets, labels, sqlrun
 from ..args import Args
 from ..csvout import CsvWriter, labelled
 from ..errors import ApiError
-from ..render import as_objects, check_shape, dumps, ndjson, parse_json_columns
-from ..responses import cache_control, redirect
+from ..render import as_objects, check_shape, ndjson, parse_json_columns
+from ..responses import cache_control, json_response, redirect
 from ..schema import Schema, Table
 from ..settings import query_bool
 from ..tablequery import plan_table
@@ -133,15 +133,15 @@ def table(ctx: Context) -> Response:
 
     if shape in ("array", "arrayfirst", "object"):
         if shape == "arrayfirst":
-            return _json(ctx, [r[0] for r in rows], headers, infinity)
+            return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
         objects = as_objects(columns, rows)
         if shape == "object":
-            keys = tbl.pks
-            return _json(ctx, {pk_path(_plain(o), keys): o for o in objects}, headers, infinity)
+            keyed = {pk_path(_plain(o), tbl.pks): o for o in objects}
+            return json_response(keyed, headers=headers, infinity=infinity)
         if args.flag("_nl"):
             return Response(ndjson(columns, rows, infinity=infinity), headers=headers,
                             media_type="text/plain")
-        return _json(ctx, objects, headers, infinity)
+        return json_response(objects, headers=headers, infinity=infinity)
 
     body = {
         "ok": True,
@@ -168,16 +168,12 @@ def table(ctx: Context) -> Response:
         "allow_execute_sql": ds.can(ctx.actor, "execute-sql", database),
         "query_ms": elapsed,
     }
-    return _json(ctx, body, headers, infinity)
+    return json_response(body, headers=headers, infinity=infinity)
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in row.items()}
 
-
-def _json(ctx: Context, body: Any, headers: dict[str, str], infinity: bool) -> Response:
-    return Response(dumps(body, infinity=infinity), headers=headers,
-                    media_type="application/json; charset=utf-8")
 
 
 def table_csv(
