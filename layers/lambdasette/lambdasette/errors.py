@@ -33,11 +33,3 @@ class ApiError(Exception):
         }
         body.update(self.extra)
         return body
-
-
-def bad_request(*messages: str, title: str | None = None) -> ApiError:
-    return ApiError(400, *messages, title=title)
-
-
-def not_found(message: str) -> ApiError:
-    return ApiError(404, message)

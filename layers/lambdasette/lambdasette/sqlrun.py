@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,17 +96,6 @@ def run(
         raise sql_error(exc, sql) from None
     return Result(columns, rows, truncated)
 
-
-def iterate(
-    conn: sqlite3.Connection, sql: str, params: dict[str, Any], *, time_limit_ms: int | None
-) -> Iterator[tuple[Any, ...]]:
-    """Rows one at a time under a time limit (for streaming exports)."""
-    try:
-        with TimeLimit(conn, time_limit_ms):
-            cursor = conn.execute(sql, params)
-            yield from cursor
-    except sqlite3.Error as exc:
-        raise sql_error(exc, sql) from None
 
 
 def scalar(conn: sqlite3.Connection, sql: str, params: dict[str, Any] | None = None,

@@ -32,10 +32,6 @@ class TablePlan:
     # Resumes after the `_next` token; not part of the filtered set that is counted.
     after: list[str] = field(default_factory=list)
 
-    @property
-    def sort_column(self) -> str | None:
-        return self.sort
-
     def select_sql(self) -> str:
         exprs = [quote(c) if c != "rowid" or not self.table.uses_rowid else "rowid" for c in self.columns]
         exprs += [quote(c) if c != "rowid" else "rowid" for c in self.extra_columns]

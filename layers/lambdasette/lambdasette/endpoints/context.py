@@ -20,7 +20,6 @@ class Context:
     target: Target
     args: Args
     actor: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
     facets_timed_out: list[str] = field(default_factory=list)
 
     def url(self, args: Args) -> str:
