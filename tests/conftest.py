@@ -15,6 +15,32 @@ from .fixture_db import make_fixture_db
 
 
 @pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server over real HTTP for the whole session; clients get its URL."""
+    import os
+
+    from moto.server import ThreadedMotoServer
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        os.environ.setdefault(key, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dynamodb(moto_endpoint: str) -> object:
+    import boto3
+
+    return boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture(scope="session")
 def fixture_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_fixture_db(tmp_path_factory.mktemp("data") / "fixtures.db")
 

@@ -54,6 +54,7 @@ def handler(tmp_path_factory: pytest.TempPathFactory, fixture_path: Path) -> Any
     import os
 
     os.environ["LAMBDASETTE_DATA_DIR"] = str(data)
+    os.environ["LAMBDASETTE_PUBLIC"] = "on"
     spec = importlib.util.spec_from_file_location("read_app", ROOT / "functions/read/app.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -97,3 +98,37 @@ def test_error_and_write_refused(handler: Any) -> None:
     response = handler(http_event("POST", "/fixtures/dogs/-/insert"), Context())
     assert response["statusCode"] == 405
     assert "write function" in json.loads(body_of(response))["error"]
+
+
+def test_private_read_function_with_tokens_in_dynamodb(
+    dynamodb: Any, moto_endpoint: str, fixture_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mangum import Mangum
+
+    from lambdasette import tokens
+    from lambdasette.lambda_app import build
+    from lambdasette.tokens_dynamodb import DynamoDBTokenStore
+
+    from .aws import create_tokens_table
+
+    table = create_tokens_table(dynamodb)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_endpoint)
+    shutil.copy(fixture_path, tmp_path / "fixtures.db")
+    handler = Mangum(build("read", {"LAMBDASETTE_DATA_DIR": str(tmp_path),
+                                    "LAMBDASETTE_TOKENS_TABLE": table}), lifespan="off")
+    store = DynamoDBTokenStore(table, client=dynamodb)
+    token, record = tokens.create(store, "alice", {"r": {"fixtures": {"dogs": ["vt"]}}}, 600)
+
+    def call(path: str, token: str | None = None) -> dict:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return handler(http_event("GET", path, headers=headers), Context())
+
+    assert call("/fixtures/dogs.json")["statusCode"] == 401
+    ok = call("/fixtures/dogs.json", token)
+    assert ok["statusCode"] == 200 and ok["headers"]["cache-control"] == "private, no-store"
+    assert call("/fixtures/owners.json", token)["statusCode"] == 403
+    assert store.get(record.id).last_used is not None
+    store.revoke(record.id)
+    revoked = call("/fixtures/dogs.json", token)
+    assert revoked["statusCode"] == 401
+    assert json.loads(revoked["body"])["error"] == "Token has been revoked"

@@ -13,9 +13,23 @@ from lambdasette.actions import normalize_restrictions, restrictions_allow
 from lambdasette.tokens import InvalidToken, LocalTokenStore
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "dynamodb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> tokens.TokenStore:
-    return LocalTokenStore(tmp_path / "tokens.db")
+    if request.param == "local":
+        return LocalTokenStore(tmp_path / "tokens.db")
+    from lambdasette.tokens_dynamodb import DynamoDBTokenStore
+
+    from .aws import create_tokens_table
+
+    client = request.getfixturevalue("dynamodb")
+    return DynamoDBTokenStore(create_tokens_table(client), client=client)
+
+
+def stored_bytes(store: tokens.TokenStore, tmp_path: Path) -> str:
+    """Everything the store holds, as text: the file, or every item of the table."""
+    if isinstance(store, LocalTokenStore):
+        return (tmp_path / "tokens.db").read_bytes().decode("latin-1")
+    return repr(store.client.scan(TableName=store.table)["Items"])
 
 
 def test_created_token_verifies_and_only_a_hash_is_stored(store, tmp_path: Path) -> None:
@@ -25,7 +39,8 @@ def test_created_token_verifies_and_only_a_hash_is_stored(store, tmp_path: Path)
     assert found is not None and found.actor == "alice"
     assert found.restrictions == {"a": ["view-table"]}
     secret = token.rsplit("_", 1)[1]
-    assert secret not in (tmp_path / "tokens.db").read_bytes().decode("latin-1")
+    held = stored_bytes(store, tmp_path)
+    assert record.id in held and secret not in held
 
 
 def test_bad_expired_revoked(store) -> None:
@@ -54,8 +69,16 @@ def test_last_used_written_at_most_once_a_minute(store) -> None:
 def test_list_by_actor(store) -> None:
     tokens.create(store, "a")
     tokens.create(store, "b")
-    assert [r.actor for r in store.list("a")] == ["a"]
-    assert len(store.list()) == 2
+    tokens.create(store, "a", expires_after=60)
+    assert [r.actor for r in store.list("a")] == ["a", "a"]
+    assert len(store.list()) == 3
+    assert not store.revoke("no-such-id")
+    assert store.get("no-such-id") is None
+
+
+def test_record_round_trips(store) -> None:
+    _, record = tokens.create(store, "dora", {"r": {"data": {"dogs": ["vt", "ir"]}}}, 120)
+    assert store.get(record.id) == record
 
 
 def test_restrictions() -> None:

@@ -75,3 +75,20 @@ def restrictions_allow(
             if name.lower() == table.lower() and action in actions:
                 return True
     return False
+
+
+def restrictions_within(inner: dict[str, Any], outer: dict[str, Any] | None) -> list[str]:
+    """What `inner` grants that `outer` does not (empty when inner is no wider than outer).
+    An empty `inner` means "no restrictions": within `outer` only if outer is unrestricted."""
+    if not outer:
+        return []
+    if not inner:
+        return ["everything (no restrictions)"]
+    wider = [a for a in inner.get("a", []) if not restrictions_allow(outer, a, None, None)]
+    for db, actions in inner.get("d", {}).items():
+        wider += [f"{a} on {db}" for a in actions if not restrictions_allow(outer, a, db, None)]
+    for db, tables in inner.get("r", {}).items():
+        for table, actions in tables.items():
+            wider += [f"{a} on {db}/{table}" for a in actions
+                      if not restrictions_allow(outer, a, db, table)]
+    return wider

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from .args import Args
 from .core import Lambdasette
-from .endpoints import database, instance, row, table
+from .endpoints import database, instance, row, table, token_api
 from .endpoints.context import Context
 from .errors import ApiError
 from .responses import CORS_HEADERS, READ_CORS_HEADERS, error_response, redirect
@@ -73,6 +73,9 @@ def create_app(ds: Lambdasette) -> Starlette:
             log.exception("Unhandled error for %s %s", request.method, path)
             response = error_response(ApiError(500, "Internal server error"))
         response.headers["Vary"] = "Cookie, Authorization"
+        if "authorization" in request.headers and "cache-control" in response.headers:
+            # What a token may see is nobody else's business: keep it out of shared caches.
+            response.headers["Cache-Control"] = "private, no-store"
         if ds.options.cors:
             write = request.method == "POST" or is_write_path(path)
             response.headers.update(CORS_HEADERS if write else READ_CORS_HEADERS)
@@ -95,20 +98,26 @@ async def handle(ds: Lambdasette, request: Request, path: str) -> Response:
         if ds.options.cors:
             return Response(b"ok", media_type="text/plain; charset=utf-8")
         raise ApiError(405, "Method not allowed")
+    actor = ds.actor_for(request.headers.get("authorization"))
+    if actor is None and not ds.options.public:
+        raise ApiError(401, "Authentication required: send Authorization: Bearer <token>",
+                       headers={"WWW-Authenticate": "Bearer"})
+    reading = method in ("GET", "HEAD")
+    if reading and ds.options.role == "write":
+        raise ApiError(405, "This function serves writes only; reads go to the read function")
+    if not reading and ds.options.role == "read":
+        raise ApiError(405, "This function serves reads only; writes go to the write function")
+    if token_api.handles(path):
+        return await token_api.dispatch(ds, request, path, actor)
     target = resolve(path)
     args = Args.parse(request.url.query)
-    actor = ds.actor_for(request.headers.get("authorization"))
     ctx = Context(ds, request, target, args, actor=actor)
-    if method in ("GET", "HEAD"):
-        if ds.options.role == "write":
-            raise ApiError(405, "This function serves writes only; reads go to the read function")
+    if reading:
         handler = READ_HANDLERS.get(target.kind)
         if handler is None:
             raise ApiError(404, "Not found")
         if ds.options.threaded:
             return await run_in_threadpool(handler, ctx)
         return handler(ctx)
-    if ds.options.role == "read":
-        raise ApiError(405, "This function serves reads only; writes go to the write function")
     raise ApiError(405, "Method not allowed")
 

@@ -19,7 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--public", action="store_true", help="Let anonymous callers read")
     serve.add_argument("--setting", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     serve.add_argument("--metadata", type=Path, help="Datasette metadata file (JSON or YAML)")
-    serve.add_argument("--tokens-db", type=Path, help="SQLite file for API tokens")
+    serve.add_argument("--permissions", type=Path,
+                       help="Permissions file (JSON or YAML) granting actions to actors")
+    serve.add_argument("--root", action="store_true",
+                       help="Print a new token for the root actor, who may do everything")
     serve.add_argument("--demo-dir", type=Path, default=Path(".lambdasette"),
                        help="Where the demo database is created when no files are given")
 
@@ -38,8 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--actor")
     revoke = token_sub.add_parser("revoke", help="Revoke a token by id")
     revoke.add_argument("id")
-    for p in (create, listing, revoke):
-        p.add_argument("--tokens-db", type=Path, default=Path(".lambdasette/tokens.db"))
+    for p in (serve, create, listing, revoke):
+        p.add_argument("--tokens-db", type=Path, default=Path(".lambdasette/tokens.db"),
+                       help="SQLite file for API tokens (default: %(default)s)")
+        p.add_argument("--tokens-table", metavar="NAME",
+                       help="Keep tokens in this DynamoDB table instead (AWS credentials from the env)")
     return parser
 
 
@@ -47,9 +53,9 @@ def token_command(options: argparse.Namespace) -> int:
     import json
 
     from . import tokens
-    from .tokens import LocalTokenStore
 
-    store = LocalTokenStore(options.tokens_db)
+    store = tokens.open_store(table=options.tokens_table, path=options.tokens_db)
+    assert store is not None
     if options.token_command == "create":
         restrictions: dict = {}
         if options.all_actions:
@@ -79,17 +85,19 @@ def token_command(options: argparse.Namespace) -> int:
 def serve(options: argparse.Namespace) -> int:
     import uvicorn
 
+    from . import tokens
     from .app import create_app
     from .core import Lambdasette, Options
     from .demo import create_demo
     from .metadata import Metadata
+    from .permissions import Policy
     from .settings import Settings
     from .storage import LocalStorage
-    from .tokens import LocalTokenStore
 
     try:
         settings = Settings.from_pairs([tuple(pair) for pair in options.setting])
-    except ValueError as exc:
+        policy = Policy.load(options.permissions)
+    except (ValueError, OSError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
     files = list(options.files)
@@ -101,13 +109,20 @@ def serve(options: argparse.Namespace) -> int:
     if missing:
         print(f"Error: not found: {', '.join(missing)}", file=sys.stderr)
         return 2
+    store = tokens.open_store(table=options.tokens_table, path=options.tokens_db)
     ds = Lambdasette(
         storage=LocalStorage(files),
         settings=settings,
         metadata=Metadata.load(options.metadata),
         options=Options(cors=options.cors, public=options.public),
-        tokens=LocalTokenStore(options.tokens_db) if options.tokens_db else None,
+        tokens=store,
+        policy=policy,
     )
+    if options.root and store is not None:
+        secret, _ = tokens.create(store, "root", None, 24 * 3600)
+        print(f"Root token (valid for 24 hours): {secret}", flush=True)
+    print(f"Serving on http://{options.host}:{options.port}/"
+          + ("" if options.public else " (private: every request needs a token)"), file=sys.stderr)
     uvicorn.run(create_app(ds), host=options.host, port=options.port, log_level="warning")
     return 0
 

@@ -6,17 +6,14 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import sqlrun
+from . import permissions, sqlrun
 from .errors import ApiError
 from .metadata import Metadata, TableConfig
+from .permissions import Policy
 from .schema import Schema, SchemaCache
 from .settings import Settings
 from .storage import DatabaseNotFound, Storage
 from .versioning import DataVersions, VersionedCache
-
-READ_ACTIONS = frozenset(
-    {"view-instance", "view-database", "view-table", "view-query", "execute-sql"}
-)
 
 
 @dataclass
@@ -36,6 +33,7 @@ class Lambdasette:
     metadata: Metadata = field(default_factory=Metadata)
     options: Options = field(default_factory=Options)
     tokens: Any = None  # a tokens.TokenStore, or None when tokens are not configured
+    policy: Policy = field(default_factory=Policy)
 
     def __post_init__(self) -> None:
         self.schemas = SchemaCache()
@@ -44,8 +42,27 @@ class Lambdasette:
 
     def can(self, actor: dict[str, Any] | None, action: str, database: str | None = None,
             table: str | None = None) -> bool:
-        """Until tokens exist every caller may read and nobody may write."""
-        return action in READ_ACTIONS
+        if action == "execute-sql" and not self.settings.default_allow_sql:
+            return False  # Datasette's default_allow_sql=off: a global deny, root included
+        return permissions.allowed(self.policy, self.options.public, actor, action, database, table)
+
+    def require(self, actor: dict[str, Any] | None, action: str, database: str | None = None,
+                table: str | None = None, message: str | None = None) -> None:
+        """403 unless `actor` may do `action` (anonymous callers of a private instance never
+        get this far: they are turned away with a 401 first)."""
+        if not self.can(actor, action, database, table):
+            raise ApiError(403, message or f"Permission denied: {action}")
+
+    def hidden_tables(self, actor: dict[str, Any] | None, database: str, schema: Schema) -> frozenset[str]:
+        """The tables of `database` (lower-cased) the actor may not view: neither read nor named."""
+        uniform = not self.policy.has_table_rules(database) and not (actor and actor.get("_r"))
+        if uniform and self.can(actor, "view-table", database):
+            return frozenset()  # the hot path: every table is visible
+        owners = schema.owners()
+        return frozenset(
+            name.lower() for name in schema.tables
+            if not self.can(actor, "view-table", database, owners.get(name, name))
+        )
 
     def actor_for(self, authorization: str | None) -> dict[str, Any] | None:
         """The actor for an `Authorization: Bearer` header; 401 for a bad, expired or revoked token."""

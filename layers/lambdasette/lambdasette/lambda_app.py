@@ -9,8 +9,10 @@ from typing import Any
 from .app import create_app
 from .core import Lambdasette, Options
 from .metadata import Metadata
+from .permissions import Policy
 from .settings import Settings, parse_bool
 from .storage import LocalStorage
+from .tokens import open_store
 
 # A buffered Lambda response is capped at 6 MB; keep exports safely below it.
 LAMBDA_MAX_RESPONSE_BYTES = 5 * 1024 * 1024
@@ -31,6 +33,17 @@ class RawPathFromEvent:
         await self.app(scope, receive, send)
 
 
+def load_policy(value: str | None) -> Policy:
+    """LAMBDASETTE_PERMISSIONS: inline JSON (as a template parameter passes it) or a file path."""
+    if not value:
+        return Policy()
+    if value.lstrip().startswith("{"):
+        import json
+
+        return Policy.parse(json.loads(value))
+    return Policy.load(Path(value))
+
+
 def build(role: str, environ: dict[str, str] | None = None) -> Any:
     """The ASGI app for a Lambda function, configured from its environment."""
     env = dict(os.environ if environ is None else environ)
@@ -40,6 +53,7 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
     data_dir = Path(env.get("LAMBDASETTE_DATA_DIR", "/tmp/lambdasette"))
     data_dir.mkdir(parents=True, exist_ok=True)
     metadata_path = env.get("LAMBDASETTE_METADATA")
+    tokens_db = env.get("LAMBDASETTE_TOKENS_DB")
     ds = Lambdasette(
         storage=LocalStorage([data_dir]),
         settings=settings,
@@ -50,6 +64,9 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
             role=role,
             threaded=False,
         ),
+        tokens=open_store(table=env.get("LAMBDASETTE_TOKENS_TABLE"),
+                          path=Path(tokens_db) if tokens_db else None),
+        policy=load_policy(env.get("LAMBDASETTE_PERMISSIONS")),
     )
     return RawPathFromEvent(create_app(ds))
 

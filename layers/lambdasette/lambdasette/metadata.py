@@ -31,6 +31,16 @@ class TableConfig:
 EMPTY = TableConfig()
 
 
+def load_document(path: Path) -> Any:
+    """A JSON or YAML configuration file (by its suffix), parsed."""
+    text = path.read_text()
+    if path.suffix in (".yml", ".yaml"):
+        import yaml
+
+        return yaml.safe_load(text)
+    return json.loads(text)
+
+
 class Metadata:
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         self.data = data or {}
@@ -41,14 +51,7 @@ class Metadata:
 
     @classmethod
     def load(cls, path: Path | None) -> Metadata:
-        if path is None:
-            return cls()
-        text = path.read_text()
-        if path.suffix in (".yml", ".yaml"):
-            import yaml
-
-            return cls(yaml.safe_load(text) or {})
-        return cls(json.loads(text))
+        return cls(load_document(path) or {}) if path is not None else cls()
 
     def table(self, database: str, table: str) -> TableConfig:
         return self._tables.get((database, table), EMPTY)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .sqlquote import quote
 
@@ -71,6 +71,45 @@ class Schema:
 
     def view_names(self) -> list[str]:
         return [t.name for t in self.tables.values() if t.is_view]
+
+    def without(self, hidden: frozenset[str]) -> Schema:
+        """This schema as seen by a caller who may not view the `hidden` tables (lower-cased):
+        they and every foreign key or FTS link to them are gone."""
+        if not hidden:
+            return self
+        tables = {}
+        for name, table in self.tables.items():
+            if name.lower() in hidden:
+                continue
+            tables[name] = replace(
+                table,
+                outgoing=[fk for fk in table.outgoing if fk.other_table.lower() not in hidden],
+                incoming=[fk for fk in table.incoming if fk["other_table"].lower() not in hidden],
+                fts_table=table.fts_table if table.fts_table and table.fts_table.lower() not in hidden
+                else None,
+            )
+        return Schema(version=self.version, tables=tables)
+
+    def owners(self) -> dict[str, str]:
+        """FTS tables and their storage tables, mapped to the table whose rows they index:
+        whoever may not see a table may not see its index either."""
+        owner: dict[str, str] = {}
+        for table in self.tables.values():
+            fts = table.fts_table
+            if not fts or fts not in self.tables:
+                continue
+            prefix = fts + "_"
+            for name in [fts] + [t for t in self.tables if t.startswith(prefix) and self.tables[t].hidden]:
+                if name != table.name and owner.get(name) in (None, fts):
+                    owner[name] = table.name
+        # An FTS table's storage belongs to whatever owns the FTS table itself.
+        for name, parent in owner.items():
+            seen = {name}
+            while parent in owner and parent not in seen:
+                seen.add(parent)
+                parent = owner[parent]
+            owner[name] = parent
+        return owner
 
 
 _FTS_CONTENT = re.compile(

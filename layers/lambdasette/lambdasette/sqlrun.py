@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import sqlguard
 from .errors import ApiError
 
 TIMEOUT_MESSAGE = (
@@ -66,6 +67,8 @@ def sql_error(exc: sqlite3.Error, sql: str = "") -> ApiError:
     message = str(exc)
     if message == "interrupted":
         return ApiError(400, TIMEOUT_MESSAGE, title="SQL Interrupted")
+    if sqlguard.is_denial(exc):
+        return sqlguard.denied_error()
     return ApiError(400, message, title="Invalid SQL")
 
 

@@ -45,8 +45,15 @@ def read_only_uri(path: Path) -> str:
     return "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
 
 
+class ReadConnection(sqlite3.Connection):
+    """A read connection that remembers which table guard (authorizer) it carries."""
+
+    guard: object = None
+
+
 def open_read_only(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False)
+    conn = sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False,
+                           factory=ReadConnection)
     conn.execute("PRAGMA query_only = 1")
     prepare_connection(conn)
     return conn

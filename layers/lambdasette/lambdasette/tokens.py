@@ -194,3 +194,14 @@ class LocalTokenStore:
     def touch(self, token_id: str, when: int) -> None:
         with self._lock, self._connect() as conn:
             conn.execute("update tokens set last_used = ? where id = ?", (when, token_id))
+
+
+def open_store(*, table: str | None = None, path: Path | None = None) -> TokenStore | None:
+    """The DynamoDB store when a table is named, else the local file, else none."""
+    if table:
+        from .tokens_dynamodb import DynamoDBTokenStore
+
+        return DynamoDBTokenStore(table)
+    if path is not None:
+        return LocalTokenStore(path)
+    return None

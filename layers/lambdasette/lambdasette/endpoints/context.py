@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 
+from .. import sqlguard
 from ..args import Args
 from ..core import Lambdasette
 from ..responses import url_with_args
 from ..routing import Target
+from ..schema import Schema
 
 
 @dataclass
@@ -24,3 +27,18 @@ class Context:
 
     def url(self, args: Args) -> str:
         return url_with_args(self.request, args, force_https=self.ds.settings.force_https_urls)
+
+    def open(self, database: str, *, strict: bool = False,
+             conn: sqlite3.Connection | None = None) -> tuple[sqlite3.Connection, Schema]:
+        """A read connection and the schema as this caller may see it. The connection is
+        guarded so that no statement on it can read a table the caller may not view;
+        `strict` also keeps arbitrary SQL away from the schema table."""
+        if conn is None:
+            conn = self.ds.connection(database)
+        sqlguard.install(conn, None)
+        schema = self.ds.schema(database, conn)
+        hidden = self.ds.hidden_tables(self.actor, database, schema)
+        if hidden:
+            schema = schema.without(hidden)
+            sqlguard.install(conn, sqlguard.TableGuard(hidden, strict))
+        return conn, schema

@@ -17,12 +17,13 @@ from .database import table_summaries
 
 
 def index(ctx: Context) -> Response:
+    ctx.ds.require(ctx.actor, "view-instance")
     body: dict[str, Any] = {}
     for name in ctx.ds.database_names():
         if not ctx.ds.can(ctx.actor, "view-database", name):
             continue
-        conn = ctx.ds.connection(name)
-        tables, views = table_summaries(ctx, name, conn)
+        conn, schema = ctx.open(name)
+        tables, views = table_summaries(ctx, name, conn, schema)
         visible = [t for t in tables if not t["hidden"]]
         hidden = [t for t in tables if t["hidden"]]
         for t in visible:
@@ -123,4 +124,6 @@ def special(ctx: Context) -> Response:
     handler = SPECIAL.get(ctx.target.action or "")
     if handler is None:
         raise ApiError(404, "Not found")
+    if handler is not actor:  # callers may always see who they are
+        ctx.ds.require(ctx.actor, "view-instance")
     return handler(ctx)

@@ -57,10 +57,13 @@ def legacy_redirect(ctx: Context) -> Response | None:
 
 
 def get_table(ctx: Context) -> tuple[sqlite3.Connection, Schema, Table]:
-    database = ctx.target.database or ""
-    conn = ctx.ds.connection(database)
-    schema = ctx.ds.schema(database, conn)
-    table = schema.get(ctx.target.table or "")
+    database, name = ctx.target.database or "", ctx.target.table or ""
+    ctx.ds.connection(database)  # 404 for an unknown database before anything else
+    # Checked before the lookup, so a caller cannot tell hidden tables from missing ones.
+    ctx.ds.require(ctx.actor, "view-table", database, name,
+                   message="You do not have permission to view this table")
+    conn, schema = ctx.open(database)
+    table = schema.get(name)
     if table is None:
         raise ApiError(404, "Table not found")
     return conn, schema, table
@@ -188,6 +191,12 @@ def table_csv(
         raise ApiError(400, "_next not allowed for CSV streaming")
     config = ds.table_config(database, tbl.name)
     size = ds.settings.max_returned_rows if stream else None
+    owned = None
+    if stream:
+        # A stream outlives this call and is iterated from worker threads: give it its own
+        # connection rather than this thread's shared one.
+        owned = ds.storage.connect(database)
+        conn, schema = ctx.open(database, conn=owned)
     plan = plan_table(tbl, schema, args, ds.settings, config, size=size)
     # Fetch the first page now so that bad input is a clean 4xx before streaming starts.
     first = sqlrun.run(conn, plan.page_sql(plan.size + 1), plan.params, time_limit_ms=time_limit)
@@ -249,6 +258,9 @@ def table_csv(
                 yield chunk
         except ApiError as exc:
             yield writer.take().encode("utf-8") + f"\n{exc}".encode()
+        finally:
+            if owned is not None:
+                owned.close()
 
     if stream:
         return StreamingResponse(generate(), headers=headers, media_type=media)

@@ -1,0 +1,45 @@
+"""Request bodies: JSON, whatever the Content-Type says, capped at `max_post_body_bytes`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from .errors import ApiError
+
+
+async def read_bytes(request: Request, limit: int) -> bytes:
+    """The body, or 413 as soon as it passes `limit` bytes (0: no limit) - without reading
+    the rest of an oversized upload into memory."""
+    declared = request.headers.get("content-length", "")
+    if limit and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"Request body exceeded maximum size of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if limit and size > limit:
+            raise ApiError(413, f"Request body exceeded maximum size of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int, *, empty: Any = ...) -> Any:
+    """The parsed JSON body; `empty` is returned for a bodiless request when given."""
+    raw = await read_bytes(request, limit)
+    if not raw.strip() and empty is not ...:
+        return empty
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, f"Invalid JSON: {exc}") from None
+
+
+async def read_object(request: Request, limit: int, *, empty: Any = ...,
+                      message: str = "JSON must be a dictionary") -> dict[str, Any]:
+    data = await read_json(request, limit, empty=empty)
+    if not isinstance(data, dict):
+        raise ApiError(400, message)
+    return data
