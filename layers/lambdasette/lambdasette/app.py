@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from .args import Args
 from .core import Lambdasette
-from .endpoints import database, instance, row, table, token_api
+from .endpoints import database, instance, row, table, token_api, write
 from .endpoints.context import Context
 from .errors import ApiError
 from .responses import CORS_HEADERS, READ_CORS_HEADERS, error_response, redirect
@@ -73,7 +73,9 @@ def create_app(ds: Lambdasette) -> Starlette:
             log.exception("Unhandled error for %s %s", request.method, path)
             response = error_response(ApiError(500, "Internal server error"))
         response.headers["Vary"] = "Cookie, Authorization"
-        if "authorization" in request.headers and "cache-control" in response.headers:
+        if request.method == "POST" or (
+            "authorization" in request.headers and "cache-control" in response.headers
+        ):
             # What a token may see is nobody else's business: keep it out of shared caches.
             response.headers["Cache-Control"] = "private, no-store"
         if ds.options.cors:
@@ -113,11 +115,16 @@ async def handle(ds: Lambdasette, request: Request, path: str) -> Response:
     args = Args.parse(request.url.query)
     ctx = Context(ds, request, target, args, actor=actor)
     if reading:
+        if is_write_path(path):
+            raise ApiError(405, "Method not allowed")
         handler = READ_HANDLERS.get(target.kind)
         if handler is None:
             raise ApiError(404, "Not found")
         if ds.options.threaded:
             return await run_in_threadpool(handler, ctx)
         return handler(ctx)
-    raise ApiError(405, "Method not allowed")
+    writer = write.HANDLERS.get((target.kind, target.action or "")) if method == "POST" else None
+    if writer is None:
+        raise ApiError(405, "Method not allowed")
+    return await writer(ctx)
 

@@ -39,6 +39,7 @@ class Lambdasette:
         self.schemas = SchemaCache()
         self.versions = DataVersions(self.storage.connect)
         self.cache = VersionedCache()
+        self._writer: Any = None
 
     def can(self, actor: dict[str, Any] | None, action: str, database: str | None = None,
             table: str | None = None) -> bool:
@@ -83,6 +84,15 @@ class Lambdasette:
         if record.expires is not None:
             actor["token_expires"] = record.expires
         return actor
+
+    @property
+    def writer(self) -> Any:
+        """The writer (one connection and lock per database), made on the first write."""
+        if self._writer is None:
+            from .writer import Writer
+
+            self._writer = Writer(self.storage)
+        return self._writer
 
     def database_names(self) -> list[str]:
         return self.storage.names()

@@ -40,6 +40,14 @@ class Storage(Protocol):
         """A new read-only connection that the caller owns."""
         ...
 
+    def write_connection(self, name: str) -> sqlite3.Connection:
+        """A new read-write connection in autocommit mode; the writer owns it."""
+        ...
+
+    def make_durable(self, name: str) -> None:
+        """Return once every committed transaction of `name` is durable; raise if it cannot be."""
+        ...
+
 
 def read_only_uri(path: Path) -> str:
     return "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
@@ -55,6 +63,17 @@ def open_read_only(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False,
                            factory=ReadConnection)
     conn.execute("PRAGMA query_only = 1")
+    prepare_connection(conn)
+    return conn
+
+
+def open_read_write(path: Path) -> sqlite3.Connection:
+    # Autocommit at the driver level: the writer issues BEGIN IMMEDIATE / COMMIT itself.
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    # WAL lets readers keep reading while a write commits (and is what Litestream needs);
+    # synchronous=FULL so that a commit is on disk when it returns.
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
     prepare_connection(conn)
     return conn
 
@@ -107,6 +126,12 @@ class LocalStorage:
 
     def connect(self, name: str) -> sqlite3.Connection:
         return open_read_only(self.path(name))
+
+    def write_connection(self, name: str) -> sqlite3.Connection:
+        return open_read_write(self.path(name))
+
+    def make_durable(self, name: str) -> None:
+        """A local commit with synchronous=FULL is on disk when COMMIT returns."""
 
     def read_connection(self, name: str) -> sqlite3.Connection:
         path = self.path(name)

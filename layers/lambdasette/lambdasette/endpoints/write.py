@@ -1,0 +1,472 @@
+"""The write API (Datasette 1.0a41): create, insert, upsert, update, delete, drop.
+
+Each endpoint validates the body, checks permissions (before saying whether a table exists),
+then hands one function to the database's writer, which runs it in a single transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from .. import writes
+from ..body import read_bytes
+from ..errors import ApiError
+from ..responses import absolute_url, json_response
+from ..sqlquote import quote
+from ..tilde import tilde_encode
+from .context import Context
+
+NO_STORE = {"Cache-Control": "private, no-store"}
+
+
+def parse_body(raw: bytes, *, empty: Any = ..., message: str = "JSON must be a dictionary") -> dict[str, Any]:
+    if not raw.strip() and empty is not ...:
+        return empty
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, f"Invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, message)
+    return data
+
+
+def flag(data: dict[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool) and value not in (0, 1, None):
+        raise ApiError(400, f'"{key}" must be true or false')
+    return bool(value)
+
+
+async def perform(ctx: Context, work: Callable[[Any], Any]) -> Any:
+    """Run `work(db)` in the database's writer transaction, off the event loop locally."""
+    database = ctx.target.database or ""
+    ctx.ds.connection(database)  # 404 for an unknown database
+    writer = ctx.ds.writer
+    try:
+        if ctx.ds.options.threaded:
+            return await run_in_threadpool(writer.run, database, work)
+        return writer.run(database, work)
+    except sqlite3.IntegrityError as exc:
+        raise ApiError(400, str(exc)) from None
+    except sqlite3.OperationalError as exc:
+        message = str(exc)
+        if "database is locked" in message:
+            raise ApiError(503, "The database is busy; try again",
+                           headers={"Retry-After": "1"}) from None
+        raise ApiError(400, message) from None
+    except sqlite3.Error as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def existing_table(db: Any, name: str) -> writes.TableInfo:
+    table = writes.table_info(db.conn, name)
+    if table is None:
+        raise ApiError(404, "Table not found")
+    return table
+
+
+def rows_from(data: dict[str, Any], max_rows: int) -> tuple[list[dict[str, Any]], bool]:
+    """The body's `row` or `rows`, decoded; and whether it was a single `row`."""
+    if "row" not in data and "rows" not in data:
+        raise ApiError(400, 'JSON must have one or other of "row" or "rows"')
+    if "row" in data and "rows" in data:
+        raise ApiError(400, 'Cannot use "row" and "rows" at the same time')
+    if "row" in data:
+        if not isinstance(data["row"], dict):
+            raise ApiError(400, '"row" must be a dictionary')
+        rows, single = [data["row"]], True
+    else:
+        if not isinstance(data["rows"], list):
+            raise ApiError(400, '"rows" must be a list')
+        if not all(isinstance(r, dict) for r in data["rows"]):
+            raise ApiError(400, '"rows" must be a list of dictionaries')
+        rows, single = data["rows"], False
+    if max_rows and len(rows) > max_rows:
+        raise ApiError(400, f"Too many rows, maximum allowed is {max_rows}")
+    return [writes.decode_row(r) for r in rows], single
+
+
+def shown(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as JSON: BLOBs as {"$base64": true, "encoded": ...}, as reads show them."""
+    return [{k: _blob(v) if isinstance(v, bytes) else v for k, v in r.items()} for r in rows]
+
+
+def _blob(value: bytes) -> dict[str, Any]:
+    return {"$base64": True, "encoded": base64.b64encode(value).decode("ascii")}
+
+
+async def body(ctx: Context) -> bytes:
+    return await read_bytes(ctx.request, ctx.ds.settings.max_post_body_bytes)
+
+
+# -- insert and upsert ------------------------------------------------------------------------
+
+INSERT_KEYS = {"row", "rows", "return", "ignore", "replace", "alter"}
+
+
+async def insert(ctx: Context) -> Response:
+    return await _insert_or_upsert(ctx, upsert=False)
+
+
+async def upsert(ctx: Context) -> Response:
+    return await _insert_or_upsert(ctx, upsert=True)
+
+
+async def _insert_or_upsert(ctx: Context, *, upsert: bool) -> Response:
+    ds, actor = ctx.ds, ctx.actor
+    database, name = ctx.target.database or "", ctx.target.table or ""
+    data = parse_body(await body(ctx))
+    for key in data:
+        if key not in INSERT_KEYS:
+            raise ApiError(400, f'Invalid parameter: "{key}"')
+    ignore, replace, alter = flag(data, "ignore"), flag(data, "replace"), flag(data, "alter")
+    if upsert:
+        if ignore or replace:
+            raise ApiError(400, "Upsert does not support ignore or replace")
+        if not (ds.can(actor, "insert-row", database, name) and ds.can(actor, "update-row", database, name)):
+            raise ApiError(403, "Permission denied: need both insert-row and update-row")
+    else:
+        ds.require(actor, "insert-row", database, name, message="Permission denied")
+        if ignore and replace:
+            raise ApiError(400, 'Cannot use "ignore" and "replace" at the same time')
+        if replace:
+            ds.require(actor, "update-row", database, name,
+                       message='Permission denied: need update-row to use "replace"')
+    if alter:
+        ds.require(actor, "alter-table", database, name, message="Permission denied for alter-table")
+    rows, single = rows_from(data, ds.settings.max_insert_rows)
+    want_return = flag(data, "return") or single
+    # Returned rows are a read: only for callers who may view the table.
+    want_return = want_return and ds.can(actor, "view-table", database, name)
+
+    def work(db: Any) -> list[dict[str, Any]]:
+        table = existing_table(db, name)
+        if alter:
+            table = writes.add_missing_columns(db, table, rows)
+        else:
+            writes.check_columns(table, rows)
+        if upsert:
+            writes.check_upsert_keys(table, rows)
+            writes.upsert(db.conn, table, rows)
+            if not want_return:
+                return []
+            return writes.fetch_by_keys(db.conn, table, [[r[k] for k in table.keys] for r in rows])
+        rowids = writes.insert(db.conn, table, rows, ignore=ignore, replace=replace,
+                               want_rowids=want_return)
+        return writes.fetch_by_rowids(db.conn, table, rowids) if want_return else []
+
+    returned = await perform(ctx, work)
+    out: dict[str, Any] = {"ok": True}
+    if want_return:
+        out["rows"] = shown(returned)
+    return json_response(out, status=200 if upsert else 201, headers=NO_STORE)
+
+
+# -- update and delete ------------------------------------------------------------------------
+
+UPDATE_KEYS = {"update", "return", "alter"}
+
+
+async def update(ctx: Context) -> Response:
+    ds, actor = ctx.ds, ctx.actor
+    database, name, values = ctx.target.database or "", ctx.target.table or "", ctx.target.pk
+    data = parse_body(await body(ctx))
+    if not isinstance(data.get("update"), dict):
+        raise ApiError(400, "JSON must contain an update dictionary")
+    unknown = [k for k in data if k not in UPDATE_KEYS]
+    if unknown:
+        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    ds.require(actor, "update-row", database, name, message="Permission denied")
+    alter = flag(data, "alter")
+    if alter:
+        ds.require(actor, "alter-table", database, name, message="Permission denied for alter-table")
+    changes = writes.decode_row(data["update"])
+    want_return = flag(data, "return") and ds.can(actor, "view-table", database, name)
+
+    def work(db: Any) -> list[dict[str, Any]]:
+        table = existing_table(db, name)
+        _check_key_count(table, values)
+        if alter:
+            table = writes.add_missing_columns(db, table, [changes])
+        writes.update(db.conn, table, values, changes)
+        if not want_return:
+            return []
+        # The key may itself have changed: fetch the row by its key after the update.
+        keys = [changes.get(k, v) for k, v in zip(table.keys, values)]
+        return writes.fetch_by_keys(db.conn, table, [keys])
+
+    returned = await perform(ctx, work)
+    out: dict[str, Any] = {"ok": True}
+    if want_return:
+        out["rows"] = shown(returned)
+    return json_response(out, headers=NO_STORE)
+
+
+def _check_key_count(table: writes.TableInfo, values: list[str]) -> None:
+    if len(values) != len(table.keys):
+        raise ApiError(400, "URL row identifier does not match the primary key for this table")
+
+
+async def delete(ctx: Context) -> Response:
+    ds, actor = ctx.ds, ctx.actor
+    database, name, values = ctx.target.database or "", ctx.target.table or "", ctx.target.pk
+    await body(ctx)  # the body is ignored, but still capped
+    ds.require(actor, "delete-row", database, name, message="Permission denied")
+
+    def work(db: Any) -> None:
+        table = existing_table(db, name)
+        _check_key_count(table, values)
+        writes.delete(db.conn, table, values)
+
+    await perform(ctx, work)
+    return json_response({"ok": True}, headers=NO_STORE)
+
+
+# -- drop ---------------------------------------------------------------------------------------
+
+async def drop(ctx: Context) -> Response:
+    ds, actor = ctx.ds, ctx.actor
+    database, name = ctx.target.database or "", ctx.target.table or ""
+    data = parse_body(await body(ctx), empty={})
+    ds.require(actor, "drop-table", database, name, message="Permission denied")
+    confirm = flag(data, "confirm")
+
+    def work(db: Any) -> int | None:
+        table = existing_table(db, name)
+        if not confirm:
+            return db.conn.execute(f"select count(*) from {quote(table.name)}").fetchone()[0]
+        writes.drop(db, table.name)
+        return None
+
+    count = await perform(ctx, work)
+    if confirm:
+        return json_response({"ok": True}, headers=NO_STORE)
+    return json_response({"ok": True, "database": database, "table": name, "row_count": count,
+                          "message": 'Pass "confirm": true to confirm'}, headers=NO_STORE)
+
+
+# -- create -------------------------------------------------------------------------------------
+
+CREATE_KEYS = {"table", "columns", "rows", "row", "pk", "pks", "ignore", "replace", "alter"}
+COLUMN_KEYS = {"name", "type", "not_null", "default", "default_expr", "fk_table", "fk_column"}
+
+
+def _validate_columns(columns: Any) -> list[dict[str, Any]]:
+    if not isinstance(columns, list) or not columns:
+        raise ApiError(400, "columns must be a list of objects")
+    seen: set[str] = set()
+    for i, column in enumerate(columns):
+        if not isinstance(column, dict):
+            raise ApiError(400, f"columns.{i}: Input should be a valid dictionary")
+        errors = [f"columns.{i}.{k}: Extra inputs are not permitted" for k in column if k not in COLUMN_KEYS]
+        if errors:
+            raise ApiError(400, *errors)
+        if not isinstance(column.get("name"), str) or not column["name"]:
+            raise ApiError(400, f"columns.{i}.name: Field required")
+        kind = column.get("type") or "text"
+        if kind not in writes.COLUMN_TYPES:
+            raise ApiError(400, f"Unsupported column type: {kind}")
+        expr = column.get("default_expr")
+        if expr is not None and expr not in writes.DEFAULT_EXPRESSIONS:
+            raise ApiError(400, f"Unsupported default_expr: {expr}")
+        if column["name"] in seen:
+            raise ApiError(400, f"Duplicate column name: {column['name']}")
+        seen.add(column["name"])
+    return columns
+
+
+def _pks(data: dict[str, Any]) -> list[str]:
+    if "pk" in data and "pks" in data:
+        raise ApiError(400, "Cannot specify both pk and pks")
+    if "pk" in data:
+        if not isinstance(data["pk"], str) or not data["pk"]:
+            raise ApiError(400, "pk must be a column name")
+        return [data["pk"]]
+    if "pks" in data:
+        pks = data["pks"]
+        if not isinstance(pks, list) or not pks or not all(isinstance(p, str) and p for p in pks):
+            raise ApiError(400, "pks must be a list of column names")
+        return pks
+    return []
+
+
+async def create(ctx: Context) -> Response:
+    ds, actor = ctx.ds, ctx.actor
+    database = ctx.target.database or ""
+    data = parse_body(await body(ctx), message="JSON must be an object")
+    unknown = sorted(set(data) - CREATE_KEYS)
+    if unknown:
+        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    name = data.get("table")
+    if not name:
+        raise ApiError(400, "Table is required")
+    if not isinstance(name, str) or name.startswith("sqlite_") or "\n" in name or "\r" in name:
+        raise ApiError(400, "Invalid table name")
+    has_rows = "row" in data or "rows" in data
+    if "columns" not in data and not has_rows:
+        raise ApiError(400, "columns, rows or row is required")
+    if "columns" in data and has_rows:
+        raise ApiError(400, "Cannot specify columns with rows or row")
+    if "row" in data and "rows" in data:
+        raise ApiError(400, "Cannot specify both rows and row")
+    pks = _pks(data)
+    ignore, replace, alter = flag(data, "ignore"), flag(data, "replace"), flag(data, "alter")
+    if (ignore or replace) and not (has_rows and pks):
+        raise ApiError(400, '"ignore" and "replace" need "row" or "rows" and a "pk" or "pks"')
+    if ignore and replace:
+        raise ApiError(400, 'Cannot use "ignore" and "replace" at the same time')
+    ds.require(actor, "create-table", database, message="Permission denied")
+    columns = _validate_columns(data["columns"]) if "columns" in data else None
+    rows: list[dict[str, Any]] = []
+    if has_rows:
+        ds.require(actor, "insert-row", database, name, message="Permission denied")
+        if replace:
+            ds.require(actor, "update-row", database, name,
+                       message='Permission denied: need update-row to use "replace"')
+        rows, _ = rows_from(data, ds.settings.max_insert_rows)
+
+    def work(db: Any) -> str:
+        exists = writes.table_info(db.conn, name) is not None
+        if columns is not None:
+            if exists:
+                raise ApiError(400, f'table "{name}" already exists')
+            db.conn.execute(writes.create_sql(db.conn, name, columns, pks))
+            return writes.schema_of(db.conn, name)
+        if exists:
+            table = writes.table_info(db.conn, name)
+            assert table is not None
+            if pks and pks != table.pks:
+                raise ApiError(400, "pk cannot be changed for existing table")
+            if alter:
+                if not ds.can(actor, "alter-table", database, name):
+                    raise ApiError(403, "Permission denied for alter-table")
+                table = writes.add_missing_columns(db, table, rows)
+            writes.insert(db.conn, table, rows, ignore=ignore, replace=replace)
+        else:
+            # sqlite-utils infers the column types from the rows and lays out the schema.
+            db[name].insert_all(rows, pk=(pks[0] if len(pks) == 1 else tuple(pks)) if pks else None,
+                                alter=True, ignore=ignore, replace=replace)
+        return writes.schema_of(db.conn, name)
+
+    schema = await perform(ctx, work)
+    out: dict[str, Any] = {"ok": True, "database": database, "table": name,
+                           **table_urls(ctx, database, name), "schema": schema}
+    if has_rows:
+        out["row_count"] = len(rows)
+    return json_response(out, status=201, headers=NO_STORE)
+
+
+# -- alter --------------------------------------------------------------------------------------
+
+ALTER_ARGS: dict[str, tuple[set[str], set[str]]] = {  # op: (required args, optional args)
+    "add_column": ({"name"}, {"type", "not_null", "default", "default_expr"}),
+    "rename_column": ({"name", "to"}, set()),
+    "rename_table": ({"to"}, set()),
+    "alter_column": ({"name"}, {"type", "not_null", "default", "default_expr"}),
+    "drop_column": ({"name"}, set()),
+    "set_primary_key": ({"columns"}, set()),
+    "reorder_columns": ({"columns"}, set()),
+    "add_foreign_key": ({"column", "fk_table"}, {"fk_column"}),
+    "drop_foreign_key": ({"column"}, set()),
+    "set_foreign_keys": ({"foreign_keys"}, set()),
+}
+
+
+def _validate_operations(data: dict[str, Any]) -> list[dict[str, Any]]:
+    unknown = sorted(set(data) - {"operations"})
+    if unknown:
+        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    if "operations" not in data:
+        raise ApiError(400, "operations: Field required")
+    operations = data["operations"]
+    if not isinstance(operations, list) or not operations:
+        raise ApiError(400, "operations: List should have at least 1 item")
+    tags = ", ".join(f"'{op}'" for op in writes.ALTER_OPS)
+    errors = []
+    for i, op in enumerate(operations):
+        if not isinstance(op, dict) or not isinstance(op.get("args", {}), dict):
+            errors.append(f"operations.{i}: Input should be an object with \"op\" and \"args\"")
+            continue
+        kind, args = op.get("op"), op.setdefault("args", {})
+        if kind not in ALTER_ARGS:
+            errors.append(f"operations.{i}: Input tag '{kind}' found using 'op' does not match any of "
+                          f"the expected tags: {tags}")
+            continue
+        required, optional = ALTER_ARGS[kind]
+        errors += [f"operations.{i}.args.{k}: Field required" for k in sorted(required - set(args))]
+        errors += [f"operations.{i}.args.{k}: Extra inputs are not permitted"
+                   for k in sorted(set(args) - required - optional)]
+        kind_type = args.get("type")
+        if kind_type is not None and kind_type not in writes.COLUMN_TYPES:
+            errors.append(f"Unsupported column type: {kind_type}")
+        expr = args.get("default_expr")
+        if expr is not None and expr not in writes.DEFAULT_EXPRESSIONS:
+            errors.append(f"Unsupported default_expr: {expr}")
+        for key in ("name", "to", "column", "fk_table", "fk_column"):
+            if key in args and not (isinstance(args[key], str) and args[key]):
+                errors.append(f"operations.{i}.args.{key}: Input should be a non-empty string")
+        for key in ("columns",):
+            value = args.get(key)
+            if value is not None and not (isinstance(value, list) and value
+                                          and all(isinstance(c, str) for c in value)):
+                errors.append(f"operations.{i}.args.{key}: Input should be a list of column names")
+        if kind == "set_foreign_keys":
+            fks = args.get("foreign_keys")
+            if not isinstance(fks, list) or not all(
+                isinstance(fk, dict) and isinstance(fk.get("column"), str)
+                and isinstance(fk.get("fk_table"), str) for fk in fks
+            ):
+                errors.append(f"operations.{i}.args.foreign_keys: Input should be a list of "
+                              '{"column", "fk_table"} objects')
+    if errors:
+        raise ApiError(400, *errors)
+    return operations
+
+
+async def alter(ctx: Context) -> Response:
+    ds, actor = ctx.ds, ctx.actor
+    database, name = ctx.target.database or "", ctx.target.table or ""
+    data = parse_body(await body(ctx))
+    ds.require(actor, "alter-table", database, name, message="Permission denied: need alter-table")
+    operations = _validate_operations(data)
+
+    def work(db: Any) -> tuple[str, str, str]:
+        existing_table(db, name)
+        before = writes.schema_of(db.conn, name)
+        new_name = writes.alter(db, name, operations)
+        return new_name, before, writes.schema_of(db.conn, new_name)
+
+    new_name, before, after = await perform(ctx, work)
+    out = {"ok": True, "database": database, "table": new_name,
+           **table_urls(ctx, database, new_name),
+           "altered": True, "schema": after, "before_schema": before,
+           "operations_applied": len(operations)}
+    return json_response(out, headers=NO_STORE)
+
+
+def table_urls(ctx: Context, database: str, table: str) -> dict[str, str]:
+    path = f"/{tilde_encode(database)}/{tilde_encode(table)}"
+    force_https = ctx.ds.settings.force_https_urls
+    return {
+        "table_url": absolute_url(ctx.request, path, force_https=force_https),
+        "table_api_url": absolute_url(ctx.request, path + ".json", force_https=force_https),
+    }
+
+
+HANDLERS = {
+    ("table-action", "alter"): alter,
+    ("database-action", "create"): create,
+    ("table-action", "insert"): insert,
+    ("table-action", "upsert"): upsert,
+    ("table-action", "drop"): drop,
+    ("row-action", "update"): update,
+    ("row-action", "delete"): delete,
+}

@@ -1,0 +1,432 @@
+"""The write vocabulary - insert, upsert, update, delete, create, drop - as SQL on one
+transaction. Callers (endpoints/write.py) have validated the request and checked permissions;
+these functions raise ApiError for what only the data can tell (missing rows, constraints).
+
+sqlite-utils builds new tables (type inference from example rows, its schema format) and adds
+columns for `alter`; row writes are plain parameterised statements, grouped so that rows with
+the same columns go through one `executemany`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ApiError
+from .sqlquote import quote
+
+
+@dataclass
+class TableInfo:
+    name: str
+    columns: list[str]
+    pks: list[str]  # declared primary key columns; empty for a rowid table
+
+    @property
+    def keys(self) -> list[str]:
+        """The columns that identify a row: the primary key, or rowid."""
+        return self.pks or ["rowid"]
+
+    def key_sql(self, prefix: str = "k") -> tuple[str, list[str]]:
+        names = [f"{prefix}{i}" for i in range(len(self.keys))]
+        where = " and ".join(f"{_col(k)} = :{n}" for k, n in zip(self.keys, names))
+        return where, names
+
+
+def _col(name: str) -> str:
+    return "rowid" if name == "rowid" else quote(name)
+
+
+def table_info(conn: sqlite3.Connection, name: str) -> TableInfo | None:
+    """A writable table (not a view, virtual table or FTS shadow table), or None."""
+    row = conn.execute(
+        "select type, sql from sqlite_master where name = ? and type in ('table', 'view')", [name]
+    ).fetchone()
+    if row is None:
+        return None
+    if row[0] != "table" or (row[1] or "").lstrip().upper().startswith("CREATE VIRTUAL"):
+        raise ApiError(404, f"Table not found: {name}")
+    if is_shadow(conn, name):
+        raise ApiError(404, f"Table not found: {name}")
+    info = conn.execute(f"PRAGMA table_info({quote(name)})").fetchall()
+    pks = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+    return TableInfo(name=name, columns=[r[1] for r in info], pks=pks)
+
+
+def is_shadow(conn: sqlite3.Connection, name: str) -> bool:
+    for (fts,) in conn.execute(
+        "select name from sqlite_master where type = 'table' and sql like 'CREATE VIRTUAL TABLE%'"
+    ):
+        if name.startswith(fts + "_"):
+            return True
+    return False
+
+
+def decode_value(value: Any) -> Any:
+    """JSON in, SQLite value out: `{"$base64": true, "encoded": ...}` becomes a BLOB,
+    other objects and arrays are stored as JSON text (as sqlite-utils stores them)."""
+    if isinstance(value, dict):
+        if value.get("$base64") is True and set(value) == {"$base64", "encoded"}:
+            try:
+                return base64.b64decode(str(value["encoded"]), validate=True)
+            except (binascii.Error, ValueError):
+                raise ApiError(400, "Invalid $base64 encoded value") from None
+        return json.dumps(value, default=repr, ensure_ascii=False)
+    if isinstance(value, list):
+        return json.dumps(value, default=repr, ensure_ascii=False)
+    return value
+
+
+def decode_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: decode_value(v) for k, v in row.items()}
+
+
+def check_columns(table: TableInfo, rows: list[dict[str, Any]]) -> None:
+    """Every row's unknown columns, all reported at once."""
+    known = set(table.columns) | ({"rowid"} if not table.pks else set())
+    errors = []
+    for i, row in enumerate(rows):
+        bad = [c for c in row if c not in known]
+        if bad:
+            errors.append(f"Row {i} has invalid columns: {', '.join(bad)}")
+    if errors:
+        raise ApiError(400, *errors)
+
+
+def add_missing_columns(db: Any, table: TableInfo, rows: list[dict[str, Any]]) -> TableInfo:
+    """`alter`: new columns typed from the first value seen (sqlite-utils' inference)."""
+    known = set(table.columns) | {"rowid"}
+    if all(c in known for row in rows for c in row):
+        return table
+    db[table.name].add_missing_columns(rows)
+    refreshed = table_info(db.conn, table.name)
+    assert refreshed is not None
+    return refreshed
+
+
+def _groups(rows: list[dict[str, Any]]) -> Iterable[tuple[tuple[str, ...], list[dict[str, Any]]]]:
+    """Consecutive rows with the same columns, so each group is one executemany."""
+    group: list[dict[str, Any]] = []
+    columns: tuple[str, ...] | None = None
+    for row in rows:
+        keys = tuple(row)
+        if keys != columns and group:
+            yield columns or (), group
+            group = []
+        columns = keys
+        group.append(row)
+    if group:
+        yield columns or (), group
+
+
+def _insert_sql(table: str, columns: tuple[str, ...], verb: str) -> str:
+    if not columns:
+        return f"{verb} INTO {quote(table)} DEFAULT VALUES"
+    names = ", ".join(_col(c) for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    return f"{verb} INTO {quote(table)} ({names}) VALUES ({marks})"
+
+
+def insert(conn: sqlite3.Connection, table: TableInfo, rows: list[dict[str, Any]], *,
+           ignore: bool = False, replace: bool = False, want_rowids: bool = False) -> list[int]:
+    """Insert rows; with `want_rowids`, the rowid of each row as stored (for an ignored
+    duplicate, the existing row's)."""
+    verb = "INSERT OR IGNORE" if ignore else "INSERT OR REPLACE" if replace else "INSERT"
+    rowids: list[int] = []
+    for columns, group in _groups(rows):
+        sql = _insert_sql(table.name, columns, verb)
+        if not want_rowids:
+            conn.executemany(sql, [tuple(r.values()) for r in group])
+            continue
+        for row in group:
+            cursor = conn.execute(sql, tuple(row.values()))
+            if cursor.rowcount == 1:
+                rowids.append(cursor.lastrowid or 0)
+            else:
+                existing = _existing_rowid(conn, table, row)
+                if existing is not None:
+                    rowids.append(existing)
+    return rowids
+
+
+def _existing_rowid(conn: sqlite3.Connection, table: TableInfo, row: dict[str, Any]) -> int | None:
+    if not all(k in row for k in table.keys):
+        return None
+    where, names = table.key_sql()
+    found = conn.execute(f"select rowid from {quote(table.name)} where {where}",
+                         dict(zip(names, (row[k] for k in table.keys)))).fetchone()
+    return found[0] if found else None
+
+
+def check_upsert_keys(table: TableInfo, rows: list[dict[str, Any]]) -> None:
+    errors = []
+    for i, row in enumerate(rows):
+        missing = [k for k in table.keys if k not in row]
+        if missing:
+            errors.append(f"Row {i} is missing primary key column(s): "
+                          + ", ".join(f'"{k}"' for k in missing))
+            continue
+        nulls = [k for k in table.keys if row[k] is None]
+        if nulls:
+            errors.append(f"Row {i} has null primary key column(s): "
+                          + ", ".join(f'"{k}"' for k in nulls))
+    if errors:
+        raise ApiError(400, *errors)
+
+
+def upsert(conn: sqlite3.Connection, table: TableInfo, rows: list[dict[str, Any]]) -> None:
+    """Update the columns each row names - and only those - or insert the row if its key is new.
+    (Datasette 1.0a41 widens mixed batches and nulls the columns a row leaves out; not here.)"""
+    where, names = table.key_sql()
+    for columns, group in _groups(rows):
+        values = [c for c in columns if c not in table.keys]
+        insert_sql = _insert_sql(table.name, columns, "INSERT")
+        update_sql = None
+        if values:
+            sets = ", ".join(f"{_col(c)} = :v{i}" for i, c in enumerate(values))
+            update_sql = f"UPDATE {quote(table.name)} SET {sets} WHERE {where}"
+        exists_sql = f"SELECT 1 FROM {quote(table.name)} WHERE {where}"
+        for row in group:
+            params = dict(zip(names, (row[k] for k in table.keys)))
+            if update_sql is not None:
+                params.update({f"v{i}": row[c] for i, c in enumerate(values)})
+                if conn.execute(update_sql, params).rowcount:
+                    continue
+            elif conn.execute(exists_sql, params).fetchone():
+                continue
+            conn.execute(insert_sql, tuple(row.values()))
+
+
+def fetch_by_rowids(conn: sqlite3.Connection, table: TableInfo, rowids: list[int],
+                    *, with_rowid: bool = False) -> list[dict[str, Any]]:
+    if not rowids:
+        return []
+    select = ("rowid, *" if with_rowid and not table.pks else "*")
+    out = []
+    # Fetched one by one, so the order (and repeats) follow the request's rows.
+    sql = f"select {select} from {quote(table.name)} where rowid = ?"
+    for rowid in rowids:
+        cursor = conn.execute(sql, [rowid])
+        row = cursor.fetchone()
+        if row is not None:
+            out.append(dict(zip([d[0] for d in cursor.description], row)))
+    return out
+
+
+def fetch_by_keys(conn: sqlite3.Connection, table: TableInfo, keys: list[list[Any]]) -> list[dict[str, Any]]:
+    where, names = table.key_sql()
+    select = "*" if table.pks else "rowid, *"
+    sql = f"select {select} from {quote(table.name)} where {where}"
+    out = []
+    for values in keys:
+        cursor = conn.execute(sql, dict(zip(names, values)))
+        row = cursor.fetchone()
+        if row is not None:
+            out.append(dict(zip([d[0] for d in cursor.description], row)))
+    return out
+
+
+def require_row(conn: sqlite3.Connection, table: TableInfo, values: list[str]) -> None:
+    where, names = table.key_sql()
+    if conn.execute(f"select 1 from {quote(table.name)} where {where}",
+                    dict(zip(names, values))).fetchone() is None:
+        raise ApiError(404, f"Record not found: {values!r}")
+
+
+def update(conn: sqlite3.Connection, table: TableInfo, values: list[str], changes: dict[str, Any]) -> None:
+    require_row(conn, table, values)
+    if not changes:
+        return
+    where, names = table.key_sql()
+    sets = ", ".join(f"{_col(c)} = :v{i}" for i, c in enumerate(changes))
+    params = dict(zip(names, values))
+    params.update({f"v{i}": v for i, v in enumerate(changes.values())})
+    conn.execute(f"UPDATE {quote(table.name)} SET {sets} WHERE {where}", params)
+
+
+def delete(conn: sqlite3.Connection, table: TableInfo, values: list[str]) -> None:
+    require_row(conn, table, values)
+    where, names = table.key_sql()
+    conn.execute(f"DELETE FROM {quote(table.name)} WHERE {where}", dict(zip(names, values)))
+
+
+def drop(db: Any, name: str) -> None:
+    """Drop a table and the FTS index that sqlite-utils or Datasette built for it."""
+    table = db[name]
+    fts = table.detect_fts()
+    if fts:
+        db[fts].drop()
+        for trigger in [t for t in table.triggers if t.name.startswith(f"{name}_a")]:
+            db.execute(f"DROP TRIGGER IF EXISTS {quote(trigger.name)}")
+    table.drop()
+
+
+COLUMN_TYPES = {"text": "TEXT", "integer": "INTEGER", "float": "REAL", "blob": "BLOB"}
+DEFAULT_EXPRESSIONS = {
+    "current_timestamp": "CURRENT_TIMESTAMP",
+    "current_date": "CURRENT_DATE",
+    "current_time": "CURRENT_TIME",
+    "current_unixtime": "(unixepoch())",
+    "current_unixtime_ms": "(CAST(unixepoch('subsec') * 1000 AS INTEGER))",
+}
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def create_sql(conn: sqlite3.Connection, name: str, columns: list[dict[str, Any]],
+               pks: list[str]) -> str:
+    """CREATE TABLE from `columns` specs, laid out as sqlite-utils lays out its schemas."""
+    names = [c["name"] for c in columns]
+    lines = []
+    for pk in pks:
+        if pk not in names and len(pks) == 1:
+            lines.append(f"{quote(pk)} INTEGER PRIMARY KEY")
+    for column in columns:
+        kind = COLUMN_TYPES[column.get("type") or "text"]
+        line = f"{quote(column['name'])} {kind}"
+        if len(pks) == 1 and column["name"] == pks[0]:
+            line += " PRIMARY KEY"
+        if column.get("not_null"):
+            line += " NOT NULL"
+        if column.get("default") is not None:
+            line += f" DEFAULT {_literal(column['default'])}"
+        elif column.get("default_expr"):
+            line += f" DEFAULT {DEFAULT_EXPRESSIONS[column['default_expr']]}"
+        if column.get("fk_table"):
+            other = column["fk_table"]
+            other_column = column.get("fk_column") or _single_pk(conn, other)
+            line += f" REFERENCES {quote(other)}({quote(other_column)})"
+        lines.append(line)
+    if len(pks) > 1:
+        lines.append("PRIMARY KEY (" + ", ".join(quote(p) for p in pks) + ")")
+    return f"CREATE TABLE {quote(name)} (\n   " + ",\n   ".join(lines) + "\n)"
+
+
+def _single_pk(conn: sqlite3.Connection, table: str) -> str:
+    info = table_info(conn, table)
+    if info is None:
+        raise ApiError(400, f"fk_table {table} does not exist")
+    if len(info.pks) != 1:
+        raise ApiError(400, f"fk_table {table} needs fk_column: it has no single primary key")
+    return info.pks[0]
+
+
+def schema_of(conn: sqlite3.Connection, name: str) -> str:
+    row = conn.execute("select sql from sqlite_master where type = 'table' and name = ?", [name]).fetchone()
+    return row[0] if row else ""
+
+
+# -- alter ---------------------------------------------------------------------------------------
+
+ALTER_OPS = ("add_column", "rename_column", "rename_table", "alter_column", "drop_column",
+             "set_primary_key", "reorder_columns", "add_foreign_key", "drop_foreign_key",
+             "set_foreign_keys")
+
+
+def _default_sql(args: dict[str, Any]) -> str | None:
+    """A column default as sqlite-utils' transform wants it: SQL text."""
+    if args.get("default_expr"):
+        return DEFAULT_EXPRESSIONS[args["default_expr"]]
+    if args.get("default") is not None:
+        return _literal(args["default"])
+    return None
+
+
+def alter(db: Any, name: str, operations: list[dict[str, Any]]) -> str:
+    """Apply `operations` to table `name`; returns the table's name afterwards. Columns are
+    added with ALTER TABLE where SQLite allows it; everything else is one sqlite-utils
+    transform (a rebuild of the table); a rename comes last."""
+    table = db[name]
+    columns = {c.name for c in table.columns}
+    transform: dict[str, Any] = {}
+    not_null: dict[str, bool] = {}
+    defaults: dict[str, Any] = {}
+    rename_to = None
+    for op in operations:
+        kind, args = op["op"], op["args"]
+        if kind == "add_column":
+            if args["name"] in columns:
+                raise ApiError(400, f"Column already exists: {args['name']}")
+            column_type = COLUMN_TYPES[args.get("type") or "text"]
+            default = _default_sql(args)
+            add = f"ALTER TABLE {quote(name)} ADD COLUMN {quote(args['name'])} {column_type}"
+            if args.get("default_expr"):
+                # SQLite cannot ADD a column with a non-constant default: add it plain, give
+                # existing rows the default's value, then rebuild with the default in place.
+                db.execute(add)
+                db.execute(f"UPDATE {quote(name)} SET {quote(args['name'])} = {default}")
+                if args.get("not_null"):
+                    not_null[args["name"]] = True
+                defaults[args["name"]] = default
+            else:
+                suffix = " NOT NULL" if args.get("not_null") else ""
+                suffix += f" DEFAULT {default}" if default is not None else ""
+                db.execute(add + suffix)
+            columns.add(args["name"])
+        elif kind == "rename_column":
+            _need(columns, args["name"])
+            transform.setdefault("rename", {})[args["name"]] = args["to"]
+        elif kind == "drop_column":
+            _need(columns, args["name"])
+            transform.setdefault("drop", set()).add(args["name"])
+        elif kind == "alter_column":
+            _need(columns, args["name"])
+            if args.get("type"):
+                transform.setdefault("types", {})[args["name"]] = COLUMN_TYPES[args["type"]]
+            if "not_null" in args:
+                not_null[args["name"]] = bool(args["not_null"])
+            if "default_expr" in args or "default" in args:
+                defaults[args["name"]] = _default_sql(args)
+        elif kind == "set_primary_key":
+            for column in args["columns"]:
+                _need(columns, column)
+            pk = args["columns"]
+            transform["pk"] = pk[0] if len(pk) == 1 else tuple(pk)
+        elif kind == "reorder_columns":
+            transform["column_order"] = args["columns"]
+        elif kind == "add_foreign_key":
+            _need(columns, args["column"])
+            other = args.get("fk_column") or _single_pk(db.conn, args["fk_table"])
+            transform.setdefault("add_foreign_keys", []).append((args["column"], args["fk_table"], other))
+        elif kind == "drop_foreign_key":
+            transform.setdefault("drop_foreign_keys", []).append(args["column"])
+        elif kind == "set_foreign_keys":
+            transform["foreign_keys"] = [
+                (fk["column"], fk["fk_table"], fk.get("fk_column") or _single_pk(db.conn, fk["fk_table"]))
+                for fk in args["foreign_keys"]
+            ]
+        elif kind == "rename_table":
+            rename_to = args["to"]
+    if any(not_null.values()):
+        transform["not_null"] = {c: True for c, v in not_null.items() if v}
+    if defaults:
+        transform["defaults"] = defaults
+    if transform:
+        table.transform(**transform)
+    dropped = {c: False for c, v in not_null.items() if not v}
+    if dropped:
+        # A separate pass: sqlite-utils 4.2 turns not_null=False into NOT NULL when the same
+        # transform also sets defaults.
+        table.transform(not_null=dropped)
+    if rename_to is not None and rename_to != name:
+        if table_info(db.conn, rename_to) is not None:
+            raise ApiError(400, f'table "{rename_to}" already exists')
+        db.execute(f"ALTER TABLE {quote(name)} RENAME TO {quote(rename_to)}")
+        return rename_to
+    return name
+
+
+def _need(columns: set[str], name: str) -> None:
+    if name not in columns:
+        raise ApiError(400, f"No such column: {name}")
