@@ -47,6 +47,22 @@ def serving(*args: str) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+def wait_until_answering(port: int, proc: subprocess.Popen, timeout: float = 20) -> str:
+    """The base URL once the server answers anything at all (a private one answers 401)."""
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(base + "/-/versions.json", timeout=1).read()
+            return base
+        except urllib.error.HTTPError:
+            return base
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("server did not start") from None
+            time.sleep(0.1)
+
+
 def get(url: str) -> dict:
     return json.loads(urllib.request.urlopen(url, timeout=5).read())
 
