@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def http_event(method: str, raw_path: str, raw_query: str = "", headers: dict | None = None) -> dict:
+def http_event(method: str, raw_path: str, raw_query: str = "", headers: dict | None = None,
+               body: str | None = None, base64_body: bool = False) -> dict:
     # The shape API Gateway sends for payload format 2.0 (as in the AWS docs' example).
     query: dict[str, str] = {}
     for pair in filter(None, raw_query.split("&")):
@@ -38,7 +39,8 @@ def http_event(method: str, raw_path: str, raw_query: str = "", headers: dict | 
             "requestId": "id", "routeKey": f"{method} /{{proxy+}}", "stage": "$default",
             "time": "22/Nov/2026:12:00:00 +0000", "timeEpoch": 1795000000000,
         },
-        "isBase64Encoded": False,
+        "isBase64Encoded": base64_body,
+        **({"body": body} if body is not None else {}),
     }
 
 

@@ -134,7 +134,8 @@ class LocalTokenStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._conn_lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
             conn.execute(
@@ -147,13 +148,14 @@ class LocalTokenStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(str(self.path), timeout=10)
-        conn.row_factory = sqlite3.Row
-        try:
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+        # One connection, kept open (a lookup happens on every request), used under a lock;
+        # other processes (the `token` CLI) see and make changes through the file as usual.
+        with self._conn_lock:
+            if self._conn is None:
+                self._conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False)
+                self._conn.row_factory = sqlite3.Row
+            with self._conn:
+                yield self._conn
 
     @staticmethod
     def _record(row: sqlite3.Row) -> TokenRecord:
@@ -164,7 +166,7 @@ class LocalTokenStore:
         )
 
     def put(self, record: TokenRecord) -> None:
-        with self._lock, self._connect() as conn:
+        with self._connect() as conn:
             conn.execute(
                 "insert into tokens values (?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.id, record.actor, record.secret_hash, json.dumps(record.restrictions),
@@ -187,12 +189,12 @@ class LocalTokenStore:
         return [self._record(r) for r in rows]
 
     def revoke(self, token_id: str) -> bool:
-        with self._lock, self._connect() as conn:
+        with self._connect() as conn:
             cursor = conn.execute("update tokens set revoked = 1 where id = ?", (token_id,))
         return cursor.rowcount > 0
 
     def touch(self, token_id: str, when: int) -> None:
-        with self._lock, self._connect() as conn:
+        with self._connect() as conn:
             conn.execute("update tokens set last_used = ? where id = ?", (when, token_id))
 
 

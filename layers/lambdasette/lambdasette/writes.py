@@ -43,7 +43,21 @@ def _col(name: str) -> str:
 
 
 def table_info(conn: sqlite3.Connection, name: str) -> TableInfo | None:
-    """A writable table (not a view, virtual table or FTS shadow table), or None."""
+    """A writable table (not a view, virtual table or FTS shadow table), or None.
+    Remembered per schema version on the writer's connection: every request asks."""
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    cache: dict[tuple[str, int], TableInfo | None] | None = getattr(conn, "table_infos", None)
+    if cache is not None and (name, version) in cache:
+        return cache[(name, version)]
+    info = _table_info(conn, name)
+    if cache is not None:
+        if len(cache) > 1000:
+            cache.clear()
+        cache[(name, version)] = info
+    return info
+
+
+def _table_info(conn: sqlite3.Connection, name: str) -> TableInfo | None:
     row = conn.execute(
         "select type, sql from sqlite_master where name = ? and type in ('table', 'view')", [name]
     ).fetchone()
@@ -83,19 +97,26 @@ def decode_value(value: Any) -> Any:
 
 
 def decode_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: decode_value(v) for k, v in row.items()}
+    for value in row.values():
+        if isinstance(value, (dict, list)):
+            return {k: decode_value(v) for k, v in row.items()}
+    return row  # the common case: scalars only, nothing to convert
 
 
 def check_columns(table: TableInfo, rows: list[dict[str, Any]]) -> None:
     """Every row's unknown columns, all reported at once."""
     known = set(table.columns) | ({"rowid"} if not table.pks else set())
+    seen: set[str] = set()
+    for row in rows:
+        seen.update(row)
+    if seen <= known:
+        return  # the usual case, found with one set operation per row
     errors = []
     for i, row in enumerate(rows):
         bad = [c for c in row if c not in known]
         if bad:
             errors.append(f"Row {i} has invalid columns: {', '.join(bad)}")
-    if errors:
-        raise ApiError(400, *errors)
+    raise ApiError(400, *errors)
 
 
 def add_missing_columns(db: Any, table: TableInfo, rows: list[dict[str, Any]]) -> TableInfo:

@@ -73,8 +73,12 @@ def existing_table(db: Any, name: str) -> writes.TableInfo:
     return table
 
 
-def rows_from(data: dict[str, Any], max_rows: int) -> tuple[list[dict[str, Any]], bool]:
-    """The body's `row` or `rows`, decoded; and whether it was a single `row`."""
+def rows_from(
+    data: dict[str, Any], max_rows: int, raw: bytes | None = None
+) -> tuple[list[dict[str, Any]], bool]:
+    """The body's `row` or `rows`, decoded; and whether it was a single `row`. Given the raw
+    body, rows are only inspected for objects and arrays (BLOBs, JSON text) when its brackets
+    show that some value could be one: every nested value adds a '{' or a '['."""
     if "row" not in data and "rows" not in data:
         raise ApiError(400, 'JSON must have one or other of "row" or "rows"')
     if "row" in data and "rows" in data:
@@ -91,6 +95,8 @@ def rows_from(data: dict[str, Any], max_rows: int) -> tuple[list[dict[str, Any]]
         rows, single = data["rows"], False
     if max_rows and len(rows) > max_rows:
         raise ApiError(400, f"Too many rows, maximum allowed is {max_rows}")
+    if raw is not None and raw.count(b"{") == len(rows) + 1 and raw.count(b"[") == (0 if single else 1):
+        return rows, single
     return [writes.decode_row(r) for r in rows], single
 
 
@@ -123,7 +129,8 @@ async def upsert(ctx: Context) -> Response:
 async def _insert_or_upsert(ctx: Context, *, upsert: bool) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database, name = ctx.target.database or "", ctx.target.table or ""
-    data = parse_body(await body(ctx))
+    raw = await body(ctx)
+    data = parse_body(raw)
     for key in data:
         if key not in INSERT_KEYS:
             raise ApiError(400, f'Invalid parameter: "{key}"')
@@ -142,7 +149,7 @@ async def _insert_or_upsert(ctx: Context, *, upsert: bool) -> Response:
                        message='Permission denied: need update-row to use "replace"')
     if alter:
         ds.require(actor, "alter-table", database, name, message="Permission denied for alter-table")
-    rows, single = rows_from(data, ds.settings.max_insert_rows)
+    rows, single = rows_from(data, ds.settings.max_insert_rows, raw)
     want_return = flag(data, "return") or single
     # Returned rows are a read: only for callers who may view the table.
     want_return = want_return and ds.can(actor, "view-table", database, name)

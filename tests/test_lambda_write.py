@@ -1,0 +1,65 @@
+"""The write function's handler (functions/write/app.py) with real API Gateway v2 POST events."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdasette import tokens
+from lambdasette.tokens import LocalTokenStore
+
+from .test_lambda_read import ROOT, Context, http_event
+
+
+@pytest.fixture
+def write_handler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str, Path]:
+    data = tmp_path / "data"
+    data.mkdir()
+    conn = sqlite3.connect(data / "notes.db")
+    conn.execute("create table notes (id integer primary key, body text)")
+    conn.commit()
+    conn.close()
+    store = LocalTokenStore(tmp_path / "tokens.db")
+    token = tokens.create(store, "root")[0]
+    monkeypatch.setenv("LAMBDASETTE_DATA_DIR", str(data))
+    monkeypatch.setenv("LAMBDASETTE_TOKENS_DB", str(tmp_path / "tokens.db"))
+    monkeypatch.setenv("LAMBDASETTE_PUBLIC", "off")
+    spec = importlib.util.spec_from_file_location("write_app", ROOT / "functions/write/app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handler, token, data / "notes.db"
+
+
+def post(handler: Any, path: str, body: Any, token: str, *, as_base64: bool = False) -> dict:
+    text = json.dumps(body)
+    payload = base64.b64encode(text.encode()).decode() if as_base64 else text
+    event = http_event("POST", path, headers={"authorization": f"Bearer {token}",
+                                              "content-type": "application/json"},
+                       body=payload, base64_body=as_base64)
+    return handler(event, Context())
+
+
+def test_insert_through_the_write_function(write_handler: tuple[Any, str, Path]) -> None:
+    handler, token, path = write_handler
+    r = post(handler, "/notes/notes/-/insert", {"rows": [{"body": "é 🐕"}, {"body": "two"}], "return": True}, token)
+    assert r["statusCode"] == 201, r
+    assert [row["body"] for row in json.loads(r["body"])["rows"]] == ["é 🐕", "two"]
+    # API Gateway may hand the body over base64-encoded.
+    r = post(handler, "/notes/notes/-/upsert", {"row": {"id": 1, "body": "one"}}, token, as_base64=True)
+    assert r["statusCode"] == 200
+    assert sqlite3.connect(path).execute("select body from notes order by id").fetchall() == [("one",), ("two",)]
+
+
+def test_the_write_function_refuses_reads_and_anonymous_writes(write_handler: tuple[Any, str, Path]) -> None:
+    handler, token, _ = write_handler
+    r = handler(http_event("GET", "/notes/notes.json", headers={"authorization": f"Bearer {token}"}), Context())
+    assert r["statusCode"] == 405 and "writes only" in json.loads(r["body"])["error"]
+    r = handler(http_event("POST", "/notes/notes/-/insert", body='{"row": {"body": "x"}}'), Context())
+    assert r["statusCode"] == 401
