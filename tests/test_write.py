@@ -406,3 +406,11 @@ def test_concurrent_writes_serialize_and_all_land(api: Api) -> None:
         t.join()
     assert not errors
     assert len(api.rows("journal")) == 2 + 4 * 10 * 20
+
+
+def test_brackets_inside_strings_do_not_hide_nested_values(api: Api) -> None:
+    rows = [{"title": "{not json}", "body": "[x]"}, {"title": {"$base64": True, "encoded": "AAE="}, "body": [1]}]
+    r = api.post("/write/docs/-/insert", {"rows": rows, "return": True})
+    assert r.json()["rows"][0]["title"] == "{not json}"
+    assert r.json()["rows"][1]["title"] == {"$base64": True, "encoded": "AAE="}
+    assert r.json()["rows"][1]["body"] == "[1]"
