@@ -17,9 +17,12 @@ from .fixture_db import make_fixture_db
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A moto server over real HTTP for the whole session; clients get its URL."""
+    import logging
     import os
 
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto request otherwise
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():

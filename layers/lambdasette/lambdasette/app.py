@@ -19,8 +19,12 @@ from .endpoints.context import Context
 from .errors import ApiError
 from .responses import CORS_HEADERS, READ_CORS_HEADERS, error_response, redirect
 from .routing import resolve
+from .storage import DatabaseNotFound
 
 log = logging.getLogger("lambdasette")
+
+# Sent with every durable write; sent back with a read, it makes the read wait for that write.
+TXID_HEADER = "X-Lambdasette-Txid"
 
 Handler = Callable[[Context], Response]
 
@@ -120,11 +124,38 @@ async def handle(ds: Lambdasette, request: Request, path: str) -> Response:
         handler = READ_HANDLERS.get(target.kind)
         if handler is None:
             raise ApiError(404, "Not found")
+        if TXID_HEADER in request.headers:
+            if ds.options.threaded:
+                await run_in_threadpool(wait_for_txid, ds, request, target.database)
+            else:
+                wait_for_txid(ds, request, target.database)
         if ds.options.threaded:
             return await run_in_threadpool(handler, ctx)
         return handler(ctx)
     writer = write.HANDLERS.get((target.kind, target.action or "")) if method == "POST" else None
     if writer is None:
         raise ApiError(405, "Method not allowed")
-    return await writer(ctx)
+    response = await writer(ctx)
+    if ctx.txid is not None:
+        response.headers[TXID_HEADER] = str(ctx.txid)
+    return response
+
+
+def wait_for_txid(ds: Lambdasette, request: Request, database: str | None) -> None:
+    """Read-your-writes: `X-Lambdasette-Txid: N` (as a write answered) makes a read wait,
+    bounded, until this copy of the database has that transaction."""
+    raw = request.headers.get(TXID_HEADER)
+    if raw is None or not database:
+        return
+    try:
+        txid = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{TXID_HEADER} must be a transaction id (an integer)") from None
+    try:
+        caught_up = ds.storage.wait_for(database, txid, ds.settings.txid_wait_ms / 1000)
+    except DatabaseNotFound:
+        raise ApiError(404, "Database not found", extra={"database": database}) from None
+    if not caught_up:
+        raise ApiError(503, f"This replica has not caught up with transaction {txid} yet; retry",
+                       headers={"Retry-After": "1"})
 

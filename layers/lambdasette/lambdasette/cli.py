@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Permissions file (JSON or YAML) granting actions to actors")
     serve.add_argument("--root", action="store_true",
                        help="Print a new token for the root actor, who may do everything")
+    serve.add_argument("--replica-url", metavar="URL",
+                       help="Serve the databases of this Litestream replica: s3://BUCKET/PREFIX"
+                            "?endpoint=...&region=... or file:///DIR (files given are pushed to it)")
+    serve.add_argument("--role", choices=["all", "read", "write"], default="all",
+                       help="Serve reads, writes or both, like the read and write functions")
+    serve.add_argument("--data-dir", type=Path, default=Path(".lambdasette/copies"),
+                       help="Where local copies of replicated databases live")
     serve.add_argument("--demo-dir", type=Path, default=Path(".lambdasette"),
                        help="Where the demo database is created when no files are given")
 
@@ -41,6 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--actor")
     revoke = token_sub.add_parser("revoke", help="Revoke a token by id")
     revoke.add_argument("id")
+    db = sub.add_parser("db", help="Push databases to a replica, pull them back, list them")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    push = db_sub.add_parser("push", help="Publish a SQLite file as a new replicated database")
+    push.add_argument("file", type=Path)
+    push.add_argument("--name", help="Database name (default: the file's name without extension)")
+    pull = db_sub.add_parser("pull", help="Restore a replicated database to a file")
+    pull.add_argument("name")
+    pull.add_argument("--output", "-o", type=Path, required=True)
+    pull.add_argument("--timestamp", help="Restore as of this time (RFC 3339, e.g. 2026-11-22T10:00:00Z)")
+    db_list = db_sub.add_parser("list", help="List the replica's databases")
+    for p in (push, pull, db_list):
+        p.add_argument("--replica-url", required=True, metavar="URL")
+
     for p in (serve, create, listing, revoke):
         p.add_argument("--tokens-db", type=Path, default=Path(".lambdasette/tokens.db"),
                        help="SQLite file for API tokens (default: %(default)s)")
@@ -82,6 +103,54 @@ def token_command(options: argparse.Namespace) -> int:
     return 0
 
 
+def db_command(options: argparse.Namespace) -> int:
+    from . import publish
+    from .replica import Replica, ReplicaUnavailable
+
+    try:
+        replica = Replica(options.replica_url)
+        if options.db_command == "push":
+            name = options.name or options.file.stem
+            txid = publish.push(replica, options.file, name, progress=publish.bar)
+            print(f"Pushed {options.file} as {name} (transaction {txid})")
+        elif options.db_command == "pull":
+            publish.pull(replica, options.name, options.output, options.timestamp)
+            print(f"Restored {options.name} to {options.output}")
+        else:
+            for name in replica.names():
+                print(name)
+    except (ValueError, ReplicaUnavailable, OSError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def replicated_storage(options: argparse.Namespace, settings: Any) -> Any:
+    """Storage on a replica; files named on the command line are pushed (writer) or awaited
+    (reader) first, so a writer and a reader can be started together on one replica."""
+    import time
+
+    from . import publish
+    from .replica import Replica
+    from .replicated import ReplicatedStorage
+
+    replica = Replica(options.replica_url)
+    deadline = time.monotonic() + 120
+    for path in options.files:
+        name = path.stem
+        if options.role == "read":
+            while name not in replica.names():
+                if time.monotonic() > deadline:
+                    raise ValueError(f"{name} did not appear in the replica")
+                time.sleep(0.2)
+        elif name not in replica.names():
+            publish.push(replica, path, name)
+    storage = ReplicatedStorage(replica, options.data_dir, options.role,
+                                sync_timeout=settings.replica_sync_timeout_s)
+    storage.open_all()
+    return storage
+
+
 def serve(options: argparse.Namespace) -> int:
     import uvicorn
 
@@ -101,20 +170,30 @@ def serve(options: argparse.Namespace) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
     files = list(options.files)
-    if not files:
+    if not files and not options.replica_url:
         demo = create_demo(options.demo_dir / "demo.db")
         print(f"Serving the demo database {demo}", file=sys.stderr)
         files = [demo]
     missing = [str(f) for f in files if not f.exists()]
-    if missing:
+    if missing and options.role != "read":
         print(f"Error: not found: {', '.join(missing)}", file=sys.stderr)
         return 2
+    if options.replica_url:
+        from .replica import ReplicaUnavailable
+
+        try:
+            storage = replicated_storage(options, settings)
+        except (ValueError, ReplicaUnavailable) as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        storage = LocalStorage(files)
     store = tokens.open_store(table=options.tokens_table, path=options.tokens_db)
     ds = Lambdasette(
-        storage=LocalStorage(files),
+        storage=storage,
         settings=settings,
         metadata=Metadata.load(options.metadata),
-        options=Options(cors=options.cors, public=options.public),
+        options=Options(cors=options.cors, public=options.public, role=options.role),
         tokens=store,
         policy=policy,
     )
@@ -123,7 +202,12 @@ def serve(options: argparse.Namespace) -> int:
         print(f"Root token (valid for 24 hours): {secret}", flush=True)
     print(f"Serving on http://{options.host}:{options.port}/"
           + ("" if options.public else " (private: every request needs a token)"), file=sys.stderr)
-    uvicorn.run(create_app(ds), host=options.host, port=options.port, log_level="warning")
+    try:
+        uvicorn.run(create_app(ds), host=options.host, port=options.port, log_level="warning")
+    finally:
+        close = getattr(storage, "close", None)
+        if close is not None:
+            close()  # stop litestream children
     return 0
 
 
@@ -133,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(options)
     if options.command == "token":
         return token_command(options)
+    if options.command == "db":
+        return db_command(options)
     return 2
 
 

@@ -121,7 +121,9 @@ class Lambdasette:
 
     def cached(self, database: str, key: Any, compute: Any) -> Any:
         """A figure that depends only on the data, computed once per data version."""
-        version = self.versions.version(database)
+        version = self.storage.data_version(database)
+        if version is None:
+            version = self.versions.version(database)
         value = self.cache.get(database, version, key)
         if value is None:
             value = compute()

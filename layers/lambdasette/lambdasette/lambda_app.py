@@ -52,10 +52,20 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
         settings.max_response_bytes = LAMBDA_MAX_RESPONSE_BYTES
     data_dir = Path(env.get("LAMBDASETTE_DATA_DIR", "/tmp/lambdasette"))
     data_dir.mkdir(parents=True, exist_ok=True)
+    storage: Any = LocalStorage([data_dir])
+    replica_url = env.get("LAMBDASETTE_REPLICA_URL")
+    if replica_url:
+        from .replica import Replica
+        from .replicated import ReplicatedStorage
+
+        storage = ReplicatedStorage(Replica(replica_url), data_dir, role,
+                                    sync_timeout=settings.replica_sync_timeout_s)
+        # Cold start: restore (and, for the writer, pre-warm) every database now, during init.
+        storage.open_all()
     metadata_path = env.get("LAMBDASETTE_METADATA")
     tokens_db = env.get("LAMBDASETTE_TOKENS_DB")
     ds = Lambdasette(
-        storage=LocalStorage([data_dir]),
+        storage=storage,
         settings=settings,
         metadata=Metadata.load(Path(metadata_path) if metadata_path else None),
         options=Options(

@@ -41,6 +41,10 @@ class Settings:
     trace_debug: bool = False
     # Lambda answers at most 6 MB; a buffered response is capped below that.
     max_response_bytes: int = 5 * 1024 * 1024
+    # Replicated storage: how long a write waits for the replica to confirm it, and how long a
+    # read carrying X-Lambdasette-Txid waits for this copy to catch up.
+    replica_sync_timeout_s: int = 30
+    txid_wait_ms: int = 5000
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

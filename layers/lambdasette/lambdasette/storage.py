@@ -10,6 +10,7 @@ import os
 import sqlite3
 import threading
 import urllib.parse
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -44,8 +45,25 @@ class Storage(Protocol):
         """A new read-write connection in autocommit mode; the writer owns it."""
         ...
 
-    def make_durable(self, name: str) -> None:
-        """Return once every committed transaction of `name` is durable; raise if it cannot be."""
+    def make_durable(self, name: str) -> int | None:
+        """Return once every committed transaction of `name` is durable (with the replica's
+        transaction id, if there is a replica); raise ReplicaUnavailable if it cannot be."""
+        ...
+
+    def is_stale(self, name: str) -> bool:
+        """Before a write: has someone else written a newer transaction than this copy has?"""
+        ...
+
+    def refresh(self, name: str) -> None:
+        """Replace a stale copy (its write connection is closed first)."""
+        ...
+
+    def data_version(self, name: str) -> Hashable | None:
+        """A value that changes with every transaction, when SQLite's data_version cannot tell."""
+        ...
+
+    def wait_for(self, name: str, txid: int, timeout: float) -> bool:
+        """Wait until this copy has the replica's transaction `txid` (read-your-writes)."""
         ...
 
 
@@ -141,6 +159,18 @@ class LocalStorage:
 
     def make_durable(self, name: str) -> None:
         """A local commit with synchronous=FULL is on disk when COMMIT returns."""
+
+    def is_stale(self, name: str) -> bool:
+        return False  # local files have no other writer to be behind
+
+    def refresh(self, name: str) -> None:
+        pass
+
+    def data_version(self, name: str) -> Hashable | None:
+        return None
+
+    def wait_for(self, name: str, txid: int, timeout: float) -> bool:
+        return True
 
     def read_connection(self, name: str) -> sqlite3.Connection:
         path = self.path(name)

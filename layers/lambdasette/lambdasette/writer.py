@@ -38,9 +38,14 @@ class Writer:
             self._databases[name] = db
         return db
 
-    def run(self, name: str, work: Callable[[Any], T]) -> T:
-        """Run `work(db)` (db: a sqlite_utils.Database) in one transaction on database `name`."""
+    def run(self, name: str, work: Callable[[Any], T]) -> tuple[T, int | None]:
+        """Run `work(db)` (db: a sqlite_utils.Database) in one transaction on database `name`;
+        returns its result and the replica's transaction id once the commit is durable."""
         with self._lock(name):
+            if self.storage.is_stale(name):
+                # Someone else wrote to the replica: never build on an old copy.
+                self._close(name)
+                self.storage.refresh(name)
             db = self._database(name)
             conn: sqlite3.Connection = db.conn
             conn.execute("BEGIN IMMEDIATE")
@@ -56,13 +61,10 @@ class Writer:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            self.storage.make_durable(name)
-            return result
+            return result, self.storage.make_durable(name)
 
-    def forget(self, name: str) -> None:
-        """Close the connection to a database that went away or was replaced."""
-        with self._lock(name):
-            db = self._databases.pop(name, None)
-            if db is not None:
-                db.conn.close()
+    def _close(self, name: str) -> None:
+        db = self._databases.pop(name, None)
+        if db is not None:
+            db.conn.close()
 

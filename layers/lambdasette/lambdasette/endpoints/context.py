@@ -24,6 +24,7 @@ class Context:
     args: Args
     actor: dict[str, Any] | None = None
     facets_timed_out: list[str] = field(default_factory=list)
+    txid: int | None = None  # the replica's transaction id of this request's write
 
     def url(self, args: Args) -> str:
         return url_with_args(self.request, args, force_https=self.ds.settings.force_https_urls)

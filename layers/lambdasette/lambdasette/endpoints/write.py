@@ -18,6 +18,7 @@ from starlette.responses import Response
 from .. import writes
 from ..body import read_bytes
 from ..errors import ApiError
+from ..replica import ReplicaUnavailable
 from ..responses import absolute_url, json_response
 from ..sqlquote import quote
 from ..tilde import tilde_encode
@@ -52,8 +53,16 @@ async def perform(ctx: Context, work: Callable[[Any], Any]) -> Any:
     writer = ctx.ds.writer
     try:
         if ctx.ds.options.threaded:
-            return await run_in_threadpool(writer.run, database, work)
-        return writer.run(database, work)
+            result, txid = await run_in_threadpool(writer.run, database, work)
+        else:
+            result, txid = writer.run(database, work)
+        ctx.txid = txid
+        return result
+    except ReplicaUnavailable as exc:
+        # Nothing was acknowledged: the client may retry. (A commit whose sync timed out is
+        # still replicated once the replica is back, so a retried insert can land twice.)
+        raise ApiError(503, f"The write could not be made durable: {exc}",
+                       headers={"Retry-After": "2"}) from None
     except sqlite3.IntegrityError as exc:
         raise ApiError(400, str(exc)) from None
     except sqlite3.OperationalError as exc:
