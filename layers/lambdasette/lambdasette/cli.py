@@ -131,7 +131,7 @@ def replicated_storage(options: argparse.Namespace, settings: Any) -> Any:
     import time
 
     from . import publish
-    from .replica import Replica
+    from .replica import Replica, ReplicaUnavailable
     from .replicated import ReplicatedStorage
 
     replica = Replica(options.replica_url)
@@ -145,9 +145,13 @@ def replicated_storage(options: argparse.Namespace, settings: Any) -> Any:
                 time.sleep(0.2)
         elif name not in replica.names():
             publish.push(replica, path, name)
-    storage = ReplicatedStorage(replica, options.data_dir, options.role,
-                                sync_timeout=settings.replica_sync_timeout_s)
-    storage.open_all()
+    storage = ReplicatedStorage.configured(options.replica_url, options.data_dir, options.role, settings)
+    try:
+        storage.open_all()
+    except ReplicaUnavailable as exc:  # S3 hiccups at start are worth one more try
+        print(f"Retrying after: {exc}", file=sys.stderr)
+        time.sleep(1)
+        storage.open_all()
     return storage
 
 

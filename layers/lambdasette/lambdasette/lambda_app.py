@@ -55,11 +55,9 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
     storage: Any = LocalStorage([data_dir])
     replica_url = env.get("LAMBDASETTE_REPLICA_URL")
     if replica_url:
-        from .replica import Replica
         from .replicated import ReplicatedStorage
 
-        storage = ReplicatedStorage(Replica(replica_url), data_dir, role,
-                                    sync_timeout=settings.replica_sync_timeout_s)
+        storage = ReplicatedStorage.configured(replica_url, data_dir, role, settings)
         # Cold start: restore (and, for the writer, pre-warm) every database now, during init.
         storage.open_all()
     metadata_path = env.get("LAMBDASETTE_METADATA")

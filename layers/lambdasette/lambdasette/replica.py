@@ -154,26 +154,36 @@ class Replica:
             raise ReplicaUnavailable(f"cannot list the replica: {exc}") from exc
 
     def newer_than(self, name: str, txid: int) -> bool:
-        """Fencing: does the replica hold a transaction of `name` beyond `txid`? (L0 and L1
+        """Fencing: does the replica hold a transaction of `name` beyond `txid`?"""
+        return self.latest_after(name, txid) is not None
+
+    def latest_after(self, name: str, txid: int) -> int | None:
+        """The newest transaction of `name` beyond `txid` in the replica, or None. (L0 and L1
         cover every recent write: L0 files stay 5 minutes after compaction into L1.)"""
+        found: list[int] = []
         try:
             if self.scheme == "file":
                 for level in ("0", "1"):
                     folder = Path(self.prefix) / name / "ltx" / level
-                    if folder.is_dir() and any((_ltx_max_txid(f) or 0) > txid for f in os.listdir(folder)):
-                        return True
-                return False
-            for level in ("0000", "0001"):
-                prefix = self._key(name, level) + "/"
-                start_after = f"{prefix}{txid:016x}-{txid:016x}.ltx"
-                page = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix, StartAfter=start_after,
-                                               MaxKeys=20)
-                for item in page.get("Contents", []):
-                    if (_ltx_max_txid(item["Key"].rsplit("/", 1)[1]) or 0) > txid:
-                        return True
-            return False
+                    if folder.is_dir():
+                        found += [t for t in map(_ltx_max_txid, os.listdir(folder)) if t and t > txid]
+            else:
+                for level in ("0000", "0001"):
+                    prefix = self._key(name, level) + "/"
+                    kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix,
+                                              "StartAfter": f"{prefix}{txid:016x}-{txid:016x}.ltx"}
+                    while True:
+                        page = self.s3.list_objects_v2(**kwargs)
+                        for item in page.get("Contents", []):
+                            latest = _ltx_max_txid(item["Key"].rsplit("/", 1)[1])
+                            if latest and latest > txid:
+                                found.append(latest)
+                        if not page.get("IsTruncated"):
+                            break
+                        kwargs["ContinuationToken"] = page["NextContinuationToken"]
         except Exception as exc:
             raise ReplicaUnavailable(f"cannot check the replica: {exc}") from exc
+        return max(found) if found else None
 
     def restore(self, name: str, output: Path, *, timestamp: str | None = None,
                 if_exists: bool = False) -> bool:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Hashable
 from pathlib import Path
+from typing import Any
 
 from .replica import Daemon, Follower, Replica, ReplicaUnavailable, remove_database
 from .storage import DatabaseInfo, DatabaseNotFound, open_read_only, open_read_write
@@ -29,7 +30,7 @@ NAMES_TTL = 2.0  # seconds a listing of the replica is reused
 class ReplicatedStorage:
     def __init__(self, replica: Replica, data_dir: Path, role: str = "all", *,
                  sync_timeout: float = 30.0, follow_interval: str = "200ms",
-                 restore_timeout: float = 300.0) -> None:
+                 restore_timeout: float = 300.0, fresh_reads: bool = True, fresh_wait: float = 5.0) -> None:
         if role not in ("read", "write", "all"):
             raise ValueError(f"role must be read, write or all, not {role}")
         self.replica = replica
@@ -37,6 +38,8 @@ class ReplicatedStorage:
         self.sync_timeout = sync_timeout
         self.follow_interval = follow_interval
         self.restore_timeout = restore_timeout
+        self.fresh_reads = fresh_reads
+        self.fresh_wait = fresh_wait
         self.dir = data_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -47,6 +50,12 @@ class ReplicatedStorage:
         self.synced: dict[str, int] = {}  # the replica txid of each database's last confirmed sync
         if role in ("write", "all"):
             self.daemon = Daemon(replica, self.dir)
+
+    @classmethod
+    def configured(cls, replica_url: str, data_dir: Path, role: str, settings: Any) -> ReplicatedStorage:
+        """From a replica URL and the instance's settings (the CLI and Lambda share this)."""
+        return cls(Replica(replica_url), data_dir, role, sync_timeout=settings.replica_sync_timeout_s,
+                   fresh_reads=settings.replica_fresh_reads, fresh_wait=settings.txid_wait_ms / 1000)
 
     # -- which databases ------------------------------------------------------------------------
 
@@ -148,10 +157,25 @@ class ReplicatedStorage:
     def connect(self, name: str) -> sqlite3.Connection:
         return open_read_only(self._ready(name))
 
+    def freshen(self, name: str) -> None:
+        """Fresh reads: ask the replica for its newest transaction (one LIST) and wait, bounded,
+        until this copy has applied it - so a read sees every write acknowledged before it."""
+        follower = self.followers.get(name)
+        if follower is None:
+            return
+        try:
+            latest = self.replica.latest_after(name, follower.txid())
+        except ReplicaUnavailable:
+            return  # serve the copy we have rather than fail the read
+        if latest is not None:
+            follower.wait_for(latest, self.fresh_wait)
+
     def read_connection(self, name: str) -> sqlite3.Connection:
         """This thread's connection, reopened whenever a newer transaction has been applied:
         a long-lived connection to a followed copy would keep serving stale pages."""
         path = self._ready(name)
+        if self.fresh_reads:
+            self.freshen(name)
         version = self.data_version(name)
         cache: dict[str, tuple[Hashable, sqlite3.Connection]] = self._local.__dict__.setdefault("conns", {})
         cached = cache.get(name)

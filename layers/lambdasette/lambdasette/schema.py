@@ -112,6 +112,8 @@ class Schema:
         return owner
 
 
+LITESTREAM_PREFIX = "_litestream_"
+
 _FTS_CONTENT = re.compile(
     r"""content\s*=\s*(?:\[([^\]]*)\]|"((?:[^"]|"")*)"|'((?:[^']|'')*)'|([^\s,)]+))""", re.I
 )
@@ -150,6 +152,8 @@ def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
             if content:
                 fts_for.setdefault(content, name)
     for name, kind, rootpage, sql in master:
+        if name.startswith(LITESTREAM_PREFIX):
+            continue  # Litestream's bookkeeping, not the user's data
         xinfo = conn.execute(f"PRAGMA table_xinfo({quote(name)})").fetchall()
         # Hidden columns of virtual tables (hidden == 1) are not part of `select *`.
         info = [row for row in xinfo if row[6] != 1]

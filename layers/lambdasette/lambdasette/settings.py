@@ -45,6 +45,10 @@ class Settings:
     # read carrying X-Lambdasette-Txid waits for this copy to catch up.
     replica_sync_timeout_s: int = 30
     txid_wait_ms: int = 5000
+    # Every read on a replica follower first asks S3 for the newest transaction (one LIST)
+    # and waits for it: reads then see every acknowledged write. Off: up to one follow
+    # interval (200 ms) behind, one LIST cheaper.
+    replica_fresh_reads: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -58,6 +58,8 @@ def table_info(conn: sqlite3.Connection, name: str) -> TableInfo | None:
 
 
 def _table_info(conn: sqlite3.Connection, name: str) -> TableInfo | None:
+    if name.startswith("_litestream_"):
+        return None  # Litestream's own tables are not the API's to change
     row = conn.execute(
         "select type, sql from sqlite_master where name = ? and type in ('table', 'view')", [name]
     ).fetchone()
