@@ -245,3 +245,36 @@ def test_s3_down_means_503_and_nothing_acknowledged_is_lost(root_token: str, tmp
         assert kept[:2] == ["first", "before"] and kept[-1] == "after"
     finally:
         server.stop()
+
+
+def test_push_list_pull_and_point_in_time_on_a_file_replica(root_token: str, tmp_path: Path) -> None:
+    url = f"file://{tmp_path}/replica"
+    notes = make_notes(tmp_path / "source.db")
+    pushed = subprocess.run([*BIN, "db", "push", str(notes), "--name", "notes", "--replica-url", url],
+                            capture_output=True, text=True)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "uploaded [" in pushed.stderr and pushed.stdout.startswith("Pushed")
+    again = subprocess.run([*BIN, "db", "push", str(notes), "--name", "notes", "--replica-url", url],
+                           capture_output=True, text=True)
+    assert again.returncode == 1 and "already has a database named notes" in again.stderr
+    not_sqlite = tmp_path / "junk.db"
+    not_sqlite.write_text("hello")
+    bad = subprocess.run([*BIN, "db", "push", str(not_sqlite), "--replica-url", url], capture_output=True, text=True)
+    assert bad.returncode == 1 and "not a SQLite database" in bad.stderr
+    listed = subprocess.run([*BIN, "db", "list", "--replica-url", url], capture_output=True, text=True).stdout
+    assert listed.split() == ["notes"]
+    node = Node("all", url, tmp_path, []).start()
+    with nodes(node):
+        assert node.request("POST", "/notes/notes/-/insert", root_token, {"row": {"body": "early"}})[0] == 201
+        time.sleep(1.2)
+        moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        time.sleep(1.2)
+        assert node.request("POST", "/notes/notes/-/insert", root_token, {"row": {"body": "late"}})[0] == 201
+    assert bodies(pulled(url, "notes", tmp_path)) == ["first", "early", "late"]
+    then = tmp_path / "then.db"
+    subprocess.run([*BIN, "db", "pull", "notes", "-o", str(then), "--timestamp", moment, "--replica-url", url],
+                   check=True, capture_output=True)
+    assert bodies(sqlite3.connect(then)) == ["first", "early"]
+    missing = subprocess.run([*BIN, "db", "pull", "nope", "-o", str(tmp_path / "x.db"), "--replica-url", url],
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "no database named nope" in missing.stderr
