@@ -12,8 +12,10 @@ import http.client
 import json
 import os
 import random
+import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -324,15 +326,231 @@ def inserts(rounds: int) -> None:
         print(f"{name:38} {rate:10.0f} {rate / raw:12.2f}x")
 
 
+def sized_db(path: Path, megabytes: int) -> Path:
+    """A notes database of about `megabytes` MB (random text, so it does not compress away)."""
+    if path.exists() and path.stat().st_size >= megabytes * 1_000_000 * 0.9:
+        return path
+    path.unlink(missing_ok=True)
+    conn = sqlite3.connect(str(path))
+    conn.execute("create table notes (id integer primary key, body text)")
+    chunk = 2000
+    rows = megabytes * 1_000_000 // 600
+    for start in range(0, rows, chunk):
+        conn.executemany(
+            "insert into notes (body) values (?)",
+            [(os.urandom(256).hex(),) for _ in range(min(chunk, rows - start))],
+        )
+    conn.commit()
+    conn.close()
+    return path
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def replica_bench(writes: int) -> None:
+    """Durable writes on an S3 replica (moto's server, the real litestream), side by side with
+    the floor: a bare commit plus litestream's sync-wait on the same kind of database."""
+    import logging
+    import uuid
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from lambdasette.replica import Daemon, Replica
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    folder = Path(os.environ.get("BENCH_DIR", ".bench")).resolve()
+    folder.mkdir(exist_ok=True)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    bin_ = str(Path(".venv/bin/lambdasette").resolve())
+    tokens_db = folder / "replica-tokens.db"
+    token = subprocess.run(
+        [bin_, "token", "create", "root", "--tokens-db", str(tokens_db)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    print("\ndurable writes on an S3 replica (moto server, litestream 0.5.17), 1-row inserts:")
+    print(f"{'db':>7} {'':34} {'p50 ms':>8} {'p95 ms':>8} {'bytes/write':>12}")
+    per_write_bytes: dict[int, float] = {}
+    try:
+        for megabytes in (10, 200):
+            source = sized_db(folder / f"notes-{megabytes}mb.db", megabytes)
+            bucket = f"bench-{uuid.uuid4().hex[:8]}"
+            s3.create_bucket(Bucket=bucket)
+            url = f"s3://{bucket}/dbs?endpoint={endpoint}&region=us-east-1"
+            replica = Replica(url)
+
+            # The floor: litestream alone on a copy of the same database.
+            floor_dir = folder / f"floor-{bucket}"
+            floor_dir.mkdir()
+            floor_db = floor_dir / "floor.db"
+            shutil.copy(source, floor_db)
+            conn = sqlite3.connect(str(floor_db), isolation_level=None)
+            conn.execute("PRAGMA journal_mode = WAL")
+            daemon = Daemon(replica, floor_dir)
+            daemon.databases["floor"] = floor_db
+            daemon.start()
+            conn.execute("insert into notes (body) values ('warm')")
+            daemon.sync("floor", 600)
+
+            # Ours: a writer process and a reader process on the replica.
+            start = time.perf_counter()
+            wport, rport = free_port(), free_port()
+            writer = subprocess.Popen(
+                [
+                    bin_,
+                    "serve",
+                    str(source),
+                    "--role",
+                    "write",
+                    "--replica-url",
+                    url,
+                    "--data-dir",
+                    str(folder / f"w-{bucket}"),
+                    "--port",
+                    str(wport),
+                    "--tokens-db",
+                    str(tokens_db),
+                    "--setting",
+                    "replica_sync_timeout_s",
+                    "600",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            wait_ready(wport)
+            cold = time.perf_counter() - start
+            reader = subprocess.Popen(
+                [
+                    bin_,
+                    "serve",
+                    "--role",
+                    "read",
+                    "--replica-url",
+                    url,
+                    "--data-dir",
+                    str(folder / f"r-{bucket}"),
+                    "--port",
+                    str(rport),
+                    "--tokens-db",
+                    str(tokens_db),
+                    "--setting",
+                    "replica_fresh_reads",
+                    "off",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            wait_ready(rport)
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            wconn = http.client.HTTPConnection("127.0.0.1", wport, timeout=600)
+            rconn = http.client.HTTPConnection("127.0.0.1", rport, timeout=60)
+            name = source.stem
+            ours, floor, staleness, uploaded = [], [], [], []
+
+            def objects(bucket: str = bucket, prefix: str = f"dbs/{name}/") -> dict[str, int]:
+                found: dict[str, int] = {}
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                    found.update({o["Key"]: o["Size"] for o in page.get("Contents", [])})
+                return found
+
+            for i in range(writes):
+                t = time.perf_counter()
+                conn.execute("insert into notes (body) values (?)", (f"floor {i}",))
+                daemon.sync("floor", 600)
+                floor.append(time.perf_counter() - t)
+
+                before = objects()
+                t = time.perf_counter()
+                wconn.request(
+                    "POST",
+                    f"/{name}/notes/-/insert",
+                    body=json.dumps({"row": {"body": f"w {i}"}}),
+                    headers=headers,
+                )
+                response = wconn.getresponse()
+                body = json.loads(response.read())
+                ours.append(time.perf_counter() - t)
+                assert response.status == 201, body
+                new_id = body["rows"][0]["id"]
+                uploaded.append(sum(size for key, size in objects().items() if key not in before))
+                # Staleness: how long until a reader (no read-your-writes header) shows the row.
+                acked = time.perf_counter()
+                while True:
+                    rconn.request("GET", f"/{name}/notes/{new_id}.json", headers=headers)
+                    r = rconn.getresponse()
+                    r.read()
+                    if r.status == 200:
+                        break
+                    time.sleep(0.005)
+                staleness.append(time.perf_counter() - acked)
+            per_write_bytes[megabytes] = statistics.median(uploaded)
+            label = f"{megabytes} MB"
+            print(
+                f"{label:>7} {'floor: commit + litestream sync-wait':34} {percentile(floor, 0.5) * 1e3:8.1f} "
+                f"{percentile(floor, 0.95) * 1e3:8.1f}"
+            )
+            print(
+                f"{'':>7} {'lambdasette POST /-/insert':34} {percentile(ours, 0.5) * 1e3:8.1f} "
+                f"{percentile(ours, 0.95) * 1e3:8.1f} {per_write_bytes[megabytes]:12.0f}"
+            )
+            print(
+                f"{'':>7} {'reader staleness after the ack':34} {percentile(staleness, 0.5) * 1e3:8.1f} "
+                f"{percentile(staleness, 0.95) * 1e3:8.1f}"
+            )
+            print(
+                f"{'':>7} writer cold start (restore + snapshot upload): {cold:.1f} s; "
+                f"p50 ratio to the floor {percentile(ours, 0.5) / percentile(floor, 0.5):.2f}x"
+            )
+            for proc in (writer, reader):
+                proc.terminate()
+                proc.wait()
+            daemon.stop()
+            conn.close()
+        ratio = per_write_bytes[200] / per_write_bytes[10] if per_write_bytes[10] else float("inf")
+        print(f"bytes uploaded per 1-row write, 200 MB vs 10 MB database: {ratio:.2f}x")
+    finally:
+        server.stop()
+
+
+def wait_ready(port: int) -> None:
+    deadline = time.time() + 600
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/-/versions.json")
+            conn.getresponse().read()
+            return
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", choices=["reads", "inserts"], help="run one part only")
+    parser.add_argument("--only", choices=["reads", "inserts", "replica"], help="run one part only")
+    parser.add_argument("--writes", type=int, default=30, help="durable writes per database (replica part)")
     parser.add_argument("--datasette", required=True)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=2)
     options = parser.parse_args()
     if options.only == "inserts":
         inserts(options.rounds)
+        return
+    if options.only == "replica":
+        replica_bench(options.writes)
         return
     work = Path(os.environ.get("BENCH_DIR", ".bench"))
     work.mkdir(exist_ok=True)
@@ -377,6 +595,7 @@ def main() -> None:
     )
     if options.only != "reads":
         inserts(options.rounds)
+        replica_bench(options.writes)
 
 
 if __name__ == "__main__":

@@ -158,29 +158,29 @@ class Replica:
         return self.latest_after(name, txid) is not None
 
     def latest_after(self, name: str, txid: int) -> int | None:
-        """The newest transaction of `name` beyond `txid` in the replica, or None. (L0 and L1
-        cover every recent write: L0 files stay 5 minutes after compaction into L1.)"""
+        """The newest transaction of `name` beyond `txid` in the replica, or None."""
         found: list[int] = []
         try:
             if self.scheme == "file":
-                for level in ("0", "1"):
-                    folder = Path(self.prefix) / name / "ltx" / level
-                    if folder.is_dir():
-                        found += [t for t in map(_ltx_max_txid, os.listdir(folder)) if t and t > txid]
+                levels = Path(self.prefix) / name / "ltx"
+                for folder in (levels.iterdir() if levels.is_dir() else []):
+                    found += [t for t in map(_ltx_max_txid, os.listdir(folder)) if t and t > txid]
             else:
-                for level in ("0000", "0001"):
-                    prefix = self._key(name, level) + "/"
-                    kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix,
-                                              "StartAfter": f"{prefix}{txid:016x}-{txid:016x}.ltx"}
-                    while True:
-                        page = self.s3.list_objects_v2(**kwargs)
-                        for item in page.get("Contents", []):
-                            latest = _ltx_max_txid(item["Key"].rsplit("/", 1)[1])
-                            if latest and latest > txid:
-                                found.append(latest)
-                        if not page.get("IsTruncated"):
-                            break
-                        kwargs["ContinuationToken"] = page["NextContinuationToken"]
+                # One LIST over every level (0000/ ... 0009/ sort after our own L0 file):
+                # newer L0 files first, then the few compacted files of the higher levels.
+                kwargs: dict[str, Any] = {
+                    "Bucket": self.bucket, "Prefix": self._key(name, "000"),
+                    "StartAfter": self._key(name, "0000", f"{txid:016x}-{txid:016x}.ltx"),
+                }
+                while True:
+                    page = self.s3.list_objects_v2(**kwargs)
+                    for item in page.get("Contents", []):
+                        latest = _ltx_max_txid(item["Key"].rsplit("/", 1)[1])
+                        if latest and latest > txid:
+                            found.append(latest)
+                    if not page.get("IsTruncated"):
+                        break
+                    kwargs["ContinuationToken"] = page["NextContinuationToken"]
         except Exception as exc:
             raise ReplicaUnavailable(f"cannot check the replica: {exc}") from exc
         return max(found) if found else None
