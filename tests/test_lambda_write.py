@@ -63,3 +63,38 @@ def test_the_write_function_refuses_reads_and_anonymous_writes(write_handler: tu
     assert r["statusCode"] == 405 and "writes only" in json.loads(r["body"])["error"]
     r = handler(http_event("POST", "/notes/notes/-/insert", body='{"row": {"body": "x"}}'), Context())
     assert r["statusCode"] == 401
+
+
+def test_write_and_read_functions_share_a_replica(tmp_path: Path) -> None:
+    """Both handlers configured as the template configures them, on a file:// replica."""
+    from mangum import Mangum
+
+    from lambdasette.lambda_app import build
+    from lambdasette.publish import push
+    from lambdasette.replica import Replica
+
+    source = tmp_path / "notes.db"
+    conn = sqlite3.connect(source)
+    conn.execute("create table notes (id integer primary key, body text)")
+    conn.commit()
+    conn.close()
+    url = f"file://{tmp_path}/replica"
+    push(Replica(url), source, "notes")
+    store = LocalTokenStore(tmp_path / "tokens.db")
+    token = tokens.create(store, "root")[0]
+    common = {"LAMBDASETTE_REPLICA_URL": url, "LAMBDASETTE_TOKENS_DB": str(tmp_path / "tokens.db")}
+    write_app = build("write", {**common, "LAMBDASETTE_DATA_DIR": str(tmp_path / "w")})
+    read_app = build("read", {**common, "LAMBDASETTE_DATA_DIR": str(tmp_path / "r")})
+    try:
+        writer, reader = Mangum(write_app, lifespan="off"), Mangum(read_app, lifespan="off")
+        r = post(writer, "/notes/notes/-/insert", {"row": {"body": "replicated"}}, token)
+        assert r["statusCode"] == 201
+        txid = r["headers"]["x-lambdasette-txid"]
+        event = http_event("GET", "/notes/notes.json", "_shape=array",
+                           headers={"authorization": f"Bearer {token}", "x-lambdasette-txid": txid})
+        response = reader(event, Context())
+        assert response["statusCode"] == 200
+        assert json.loads(response["body"]) == [{"id": 1, "body": "replicated"}]
+    finally:
+        for app in (write_app, read_app):
+            app.app.state.lambdasette.storage.close()
