@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (serve, create, listing, revoke):
         p.add_argument("--tokens-db", type=Path, default=Path(".lambdasette/tokens.db"),
                        help="SQLite file for API tokens (default: %(default)s)")
-        p.add_argument("--tokens-table", metavar="NAME",
-                       help="Keep tokens in this DynamoDB table instead (AWS credentials from the env)")
+        p.add_argument("--tokens-table", metavar="NAME", default=os.environ.get("LAMBDASETTE_TOKENS_TABLE"),
+                       help="Keep tokens in this DynamoDB table instead (default: $LAMBDASETTE_TOKENS_TABLE;"
+                            " AWS credentials from the environment)")
     return parser
 
 

@@ -80,6 +80,21 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
 
 
 def handler_for(role: str) -> Any:
+    """The Lambda handler: API Gateway events through Mangum; for the write function also the
+    direct invocations of `tasks` (maintenance, import batches)."""
     from mangum import Mangum
 
-    return Mangum(build(role), lifespan="off")
+    app = build(role)
+    http = Mangum(app, lifespan="off")
+    if role != "write":
+        return http
+    from . import tasks
+
+    ds = app.app.state.lambdasette
+
+    def handler(event: Any, context: Any) -> Any:
+        if tasks.is_task(event):
+            return tasks.run(ds, event)
+        return http(event, context)
+
+    return handler
