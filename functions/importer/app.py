@@ -1,0 +1,1 @@
+"""Import function (filled in by the import work)."""

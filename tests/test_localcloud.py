@@ -1,0 +1,140 @@
+"""scripts/local-cloud: the API Gateway it imitates, and the whole deployed shape end to end."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from lambdasette.localcloud import Function, Gateway, http_event, load_template
+
+from .test_cli_serve import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def scope(method: str, path: str, query: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None) -> dict:
+    return {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": query,
+            "headers": [(b"host", b"localhost:3000"), *(headers or [])], "scheme": "http",
+            "server": ("127.0.0.1", 3000), "client": ("10.0.0.7", 5555)}
+
+
+def test_events_have_api_gateways_payload_2_shape() -> None:
+    event = http_event(
+        scope("GET", "/fixtures/dogs~2Fcats.json", b"_facet=a&_facet=b&q=caf%C3%A9",
+              [(b"cookie", b"a=1; b=2"), (b"X-Thing", b"one"), (b"x-thing", b"two")]),
+        b"", "local", "localhost:3000")
+    assert event["version"] == "2.0" and event["routeKey"] == "GET /{proxy+}"
+    assert event["rawPath"] == "/fixtures/dogs~2Fcats.json"
+    assert event["rawQueryString"] == "_facet=a&_facet=b&q=caf%C3%A9"
+    assert event["queryStringParameters"] == {"_facet": "a,b", "q": "café"}
+    assert event["cookies"] == ["a=1", "b=2"] and "cookie" not in event["headers"]
+    assert event["headers"]["x-thing"] == "one,two"
+    assert event["headers"]["x-forwarded-proto"] == "http" and event["headers"]["x-forwarded-for"] == "10.0.0.7"
+    assert event["requestContext"]["http"]["sourceIp"] == "10.0.0.7"
+    assert event["pathParameters"] == {"proxy": "fixtures/dogs~2Fcats.json"}
+    assert "body" not in event and event["isBase64Encoded"] is False
+
+
+def test_binary_bodies_arrive_base64_encoded() -> None:
+    raw = bytes(range(256))
+    event = http_event(scope("POST", "/x/-/insert", headers=[(b"content-type", b"application/octet-stream")]),
+                       raw, "local", "h")
+    assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == raw
+    event = http_event(scope("POST", "/x/-/insert", headers=[(b"content-type", b"application/json")]),
+                       b'{"row": {"a": "\xc3\xa9"}}', "local", "h")
+    assert event["isBase64Encoded"] is False and event["body"] == '{"row": {"a": "é"}}'
+
+
+class FakeFunction(Function):
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__("Fake", [])
+        self.result = result
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.result
+
+
+def test_limits_and_errors_are_api_gateways() -> None:
+    template = load_template()
+    big = {"ok": True, "result": {"statusCode": 200, "body": "x" * (6 * 1024 * 1024 + 1)}}
+    gateway = Gateway(template, {"ReadFunction": FakeFunction(big)})
+    status, _, body = gateway.handle(scope("GET", "/big.json"), b"")
+    assert status == 500 and json.loads(body) == {"message": "Internal Server Error"}
+    gateway = Gateway(template, {"ReadFunction": FakeFunction({"ok": False, "timeout": True})})
+    assert gateway.handle(scope("GET", "/slow.json"), b"")[0] == 503
+    gateway = Gateway(template, {"ReadFunction": FakeFunction({"ok": False, "error": {"errorMessage": "boom"}})})
+    assert gateway.handle(scope("GET", "/x.json"), b"")[0] == 500
+    ok = {"ok": True, "result": {"statusCode": 201, "headers": {"X-A": "1"}, "cookies": ["s=1", "t=2"],
+                                 "body": base64.b64encode(b"\x00\x01").decode(), "isBase64Encoded": True}}
+    gateway = Gateway(template, {"WriteFunction": FakeFunction(ok)})
+    status, headers, body = gateway.handle(scope("POST", "/x/-/insert"), b"{}")
+    assert status == 201 and body == b"\x00\x01"
+    assert (b"x-a", b"1") in headers and [v for k, v in headers if k == b"set-cookie"] == [b"s=1", b"t=2"]
+    assert gateway.handle(scope("PUT", "/x"), b"")[0] == 404  # no route for PUT in the template
+
+
+def test_the_deployed_shape_end_to_end(tmp_path: Path) -> None:
+    db = tmp_path / "notes.db"
+    conn = sqlite3.connect(db)
+    conn.execute("create table notes (id integer primary key, body text)")
+    conn.execute("insert into notes (body) values ('hello')")
+    conn.commit()
+    conn.close()
+    port = free_port()
+    proc = subprocess.Popen([str(ROOT / "scripts/local-cloud"), str(db), "--port", str(port), "--root-token",
+                             "--state-dir", str(tmp_path / "state"), "--read-workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        token = None
+        deadline = time.monotonic() + 120
+        for line in proc.stdout:
+            if line.startswith("Root token: "):
+                token = line.split()[-1]
+            if line.startswith("local-cloud: API on"):
+                break
+            assert time.monotonic() < deadline, "local-cloud did not start"
+        assert token, "no root token printed"
+        base = f"http://127.0.0.1:{port}"
+        while True:  # the gateway starts listening just after it says so
+            try:
+                urllib.request.urlopen(base + "/-/versions.json", timeout=5)
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+
+        def call(method: str, path: str, body: Any = None, headers: dict | None = None) -> tuple[int, Any, Any]:
+            data = json.dumps(body).encode() if body is not None else None
+            req = urllib.request.Request(base + path, data=data, method=method,
+                                         headers={"Authorization": f"Bearer {token}", **(headers or {})})
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return r.status, r.headers, json.loads(r.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.headers, json.loads(exc.read())
+
+        status, _, rows = call("GET", "/notes/notes.json?_shape=array")
+        assert status == 200 and rows == [{"id": 1, "body": "hello"}]
+        status, headers, body = call("POST", "/notes/notes/-/insert", {"row": {"body": "through the gateway"}})
+        assert status == 201 and headers["x-lambdasette-txid"]
+        status, _, rows = call("GET", "/notes/notes.json?_shape=array")
+        assert [r["body"] for r in rows] == ["hello", "through the gateway"]  # fresh reads by default
+        # A private deployment: no token (or one that is not ours) is anonymous, and refused.
+        assert call("GET", "/notes/notes.json", headers={"Authorization": "Bearer nope"})[0] == 401
+        status, _, body = call("GET", "/notes.json", headers={"Authorization": f"Bearer {token}x"})
+        assert status == 401 and body["ok"] is False
+        # Tokens live in the local cloud's DynamoDB table: the CLI reaches them with its env file.
+        env_file = (tmp_path / "state/local-cloud.env").read_text()
+        assert "LAMBDASETTE_TOKENS_TABLE=lambdasette-local-tokens" in env_file
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -1,0 +1,56 @@
+"""template.yaml, the one source of truth for what is deployed (and what local-cloud runs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lambdasette.localcloud import load_template, routes, schedules
+
+from .aws import create_tokens_table, template_resource
+
+
+def test_routing_sends_reads_and_writes_to_their_functions() -> None:
+    table = routes(load_template())
+    assert table == {"GET": "ReadFunction", "HEAD": "ReadFunction", "OPTIONS": "ReadFunction",
+                     "POST": "WriteFunction"}
+
+
+def test_one_writer_and_its_maintenance_schedule() -> None:
+    template = load_template()
+    write = template["Resources"]["WriteFunction"]["Properties"]
+    assert write["ReservedConcurrentExecutions"] == 1
+    assert write["Timeout"] >= 60  # import batches and maintenance outlast an API request
+    assert schedules(template)["Maintenance"] == ("WriteFunction", {"lambdasette": "maintenance", "seconds": 40})
+    assert "ReservedConcurrentExecutions" not in template["Resources"]["ReadFunction"]["Properties"]
+
+
+def test_runtime_layer_and_environment() -> None:
+    template = load_template()
+    function = template["Globals"]["Function"]
+    assert function["Runtime"] == "python3.12" and function["Architectures"] == ["x86_64"]
+    env = function["Environment"]["Variables"]
+    assert env["LAMBDASETTE_TOKENS_TABLE"] == {"Ref": "TokensTable"}
+    assert "LAMBDASETTE_REPLICA_URL" in env
+    layer = template["Resources"]["LambdasetteLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"  # keeps litestream executable
+
+
+def test_bucket_and_table_are_locked_down() -> None:
+    bucket = template_resource("DataBucket")["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]
+    table = template_resource("TokensTable")["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_the_tests_tokens_table_is_the_templates(dynamodb: Any) -> None:
+    """tests/aws.py builds the table from template.yaml: what the tests exercise is what deploys."""
+    name = create_tokens_table(dynamodb)
+    described = dynamodb.describe_table(TableName=name)["Table"]
+    props = template_resource("TokensTable")["Properties"]
+    assert described["KeySchema"] == props["KeySchema"]
+    assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["by_actor"]
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == props["TimeToLiveSpecification"]["AttributeName"]
