@@ -132,6 +132,12 @@ def test_the_deployed_shape_end_to_end(tmp_path: Path) -> None:
         assert call("GET", "/notes/notes.json", headers={"Authorization": "Bearer nope"})[0] == 401
         status, _, body = call("GET", "/notes.json", headers={"Authorization": f"Bearer {token}x"})
         assert status == 401 and body["ok"] is False
+        # The import function's schedule fires; it reaches the writer through the Lambda API.
+        # (No network here: the run fails at its first fetch, and says so.)
+        request = urllib.request.Request(base + "/-/local-cloud/schedules/FederalRegister", method="POST")
+        fired = json.loads(urllib.request.urlopen(request, timeout=120).read())
+        assert fired["ok"] is True and fired["result"]["status"] == "error"
+        assert "federalregister.gov" in fired["result"]["error"]
         # Tokens live in the local cloud's DynamoDB table: the CLI reaches them with its env file.
         env_file = (tmp_path / "state/local-cloud.env").read_text()
         assert "LAMBDASETTE_TOKENS_TABLE=lambdasette-local-tokens" in env_file

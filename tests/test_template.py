@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from lambdasette.localcloud import load_template, routes, schedules
@@ -54,3 +55,17 @@ def test_the_tests_tokens_table_is_the_templates(dynamodb: Any) -> None:
     assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["by_actor"]
     ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == props["TimeToLiveSpecification"]["AttributeName"]
+
+
+def test_every_import_definition_has_its_schedule() -> None:
+    from lambdasette.importing import load_definitions
+
+    from .aws import ROOT
+
+    template = load_template()
+    events = template["Resources"]["ImportFunction"]["Properties"]["Events"]
+    scheduled = {json.loads(e["Properties"]["Input"])["import"]: e["Properties"]["ScheduleExpression"]
+                 for e in events.values() if e["Type"] == "ScheduleV2"}
+    definitions = load_definitions(ROOT / "functions/importer/imports")
+    assert definitions, "the Federal Register example ships with the function"
+    assert scheduled == {d.name: d.schedule for d in definitions}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import sys
 from pathlib import Path
@@ -62,6 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     db_list = db_sub.add_parser("list", help="List the replica's databases")
     for p in (push, pull, db_list):
         p.add_argument("--replica-url", required=True, metavar="URL")
+
+    imports = sub.add_parser("import", help="Run scheduled-import definitions locally, list them")
+    import_sub = imports.add_subparsers(dest="import_command", required=True)
+    import_run = import_sub.add_parser("run", help="Run one import definition now, with progress")
+    import_run.add_argument("definition", type=Path, help="A definition file (YAML or JSON)")
+    import_run.add_argument("databases", nargs="*", type=Path,
+                            help="SQLite files or folders holding the target")
+    import_run.add_argument("--replica-url", metavar="URL", help="Write to this replica instead")
+    import_run.add_argument("--data-dir", type=Path, default=Path(".lambdasette/copies"))
+    import_run.add_argument("--today", type=datetime.date.fromisoformat, help="Date for {today} (YYYY-MM-DD)")
+    import_list = import_sub.add_parser("list", help="Show definitions and their last runs")
+    import_list.add_argument("databases", nargs="*", type=Path,
+                             help="SQLite files or folders with run records")
+    import_list.add_argument("--dir", type=Path, default=Path("functions/importer/imports"))
 
     for p in (serve, create, listing, revoke):
         p.add_argument("--tokens-db", type=Path, default=Path(".lambdasette/tokens.db"),
@@ -125,6 +140,69 @@ def db_command(options: argparse.Namespace) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def import_command(options: argparse.Namespace) -> int:
+    import sqlite3
+
+    from . import importing
+
+    if options.import_command == "list":
+        try:
+            definitions = importing.load_definitions(options.dir)
+        except ValueError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return 2
+        files = [f for p in options.databases for f in ([p] if p.is_file() else sorted(p.glob("*.db")))]
+        for d in definitions:
+            print(f"{d.name}: {d.source_type} {', '.join(d.urls)} -> {d.database}/{d.table} "
+                  f"({d.mode}, pk {d.pk}); schedule {d.schedule or '-'}")
+            for path in files:
+                if path.stem != d.database:
+                    continue
+                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                for r in importing.last_runs(conn, d.name):
+                    print(f"    {r['started']}  {r['status']:5}  pages {r['pages']}  rows {r['rows_written']}"
+                          f"  {r['duration_s']} s" + (f"  {r['error']}" if r.get("error") else ""))
+                conn.close()
+        return 0
+    from .core import Lambdasette, Options
+    from .storage import LocalStorage
+
+    try:
+        definition = importing.load_definition(options.definition)
+    except ValueError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    if options.replica_url:
+        from .replicated import ReplicatedStorage
+        from .settings import Settings
+
+        storage: Any = ReplicatedStorage.configured(options.replica_url, options.data_dir, "write",
+                                                    Settings())
+    elif options.databases:
+        storage = LocalStorage(options.databases)
+    else:
+        print("Error: give the database files (or --replica-url) to import into", file=sys.stderr)
+        return 2
+    ds = Lambdasette(storage=storage, options=Options(threaded=False))
+
+    def show(p: importing.Progress) -> None:
+        sys.stderr.write(f"\r{definition.name}: pages {p.pages}  records {p.received}"
+                         f"  rows written {p.written}")
+        sys.stderr.flush()
+
+    progress = importing.Progress(listeners=[show])
+    try:
+        result = importing.run(definition, importing.LocalSink(ds), today=options.today, progress=progress)
+    finally:
+        close = getattr(storage, "close", None)
+        if close is not None:
+            close()
+    sys.stderr.write("\n")
+    print(f"{result['status']}: {result['rows_written']} rows from {result['pages']} pages "
+          f"in {result['duration_s']} s" + (f"; {result['error']}" if result["error"] else ""))
+    return 0 if result["status"] == "ok" else 1
 
 
 def replicated_storage(options: argparse.Namespace, settings: Any) -> Any:
@@ -225,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         return token_command(options)
     if options.command == "db":
         return db_command(options)
+    if options.command == "import":
+        return import_command(options)
     return 2
 
 
