@@ -278,17 +278,8 @@ def http_inserts(folder: Path, path: Path, batches: list[list[dict]]) -> float:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.time() + 20
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                conn.request("GET", "/-/versions.json")
-                conn.getresponse().read()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_ready(port)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         start = time.perf_counter()
         for batch in batches:

@@ -312,6 +312,18 @@ def aws_error(status: int, message: str) -> tuple[int, list[tuple[bytes, bytes]]
     return status, [(b"content-type", b"application/json")], json.dumps({"message": message}).encode()
 
 
+async def read_body(receive: Any, limit: int) -> bytes | None:
+    """The whole ASGI request body; None once it passes `limit` bytes (0: no limit)."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if limit and len(body) > limit:
+            return None
+        if not message.get("more_body"):
+            return body
+
+
 class Gateway:
     def __init__(self, template: dict[str, Any], functions: dict[str, Function]) -> None:
         self.routes = routes(template)
@@ -322,15 +334,10 @@ class Gateway:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if len(body) > MAX_REQUEST_BYTES:
-                status, headers, data = aws_error(413, "Request Entity Too Large")
-                return await self._send(send, status, headers, data)
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, MAX_REQUEST_BYTES)
+        if body is None:
+            status, headers, data = aws_error(413, "Request Entity Too Large")
+            return await self._send(send, status, headers, data)
         status, headers, data = await asyncio.get_running_loop().run_in_executor(
             None, self.handle, scope, body)
         await self._send(send, status, headers, data)
@@ -382,12 +389,7 @@ class LambdaApi:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, 0) or b""
         parts = scope["path"].strip("/").split("/")
         name = parts[2] if len(parts) == 4 and parts[3] == "invocations" else ""
         logical = self.by_physical.get(name.rsplit(":", 1)[-1])

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .replica import Daemon, Follower, Replica, ReplicaUnavailable, remove_database
-from .storage import DatabaseInfo, DatabaseNotFound, open_read_only, open_read_write
+from .storage import DatabaseInfo, DatabaseNotFound, open_read_only, open_read_write, thread_connection
 
 NAMES_TTL = 2.0  # seconds a listing of the replica is reused
 
@@ -176,16 +176,7 @@ class ReplicatedStorage:
         path = self._ready(name)
         if self.fresh_reads:
             self.freshen(name)
-        version = self.data_version(name)
-        cache: dict[str, tuple[Hashable, sqlite3.Connection]] = self._local.__dict__.setdefault("conns", {})
-        cached = cache.get(name)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        if cached is not None:
-            cached[1].close()
-        conn = open_read_only(path)
-        cache[name] = (version, conn)
-        return conn
+        return thread_connection(self._local, name, self.data_version(name), path)
 
     def data_version(self, name: str) -> Hashable | None:
         follower = self.followers.get(name)

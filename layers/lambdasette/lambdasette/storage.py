@@ -77,6 +77,19 @@ class ReadConnection(sqlite3.Connection):
     guard: object = None
 
 
+def thread_connection(local: threading.local, name: str, key: Hashable, path: Path) -> sqlite3.Connection:
+    """This thread's read-only connection to `name`, reused while `key` stays the same."""
+    cache: dict[str, tuple[Hashable, sqlite3.Connection]] = local.__dict__.setdefault("connections", {})
+    cached = cache.get(name)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    if cached is not None:
+        cached[1].close()
+    conn = open_read_only(path)
+    cache[name] = (key, conn)
+    return conn
+
+
 def open_read_only(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False,
                            factory=ReadConnection)
@@ -175,14 +188,5 @@ class LocalStorage:
     def read_connection(self, name: str) -> sqlite3.Connection:
         path = self.path(name)
         stat = os.stat(path)
-        cache: dict[str, tuple[tuple[int, int], sqlite3.Connection]]
-        cache = self._local.__dict__.setdefault("connections", {})
-        identity = (stat.st_dev, stat.st_ino)
-        cached = cache.get(name)
-        if cached is not None and cached[0] == identity:
-            return cached[1]
-        if cached is not None:
-            cached[1].close()
-        conn = open_read_only(path)
-        cache[name] = (identity, conn)
-        return conn
+        # Reopened if the file was replaced (a new inode), e.g. by a restore.
+        return thread_connection(self._local, name, (stat.st_dev, stat.st_ino), path)
