@@ -549,7 +549,7 @@ def main() -> None:
     make_db(db)
 
     lp, dp = free_port(), free_port()
-    ours = start([str(Path(".venv/bin/lambdasette")), "serve", str(db), "--port", str(lp)], lp)
+    ours = start([str(Path(".venv/bin/lambdasette")), "serve", str(db), "--public", "--port", str(lp)], lp)
     theirs = start(
         [options.datasette, "serve", str(db), "--port", str(dp), "--setting", "num_sql_threads", "3"], dp
     )
