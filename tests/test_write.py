@@ -33,6 +33,7 @@ def make_write_db(path: Path) -> Path:
             CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT, body TEXT);
             INSERT INTO docs VALUES (1, 'Hello', 'world');
             CREATE VIEW dog_names AS SELECT name FROM dogs;
+            CREATE TABLE codes (code TEXT PRIMARY KEY, label TEXT) WITHOUT ROWID;
         """)
     conn.close()
     import sqlite_utils
@@ -414,3 +415,14 @@ def test_brackets_inside_strings_do_not_hide_nested_values(api: Api) -> None:
     assert r.json()["rows"][0]["title"] == "{not json}"
     assert r.json()["rows"][1]["title"] == {"$base64": True, "encoded": "AAE="}
     assert r.json()["rows"][1]["body"] == "[1]"
+
+
+def test_without_rowid_tables(api: Api) -> None:
+    r = api.post("/write/codes/-/insert", {"rows": [{"code": "b", "label": "B"}, {"code": "a", "label": "A"}],
+                                          "return": True})
+    assert r.status_code == 201 and r.json()["rows"] == [{"code": "b", "label": "B"}, {"code": "a", "label": "A"}]
+    r = api.post("/write/codes/a/-/update", {"update": {"label": "AA"}, "return": True})
+    assert r.json()["rows"] == [{"code": "a", "label": "AA"}]
+    assert api.post("/write/codes/-/upsert", {"row": {"code": "c", "label": "C"}}).json()["rows"] == [
+        {"code": "c", "label": "C"}]
+    assert api.post("/write/codes/b/-/delete").status_code == 200

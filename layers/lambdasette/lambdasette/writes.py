@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ class TableInfo:
     name: str
     columns: list[str]
     pks: list[str]  # declared primary key columns; empty for a rowid table
+    has_rowid: bool = True  # False for WITHOUT ROWID tables
 
     @property
     def keys(self) -> list[str]:
@@ -71,7 +73,8 @@ def _table_info(conn: sqlite3.Connection, name: str) -> TableInfo | None:
         raise ApiError(404, f"Table not found: {name}")
     info = conn.execute(f"PRAGMA table_info({quote(name)})").fetchall()
     pks = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
-    return TableInfo(name=name, columns=[r[1] for r in info], pks=pks)
+    without_rowid = re.search(r"\)\s*WITHOUT\s+ROWID\s*;?\s*$", row[1] or "", re.I) is not None
+    return TableInfo(name=name, columns=[r[1] for r in info], pks=pks, has_rowid=not without_rowid)
 
 
 def is_shadow(conn: sqlite3.Connection, name: str) -> bool:

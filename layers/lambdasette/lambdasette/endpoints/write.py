@@ -175,6 +175,11 @@ async def _insert_or_upsert(ctx: Context, *, upsert: bool) -> Response:
             if not want_return:
                 return []
             return writes.fetch_by_keys(db.conn, table, [[r[k] for k in table.keys] for r in rows])
+        if not table.has_rowid:
+            # WITHOUT ROWID: every row names its whole key, so rows are found again by key.
+            writes.insert(db.conn, table, rows, ignore=ignore, replace=replace)
+            keys = [[r.get(k) for k in table.keys] for r in rows]
+            return writes.fetch_by_keys(db.conn, table, keys) if want_return else []
         rowids = writes.insert(db.conn, table, rows, ignore=ignore, replace=replace,
                                want_rowids=want_return)
         return writes.fetch_by_rowids(db.conn, table, rowids) if want_return else []
