@@ -26,20 +26,20 @@ async def read_bytes(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: Request, limit: int, *, empty: Any = ...) -> Any:
-    """The parsed JSON body; `empty` is returned for a bodiless request when given."""
-    raw = await read_bytes(request, limit)
+def parse_object(raw: bytes, *, empty: Any = ...,
+                 message: str = "JSON must be a dictionary") -> dict[str, Any]:
+    """A JSON object from a body; `empty` stands for a bodiless request when given."""
     if not raw.strip() and empty is not ...:
         return empty
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, f"Invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, message)
+    return data
 
 
 async def read_object(request: Request, limit: int, *, empty: Any = ...,
                       message: str = "JSON must be a dictionary") -> dict[str, Any]:
-    data = await read_json(request, limit, empty=empty)
-    if not isinstance(data, dict):
-        raise ApiError(400, message)
-    return data
+    return parse_object(await read_bytes(request, limit), empty=empty, message=message)

@@ -13,6 +13,7 @@ from .permissions import Policy
 from .schema import Schema, SchemaCache
 from .settings import Settings
 from .storage import DatabaseNotFound, Storage
+from .tokens import InvalidToken, verify
 from .versioning import DataVersions, VersionedCache
 
 
@@ -69,11 +70,9 @@ class Lambdasette:
         """The actor for an `Authorization: Bearer` header; 401 for a bad, expired or revoked token."""
         if not authorization or not authorization.startswith("Bearer ") or self.tokens is None:
             return None
-        from . import tokens
-
         try:
-            record = tokens.verify(self.tokens, authorization[len("Bearer "):].strip())
-        except tokens.InvalidToken as exc:
+            record = verify(self.tokens, authorization[len("Bearer "):].strip())
+        except InvalidToken as exc:
             raise ApiError(401, str(exc),
                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
         if record is None:

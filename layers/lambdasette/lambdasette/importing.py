@@ -361,10 +361,9 @@ def record_event(definition: Definition, run: dict[str, Any]) -> dict[str, Any]:
 
 def apply_batch(ds: Any, event: dict[str, Any]) -> dict[str, Any]:
     """The write function's side: one batch, one transaction, through the writer."""
-    from .errors import ApiError
     from .replica import ReplicaUnavailable
     from .storage import DatabaseNotFound
-    from .writes import insert, table_info, upsert
+    from .writes import add_missing_columns, create_from_rows, insert, table_info, upsert
 
     database, table, mode = event.get("database"), event.get("table"), event.get("mode", "insert")
     rows, pk = event.get("rows"), event.get("pk")
@@ -376,15 +375,10 @@ def apply_batch(ds: Any, event: dict[str, Any]) -> dict[str, Any]:
     def work(db: Any) -> int:
         info = table_info(db.conn, table)
         if info is None:
-            db[table].insert_all(rows, pk=(pks[0] if len(pks) == 1 else tuple(pks)) if pks else None,
-                                 alter=True, ignore=mode == "insert" and bool(pks),
-                                 replace=mode == "replace")
+            create_from_rows(db, table, rows, pks, ignore=mode == "insert" and bool(pks),
+                             replace=mode == "replace")
             return len(rows)
-        known = set(info.columns)
-        if any(c not in known for row in rows for c in row):
-            db[table].add_missing_columns(rows)
-            info = table_info(db.conn, table)
-            assert info is not None
+        info = add_missing_columns(db, info, rows)
         if mode == "upsert":
             upsert(db.conn, info, rows)
         else:
@@ -397,7 +391,7 @@ def apply_batch(ds: Any, event: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": f"database {database} not found"}
     except ReplicaUnavailable as exc:
         return {"ok": False, "retry": True, "error": f"the write could not be made durable: {exc}"}
-    except (ApiError, Exception) as exc:  # sqlite3 errors: constraint failures, bad values
+    except Exception as exc:  # ApiError, sqlite3 errors: constraint failures, bad values
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "written": written, "txid": txid}
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
 import yaml
 
@@ -99,6 +100,16 @@ def function_environment(template: dict[str, Any], function: str, names: dict[st
     props = template["Resources"][function]["Properties"]
     env.update(props.get("Environment", {}).get("Variables", {}))
     return {k: str(resolve(v, names)) for k, v in env.items()}
+
+
+def create_tokens_table(client: Any, name: str, template: dict[str, Any] | None = None) -> str:
+    """The TokensTable exactly as template.yaml deploys it: keys, index and TTL."""
+    props = (template or load_template())["Resources"]["TokensTable"]["Properties"]
+    client.create_table(TableName=name, BillingMode=props["BillingMode"],
+                        AttributeDefinitions=props["AttributeDefinitions"], KeySchema=props["KeySchema"],
+                        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"])
+    client.update_time_to_live(TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"])
+    return name
 
 
 def routes(template: dict[str, Any]) -> dict[str, str]:
@@ -248,8 +259,6 @@ def http_event(scope: dict[str, Any], body: bytes, api_id: str, stage_host: str)
     headers["x-forwarded-proto"] = scope.get("scheme", "http")
     headers["x-forwarded-port"] = str((scope.get("server") or ("", 80))[1])
     query: dict[str, str] = {}
-    from urllib.parse import parse_qsl, unquote
-
     for key, value in parse_qsl(raw_query, keep_blank_values=True):
         query[key] = f"{query[key]},{value}" if key in query else value
     route = f"{method} /{{proxy+}}" if raw_path != "/" else f"{method} /"
@@ -458,11 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
     s3.create_bucket(Bucket=bucket)
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
-    props = template["Resources"]["TokensTable"]["Properties"]
-    dynamodb.create_table(TableName=table, BillingMode=props["BillingMode"],
-                          AttributeDefinitions=props["AttributeDefinitions"], KeySchema=props["KeySchema"],
-                          GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"])
-    dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=props["TimeToLiveSpecification"])
+    create_tokens_table(dynamodb, table, template)
 
     lambda_port = options.lambda_port or _free_port()
     physical = {name: f"{stack}-{name}" for name in HANDLER_FILES}

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .replica import Daemon, Replica, ReplicaUnavailable
+from .replica import Daemon, Replica, ReplicaUnavailable, commit_nothing
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -61,13 +61,7 @@ def push(replica: Replica, source: Path, name: str, progress: Progress | None = 
         daemon.databases[name] = path
         daemon.start()
         try:
-            # One transaction makes litestream snapshot the whole file on its first sync.
-            conn = sqlite3.connect(str(path), isolation_level=None)
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("CREATE TABLE _lambdasette_push (x)")
-            conn.execute("DROP TABLE _lambdasette_push")
-            conn.execute("COMMIT")
-            conn.close()
+            commit_nothing(path)  # the first sync then snapshots the whole file
             result: dict[str, object] = {}
 
             def sync() -> None:

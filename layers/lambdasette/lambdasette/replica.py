@@ -72,6 +72,32 @@ def spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None)
 
 
+def terminate(proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:
+    """Stop a litestream child politely (it finishes what it is uploading), then firmly."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def commit_nothing(path: Path) -> None:
+    """A transaction that leaves no trace, so litestream's next sync has something to upload:
+    after a (re)start that is the whole file, a full snapshot."""
+    import sqlite3
+
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("CREATE TABLE _lambdasette_touch (x)")
+        conn.execute("DROP TABLE _lambdasette_touch")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
 def _ltx_max_txid(name: str) -> int | None:
     # LTX files are named <min txid hex>-<max txid hex>.ltx
     if not name.endswith(".ltx") or "-" not in name:
@@ -185,11 +211,8 @@ class Replica:
             raise ReplicaUnavailable(f"cannot check the replica: {exc}") from exc
         return max(found) if found else None
 
-    def restore(self, name: str, output: Path, *, timestamp: str | None = None,
-                if_exists: bool = False) -> bool:
-        """Restore `name` to `output`. False when the replica has no such database."""
-        if if_exists and name not in self.names():
-            return False
+    def restore(self, name: str, output: Path, *, timestamp: str | None = None) -> None:
+        """Restore `name` (as of `timestamp`, if given) to `output`."""
         args = [litestream_binary(), "restore", "-o", str(output)]
         if timestamp:
             args += ["-timestamp", timestamp]
@@ -199,7 +222,6 @@ class Replica:
             lines = (result.stderr or result.stdout).strip().splitlines()
             reason = lines[-1] if lines else f"status {result.returncode}"
             raise ReplicaUnavailable(f"litestream restore failed: {reason}")
-        return True
 
 
 def remove_database(path: Path) -> None:
@@ -262,13 +284,7 @@ class Daemon:
             time.sleep(0.005)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.proc = None
 
     def _call(self, method: str, url: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
@@ -361,10 +377,5 @@ class Follower:
         return True
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        terminate(self.proc)
         self.proc = None

@@ -21,7 +21,7 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
-from .replica import Daemon, Follower, Replica, ReplicaUnavailable, remove_database
+from .replica import Daemon, Follower, Replica, ReplicaUnavailable, commit_nothing, remove_database
 from .storage import DatabaseInfo, DatabaseNotFound, open_read_only, open_read_write, thread_connection
 
 NAMES_TTL = 2.0  # seconds a listing of the replica is reused
@@ -110,17 +110,20 @@ class ReplicatedStorage:
         """A fresh copy from the replica: a copy left from an earlier run may be stale, and
         replicating from a stale copy would overwrite other writers' transactions."""
         assert self.daemon is not None
+        path = self._fresh_copy(name)
+        if self.daemon.running():
+            self.daemon.add(name, path)
+            self._prewarm(name)
+        else:
+            self.daemon.databases[name] = path
+            self._start_daemon()  # pre-warms every database, this one included
+
+    def _fresh_copy(self, name: str) -> Path:
         path = self.local_path(name)
         remove_database(path)
         self.replica.restore(name, path)
-        conn = open_read_write(path)  # WAL, as litestream needs
-        conn.close()
-        if self.daemon.running():
-            self.daemon.add(name, path)
-        else:
-            self.daemon.databases[name] = path
-            self._start_daemon()
-        self._prewarm(name)
+        open_read_write(path).close()  # WAL, as litestream needs
+        return path
 
     def _start_daemon(self) -> None:
         assert self.daemon is not None
@@ -132,14 +135,7 @@ class ReplicatedStorage:
         """Litestream 0.5.17 uploads a full snapshot on the first sync after it starts; pay for
         it now rather than inside the first write's timeout. The transaction leaves nothing."""
         assert self.daemon is not None
-        conn = sqlite3.connect(str(self.local_path(name)), isolation_level=None, timeout=30)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("CREATE TABLE _lambdasette_prewarm (x)")
-            conn.execute("DROP TABLE _lambdasette_prewarm")
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+        commit_nothing(self.local_path(name))
         self.synced[name] = self.daemon.sync(name, max(self.sync_timeout, 120.0))
 
     def close(self) -> None:
@@ -216,10 +212,7 @@ class ReplicatedStorage:
         assert self.daemon is not None
         with self._lock:
             self.daemon.stop()
-            path = self.local_path(name)
-            remove_database(path)
-            self.replica.restore(name, path)
-            open_read_write(path).close()
+            self._fresh_copy(name)
             self._start_daemon()
 
     def make_durable(self, name: str) -> int:

@@ -66,12 +66,6 @@ class Schema:
     def get(self, name: str) -> Table | None:
         return self.tables.get(name)
 
-    def table_names(self) -> list[str]:
-        return [t.name for t in self.tables.values() if not t.is_view]
-
-    def view_names(self) -> list[str]:
-        return [t.name for t in self.tables.values() if t.is_view]
-
     def without(self, hidden: frozenset[str]) -> Schema:
         """This schema as seen by a caller who may not view the `hidden` tables (lower-cased):
         they and every foreign key or FTS link to them are gone."""

@@ -41,13 +41,11 @@ class TableGuard:
 def install(conn: sqlite3.Connection, guard: TableGuard | None) -> None:
     """Put `guard` on the connection (None removes it), touching SQLite only on a change:
     setting an authorizer expires every cached statement."""
-    if getattr(conn, "guard", None) == guard and hasattr(conn, "guard"):
-        return
-    conn.set_authorizer(guard)
-    try:
-        conn.guard = guard  # type: ignore[attr-defined]
-    except AttributeError:
-        pass
+    if not hasattr(conn, "guard"):  # not one of ours: nothing remembered, always set
+        conn.set_authorizer(guard)
+    elif conn.guard != guard:
+        conn.set_authorizer(guard)
+        conn.guard = guard
 
 
 def is_denial(exc: sqlite3.Error) -> bool:

@@ -9,8 +9,6 @@ from typing import Any
 
 from .core import Lambdasette
 
-TASKS = ("maintenance",)
-
 
 def is_task(event: Any) -> bool:
     return isinstance(event, dict) and "lambdasette" in event

@@ -34,12 +34,6 @@ class DataVersions:
                 state[1] += 1
             return (id(conn), state[1])
 
-    def forget(self, name: str) -> None:
-        with self._lock:
-            watcher = self._watchers.pop(name, None)
-        if watcher:
-            watcher[0].close()
-
 
 class VersionedCache:
     """Values keyed by (database, data version, key); stale versions are dropped."""

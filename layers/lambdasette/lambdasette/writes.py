@@ -135,6 +135,14 @@ def add_missing_columns(db: Any, table: TableInfo, rows: list[dict[str, Any]]) -
     return refreshed
 
 
+def create_from_rows(db: Any, name: str, rows: list[dict[str, Any]], pks: list[str], *,
+                     ignore: bool = False, replace: bool = False) -> None:
+    """A new table from example rows: sqlite-utils infers the column types and lays out the
+    schema; columns that only later rows have are added too."""
+    pk = (pks[0] if len(pks) == 1 else tuple(pks)) if pks else None
+    db[name].insert_all(rows, pk=pk, alter=True, ignore=ignore, replace=replace)
+
+
 def _groups(rows: list[dict[str, Any]]) -> Iterable[tuple[tuple[str, ...], list[dict[str, Any]]]]:
     """Consecutive rows with the same columns, so each group is one executemany."""
     group: list[dict[str, Any]] = []

@@ -114,12 +114,12 @@ def named_parameters(conn: sqlite3.Connection, sql: str) -> list[str]:
 def query(ctx: Context) -> Response:
     name = ctx.target.database or ""
     sql = ctx.args.get("sql") or ""
-    ctx.ds.connection(name)  # 404 for an unknown database before anything else
+    conn = ctx.ds.connection(name)  # 404 for an unknown database before anything else
     if not sql.strip():
         raise ApiError(400, "?sql= is required")
     ctx.ds.require(ctx.actor, "execute-sql", name,
                    message="You do not have permission to execute SQL against this database")
-    conn, _ = ctx.open(name, strict=True)
+    conn, _ = ctx.open(name, strict=True, conn=conn)
     shape = check_shape(ctx.args.get("_shape"))
     if shape == "object":
         raise ApiError(400, "_shape=object is only available on tables")

@@ -58,11 +58,11 @@ def legacy_redirect(ctx: Context) -> Response | None:
 
 def get_table(ctx: Context) -> tuple[sqlite3.Connection, Schema, Table]:
     database, name = ctx.target.database or "", ctx.target.table or ""
-    ctx.ds.connection(database)  # 404 for an unknown database before anything else
+    conn = ctx.ds.connection(database)  # 404 for an unknown database before anything else
     # Checked before the lookup, so a caller cannot tell hidden tables from missing ones.
     ctx.ds.require(ctx.actor, "view-table", database, name,
                    message="You do not have permission to view this table")
-    conn, schema = ctx.open(database)
+    conn, schema = ctx.open(database, conn=conn)
     table = schema.get(name)
     if table is None:
         raise ApiError(404, "Table not found")

@@ -7,7 +7,6 @@ then hands one function to the database's writer, which runs it in a single tran
 from __future__ import annotations
 
 import base64
-import json
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -16,27 +15,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from .. import writes
-from ..body import read_bytes
+from ..body import parse_object, read_bytes
 from ..errors import ApiError
 from ..replica import ReplicaUnavailable
 from ..responses import absolute_url, json_response
 from ..sqlquote import quote
+from ..storage import DatabaseNotFound
 from ..tilde import tilde_encode
 from .context import Context
 
 NO_STORE = {"Cache-Control": "private, no-store"}
-
-
-def parse_body(raw: bytes, *, empty: Any = ..., message: str = "JSON must be a dictionary") -> dict[str, Any]:
-    if not raw.strip() and empty is not ...:
-        return empty
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, f"Invalid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, message)
-    return data
 
 
 def flag(data: dict[str, Any], key: str) -> bool:
@@ -49,7 +37,6 @@ def flag(data: dict[str, Any], key: str) -> bool:
 async def perform(ctx: Context, work: Callable[[Any], Any]) -> Any:
     """Run `work(db)` in the database's writer transaction, off the event loop locally."""
     database = ctx.target.database or ""
-    ctx.ds.connection(database)  # 404 for an unknown database
     writer = ctx.ds.writer
     try:
         if ctx.ds.options.threaded:
@@ -58,6 +45,8 @@ async def perform(ctx: Context, work: Callable[[Any], Any]) -> Any:
             result, txid = writer.run(database, work)
         ctx.txid = txid
         return result
+    except DatabaseNotFound:
+        raise ApiError(404, "Database not found", extra={"database": database}) from None
     except ReplicaUnavailable as exc:
         # Nothing was acknowledged: the client may retry. (A commit whose sync timed out is
         # still replicated once the replica is back, so a retried insert can land twice.)
@@ -139,7 +128,7 @@ async def _insert_or_upsert(ctx: Context, *, upsert: bool) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database, name = ctx.target.database or "", ctx.target.table or ""
     raw = await body(ctx)
-    data = parse_body(raw)
+    data = parse_object(raw)
     for key in data:
         if key not in INSERT_KEYS:
             raise ApiError(400, f'Invalid parameter: "{key}"')
@@ -199,7 +188,7 @@ UPDATE_KEYS = {"update", "return", "alter"}
 async def update(ctx: Context) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database, name, values = ctx.target.database or "", ctx.target.table or "", ctx.target.pk
-    data = parse_body(await body(ctx))
+    data = parse_object(await body(ctx))
     if not isinstance(data.get("update"), dict):
         raise ApiError(400, "JSON must contain an update dictionary")
     unknown = [k for k in data if k not in UPDATE_KEYS]
@@ -256,7 +245,7 @@ async def delete(ctx: Context) -> Response:
 async def drop(ctx: Context) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database, name = ctx.target.database or "", ctx.target.table or ""
-    data = parse_body(await body(ctx), empty={})
+    data = parse_object(await body(ctx), empty={})
     ds.require(actor, "drop-table", database, name, message="Permission denied")
     confirm = flag(data, "confirm")
 
@@ -322,7 +311,7 @@ def _pks(data: dict[str, Any]) -> list[str]:
 async def create(ctx: Context) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database = ctx.target.database or ""
-    data = parse_body(await body(ctx), message="JSON must be an object")
+    data = parse_object(await body(ctx), message="JSON must be an object")
     unknown = sorted(set(data) - CREATE_KEYS)
     if unknown:
         raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
@@ -355,15 +344,13 @@ async def create(ctx: Context) -> Response:
         rows, _ = rows_from(data, ds.settings.max_insert_rows)
 
     def work(db: Any) -> str:
-        exists = writes.table_info(db.conn, name) is not None
+        table = writes.table_info(db.conn, name)
         if columns is not None:
-            if exists:
+            if table is not None:
                 raise ApiError(400, f'table "{name}" already exists')
             db.conn.execute(writes.create_sql(db.conn, name, columns, pks))
             return writes.schema_of(db.conn, name)
-        if exists:
-            table = writes.table_info(db.conn, name)
-            assert table is not None
+        if table is not None:
             if pks and pks != table.pks:
                 raise ApiError(400, "pk cannot be changed for existing table")
             if alter:
@@ -372,9 +359,7 @@ async def create(ctx: Context) -> Response:
                 table = writes.add_missing_columns(db, table, rows)
             writes.insert(db.conn, table, rows, ignore=ignore, replace=replace)
         else:
-            # sqlite-utils infers the column types from the rows and lays out the schema.
-            db[name].insert_all(rows, pk=(pks[0] if len(pks) == 1 else tuple(pks)) if pks else None,
-                                alter=True, ignore=ignore, replace=replace)
+            writes.create_from_rows(db, name, rows, pks, ignore=ignore, replace=replace)
         return writes.schema_of(db.conn, name)
 
     schema = await perform(ctx, work)
@@ -455,7 +440,7 @@ def _validate_operations(data: dict[str, Any]) -> list[dict[str, Any]]:
 async def alter(ctx: Context) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database, name = ctx.target.database or "", ctx.target.table or ""
-    data = parse_body(await body(ctx))
+    data = parse_object(await body(ctx))
     ds.require(actor, "alter-table", database, name, message="Permission denied: need alter-table")
     operations = _validate_operations(data)
 
