@@ -107,9 +107,9 @@ def load(port: int, path: str, seconds: float, threads: int = 4) -> float:
 
 def in_process(db: Path, path: str, repeat: int) -> tuple[float, float]:
     """Seconds per request through the ASGI app vs the raw sqlite3 + json floor."""
-    from lambdasette.app import create_app
-    from lambdasette.core import Lambdasette, Options
-    from lambdasette.storage import LocalStorage
+    from lambdasette.instance import Lambdasette, Options
+    from lambdasette.storage.local import LocalStorage
+    from lambdasette.web.app import create_app
 
     # Configured as in Lambda: one request at a time, no worker-thread hop.
     app = create_app(Lambdasette(storage=LocalStorage([db]), options=Options(threaded=False)))
@@ -214,11 +214,11 @@ def lambda_inserts(folder: Path, path: Path, batches: list[list[dict]]) -> float
     """Through the app exactly as Lambda runs it: Mangum, API Gateway v2 events, a token."""
     from mangum import Mangum
 
-    from lambdasette import tokens
-    from lambdasette.app import create_app
-    from lambdasette.core import Lambdasette, Options
-    from lambdasette.storage import LocalStorage
-    from lambdasette.tokens import LocalTokenStore
+    from lambdasette.auth import tokens
+    from lambdasette.auth.tokens import LocalTokenStore
+    from lambdasette.instance import Lambdasette, Options
+    from lambdasette.storage.local import LocalStorage
+    from lambdasette.web.app import create_app
 
     store = LocalTokenStore(folder / "bench-tokens.db")
     token = tokens.create(store, "root")[0]
@@ -350,7 +350,7 @@ def replica_bench(writes: int) -> None:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from lambdasette.replica import Daemon, Replica
+    from lambdasette.storage.litestream import Daemon, Replica
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")

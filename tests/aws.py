@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from lambdasette import localcloud
+import localcloud
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"

@@ -1,7 +1,7 @@
 import pytest
 
 from lambdasette.errors import ApiError
-from lambdasette.filters import human_description, parse_filters, split_in, where_clauses
+from lambdasette.query.filters import human_description, parse_filters, split_in, where_clauses
 
 
 def test_operators_build_bound_sql() -> None:

@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from lambdasette import importing
-from lambdasette.core import Lambdasette, Options
-from lambdasette.storage import LocalStorage
+from lambdasette.imports import importing
+from lambdasette.instance import Lambdasette, Options
+from lambdasette.storage.local import LocalStorage
 
 from .test_cli_serve import BIN
 
@@ -270,7 +270,7 @@ def test_the_import_lambda_hands_batches_to_the_write_lambda(
     write handler through a Lambda Invoke API (local-cloud's), as it would reach AWS Lambda."""
     import uvicorn
 
-    from lambdasette.localcloud import Function, LambdaApi
+    from localcloud import Function, LambdaApi
 
     write = load_handler(ROOT / "functions/write/app.py", monkeypatch,
                          {"LAMBDASETTE_DATA_DIR": str(data.parent), "LAMBDASETTE_PUBLIC": "off"})

@@ -107,9 +107,9 @@ def test_private_read_function_with_tokens_in_dynamodb(
 ) -> None:
     from mangum import Mangum
 
-    from lambdasette import tokens
-    from lambdasette.lambda_app import build
-    from lambdasette.tokens_dynamodb import DynamoDBTokenStore
+    from lambdasette.auth import tokens
+    from lambdasette.auth.store_dynamodb import DynamoDBTokenStore
+    from lambdasette.handlers.lambda_app import build
 
     from .aws import create_tokens_table
 

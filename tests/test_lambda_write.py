@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from lambdasette import tokens
-from lambdasette.tokens import LocalTokenStore
+from lambdasette.auth import tokens
+from lambdasette.auth.tokens import LocalTokenStore
 
 from .test_lambda_read import ROOT, Context, http_event
 
@@ -69,9 +69,9 @@ def test_write_and_read_functions_share_a_replica(tmp_path: Path) -> None:
     """Both handlers configured as the template configures them, on a file:// replica."""
     from mangum import Mangum
 
-    from lambdasette.lambda_app import build
-    from lambdasette.publish import push
-    from lambdasette.replica import Replica
+    from lambdasette.handlers.lambda_app import build
+    from lambdasette.storage.litestream import Replica
+    from lambdasette.storage.publish import push
 
     source = tmp_path / "notes.db"
     conn = sqlite3.connect(source)

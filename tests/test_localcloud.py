@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from lambdasette.localcloud import Function, Gateway, http_event, load_template
+from localcloud import Function, Gateway, http_event, load_template
 
 from .test_cli_serve import free_port
 

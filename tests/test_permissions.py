@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from lambdasette import tokens
-from lambdasette.app import create_app
-from lambdasette.core import Lambdasette, Options
-from lambdasette.permissions import Policy
-from lambdasette.storage import LocalStorage
-from lambdasette.tokens import LocalTokenStore
+from lambdasette.auth import tokens
+from lambdasette.auth.permissions import Policy
+from lambdasette.auth.tokens import LocalTokenStore
+from lambdasette.instance import Lambdasette, Options
+from lambdasette.storage.local import LocalStorage
+from lambdasette.web.app import create_app
 
 SECRET = "TOPSECRET"
 

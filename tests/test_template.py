@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lambdasette.localcloud import load_template, routes, schedules
+from localcloud import load_template, routes, schedules
 
 from .aws import create_tokens_table, template_resource
 
@@ -58,7 +58,7 @@ def test_the_tests_tokens_table_is_the_templates(dynamodb: Any) -> None:
 
 
 def test_every_import_definition_has_its_schedule() -> None:
-    from lambdasette.importing import load_definitions
+    from lambdasette.imports.importing import load_definitions
 
     from .aws import ROOT
 

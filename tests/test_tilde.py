@@ -1,7 +1,7 @@
 import pytest
 
-from lambdasette.routing import decode_segment, resolve
 from lambdasette.tilde import tilde_decode, tilde_encode
+from lambdasette.web.routing import decode_segment, resolve
 
 
 @pytest.mark.parametrize("raw,encoded", [

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from lambdasette import tokens
-from lambdasette.actions import normalize_restrictions, restrictions_allow
-from lambdasette.tokens import InvalidToken, LocalTokenStore
+from lambdasette.auth import tokens
+from lambdasette.auth.actions import normalize_restrictions, restrictions_allow
+from lambdasette.auth.tokens import InvalidToken, LocalTokenStore
 
 
 @pytest.fixture(params=["local", "dynamodb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> tokens.TokenStore:
     if request.param == "local":
         return LocalTokenStore(tmp_path / "tokens.db")
-    from lambdasette.tokens_dynamodb import DynamoDBTokenStore
+    from lambdasette.auth.store_dynamodb import DynamoDBTokenStore
 
     from .aws import create_tokens_table
 
@@ -115,9 +115,9 @@ def test_cli_create_list_revoke(tmp_path: Path) -> None:
 def test_bearer_token_resolves_actor_and_bad_ones_are_401(fixture_path: Path, tmp_path: Path) -> None:
     from starlette.testclient import TestClient
 
-    from lambdasette.app import create_app
-    from lambdasette.core import Lambdasette
-    from lambdasette.storage import LocalStorage
+    from lambdasette.instance import Lambdasette
+    from lambdasette.storage.local import LocalStorage
+    from lambdasette.web.app import create_app
 
     store = LocalTokenStore(tmp_path / "tokens.db")
     token, record = tokens.create(store, "alice", {"a": ["vt"]})

@@ -1,5 +1,5 @@
 """Read function: every GET and HEAD. Set up once per container, at import."""
 
-from lambdasette.lambda_app import handler_for
+from lambdasette.handlers.lambda_app import handler_for
 
 handler = handler_for("read")

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 def token_command(options: argparse.Namespace) -> int:
     import json
 
-    from . import tokens
+    from lambdasette.auth import tokens
 
     store = tokens.open_store(table=options.tokens_table, path=options.tokens_db)
     assert store is not None
@@ -121,8 +121,8 @@ def token_command(options: argparse.Namespace) -> int:
 
 
 def db_command(options: argparse.Namespace) -> int:
-    from . import publish
-    from .replica import Replica, ReplicaUnavailable
+    from lambdasette.storage import publish
+    from lambdasette.storage.litestream import Replica, ReplicaUnavailable
 
     try:
         replica = Replica(options.replica_url)
@@ -145,7 +145,7 @@ def db_command(options: argparse.Namespace) -> int:
 def import_command(options: argparse.Namespace) -> int:
     import sqlite3
 
-    from . import importing
+    from lambdasette.imports import importing
 
     if options.import_command == "list":
         try:
@@ -166,8 +166,8 @@ def import_command(options: argparse.Namespace) -> int:
                           f"  {r['duration_s']} s" + (f"  {r['error']}" if r.get("error") else ""))
                 conn.close()
         return 0
-    from .core import Lambdasette, Options
-    from .storage import LocalStorage
+    from lambdasette.instance import Lambdasette, Options
+    from lambdasette.storage.local import LocalStorage
 
     try:
         definition = importing.load_definition(options.definition)
@@ -175,8 +175,8 @@ def import_command(options: argparse.Namespace) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
     if options.replica_url:
-        from .replicated import ReplicatedStorage
-        from .settings import Settings
+        from lambdasette.settings import Settings
+        from lambdasette.storage.replicated import ReplicatedStorage
 
         storage: Any = ReplicatedStorage.configured(options.replica_url, options.data_dir, "write",
                                                     Settings())
@@ -210,9 +210,9 @@ def replicated_storage(options: argparse.Namespace, settings: Any) -> Any:
     (reader) first, so a writer and a reader can be started together on one replica."""
     import time
 
-    from . import publish
-    from .replica import Replica, ReplicaUnavailable
-    from .replicated import ReplicatedStorage
+    from lambdasette.storage import publish
+    from lambdasette.storage.litestream import Replica, ReplicaUnavailable
+    from lambdasette.storage.replicated import ReplicatedStorage
 
     replica = Replica(options.replica_url)
     deadline = time.monotonic() + 120
@@ -238,14 +238,14 @@ def replicated_storage(options: argparse.Namespace, settings: Any) -> Any:
 def serve(options: argparse.Namespace) -> int:
     import uvicorn
 
-    from . import tokens
-    from .app import create_app
-    from .core import Lambdasette, Options
-    from .demo import create_demo
-    from .metadata import Metadata
-    from .permissions import Policy
-    from .settings import Settings
-    from .storage import LocalStorage
+    from lambdasette.auth import tokens
+    from lambdasette.auth.permissions import Policy
+    from lambdasette.demo import create_demo
+    from lambdasette.instance import Lambdasette, Options
+    from lambdasette.metadata import Metadata
+    from lambdasette.settings import Settings
+    from lambdasette.storage.local import LocalStorage
+    from lambdasette.web.app import create_app
 
     try:
         settings = Settings.from_pairs([tuple(pair) for pair in options.setting])
@@ -263,7 +263,7 @@ def serve(options: argparse.Namespace) -> int:
         print(f"Error: not found: {', '.join(missing)}", file=sys.stderr)
         return 2
     if options.replica_url:
-        from .replica import ReplicaUnavailable
+        from lambdasette.storage.litestream import ReplicaUnavailable
 
         try:
             storage = replicated_storage(options, settings)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .errors import ApiError
+from lambdasette.errors import ApiError
 
 TRUE = ("on", "true", "1", "yes")
 FALSE = ("off", "false", "0", "no")

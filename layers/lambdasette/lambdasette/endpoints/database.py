@@ -9,15 +9,15 @@ from typing import Any
 
 from starlette.responses import Response
 
-from .. import sqlrun
-from ..csvout import CsvWriter
-from ..errors import ApiError
-from ..render import as_objects, check_shape, ndjson, parse_json_columns
-from ..responses import cache_control, json_response
-from ..schema import Schema
-from ..settings import query_bool
-from ..tilde import tilde_encode
-from .context import Context
+from lambdasette.errors import ApiError
+from lambdasette.query import execute
+from lambdasette.query.csvout import CsvWriter
+from lambdasette.query.render import as_objects, check_shape, ndjson, parse_json_columns
+from lambdasette.query.schema import Schema
+from lambdasette.settings import query_bool
+from lambdasette.tilde import tilde_encode
+from lambdasette.web.context import Context
+from lambdasette.web.responses import cache_control, json_response
 
 _NAMED = re.compile(r"(?<![:\w]):([a-zA-Z_][a-zA-Z0-9_]*)")
 
@@ -58,7 +58,7 @@ def table_summaries(
 
 
 def _q(name: str) -> str:
-    from ..sqlquote import quote
+    from lambdasette.query.quote import quote
 
     return quote(name)
 
@@ -123,13 +123,13 @@ def query(ctx: Context) -> Response:
     shape = check_shape(ctx.args.get("_shape"))
     if shape == "object":
         raise ApiError(400, "_shape=object is only available on tables")
-    sqlrun.validate_select(sql)
+    execute.validate_select(sql)
     params = {k: v for k, v in ctx.args.items if k not in ("sql", "_shape")}
     for param in named_parameters(conn, sql):
         params.setdefault(param, "")
     bind = {k: v for k, v in params.items() if not k.startswith("_")}
     start = time.perf_counter()
-    result = sqlrun.run(
+    result = execute.run(
         conn, sql, bind, time_limit_ms=ctx.ds.time_limit(ctx.args.get("_timelimit")),
         max_rows=ctx.ds.settings.max_returned_rows,
     )

@@ -7,16 +7,16 @@ from typing import Any
 
 from starlette.responses import Response
 
-from .. import sqlrun
-from ..csvout import CsvWriter
-from ..errors import ApiError
-from ..render import as_objects, check_shape, parse_json_columns
-from ..responses import cache_control, json_response
-from ..settings import query_bool
-from ..sqlquote import quote
-from ..tilde import tilde_encode
-from .context import Context
-from .table import get_table
+from lambdasette.endpoints.table import get_table
+from lambdasette.errors import ApiError
+from lambdasette.query import execute
+from lambdasette.query.csvout import CsvWriter
+from lambdasette.query.quote import quote
+from lambdasette.query.render import as_objects, check_shape, parse_json_columns
+from lambdasette.settings import query_bool
+from lambdasette.tilde import tilde_encode
+from lambdasette.web.context import Context
+from lambdasette.web.responses import cache_control, json_response
 
 
 def row(ctx: Context) -> Response:
@@ -39,7 +39,7 @@ def row(ctx: Context) -> Response:
     params = {f"p{i}": v for i, v in enumerate(values)}
     time_limit = ds.time_limit(args.get("_timelimit"))
     start = time.perf_counter()
-    result = sqlrun.run(conn, f"select {select} from {quote(tbl.name)} where {where}", params,
+    result = execute.run(conn, f"select {select} from {quote(tbl.name)} where {where}", params,
                         time_limit_ms=time_limit)
     if not result.rows:
         raise ApiError(404, "Record not found")
@@ -84,7 +84,7 @@ def foreign_key_tables(ctx: Context, conn: Any, tbl: Any, row: dict[str, Any],
         value = row.get(fk["column"])
         sql = f"select count(*) from {quote(fk['other_table'])} where {quote(fk['other_column'])} = :v"
         try:
-            count = sqlrun.scalar(conn, sql, {"v": value}, time_limit_ms=time_limit)
+            count = execute.scalar(conn, sql, {"v": value}, time_limit_ms=time_limit)
         except ApiError:
             count = None
         link = (f"/{tilde_encode(database)}/{tilde_encode(fk['other_table'])}?"

@@ -10,17 +10,17 @@ from typing import Any
 
 from starlette.responses import Response, StreamingResponse
 
-from .. import facets, labels, sqlrun
-from ..args import Args
-from ..csvout import CsvWriter, labelled
-from ..errors import ApiError
-from ..render import as_objects, check_shape, ndjson, parse_json_columns
-from ..responses import cache_control, json_response, redirect
-from ..schema import Schema, Table
-from ..settings import query_bool
-from ..tablequery import plan_table
-from ..tilde import tilde_encode
-from .context import Context
+from lambdasette.args import Args
+from lambdasette.errors import ApiError
+from lambdasette.query import execute, facets, labels
+from lambdasette.query.csvout import CsvWriter, labelled
+from lambdasette.query.render import as_objects, check_shape, ndjson, parse_json_columns
+from lambdasette.query.schema import Schema, Table
+from lambdasette.query.table_plan import plan_table
+from lambdasette.settings import query_bool
+from lambdasette.tilde import tilde_encode
+from lambdasette.web.context import Context
+from lambdasette.web.responses import cache_control, json_response, redirect
 
 _FILTER_ARG = re.compile(r"^_filter_(column|op|value)_?(\d*)$")
 
@@ -98,7 +98,7 @@ def table(ctx: Context) -> Response:
         raise ApiError(400, "_shape=object not available for tables with no primary keys")
 
     start = time.perf_counter()
-    result = sqlrun.run(conn, plan.page_sql(plan.size + 1), plan.params, time_limit_ms=time_limit)
+    result = execute.run(conn, plan.page_sql(plan.size + 1), plan.params, time_limit_ms=time_limit)
     rows = result.rows
     next_token = None
     if plan.size and len(rows) > plan.size:
@@ -199,7 +199,7 @@ def table_csv(
         conn, schema = ctx.open(database, conn=owned)
     plan = plan_table(tbl, schema, args, ds.settings, config, size=size)
     # Fetch the first page now so that bad input is a clean 4xx before streaming starts.
-    first = sqlrun.run(conn, plan.page_sql(plan.size + 1), plan.params, time_limit_ms=time_limit)
+    first = execute.run(conn, plan.page_sql(plan.size + 1), plan.params, time_limit_ms=time_limit)
     expand = labels.requested(tbl, args, plan.columns)
     headers: dict[str, str] = {}
     media = "text/plain; charset=utf-8"
@@ -222,7 +222,7 @@ def table_csv(
             token = current.next_token(rows[current.size - 1])
             current = plan_table(tbl, schema, args.replaced([("_next", token)]), ds.settings, config,
                                  size=size)
-            rows = sqlrun.run(conn, current.page_sql(current.size + 1), current.params,
+            rows = execute.run(conn, current.page_sql(current.size + 1), current.params,
                               time_limit_ms=time_limit).rows
 
     def generate() -> Iterator[bytes]:

@@ -14,15 +14,16 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from .. import writes
-from ..body import parse_object, read_bytes
-from ..errors import ApiError
-from ..replica import ReplicaUnavailable
-from ..responses import absolute_url, json_response
-from ..sqlquote import quote
-from ..storage import DatabaseNotFound
-from ..tilde import tilde_encode
-from .context import Context
+from lambdasette.errors import ApiError
+from lambdasette.query.quote import quote
+from lambdasette.storage.base import DatabaseNotFound
+from lambdasette.storage.litestream import ReplicaUnavailable
+from lambdasette.tilde import tilde_encode
+from lambdasette.web.body import parse_object, read_bytes
+from lambdasette.web.context import Context
+from lambdasette.web.responses import absolute_url, json_response
+from lambdasette.writes import rows as write_rows
+from lambdasette.writes import tables as write_tables
 
 NO_STORE = {"Cache-Control": "private, no-store"}
 
@@ -64,8 +65,8 @@ async def perform(ctx: Context, work: Callable[[Any], Any]) -> Any:
         raise ApiError(400, str(exc)) from None
 
 
-def existing_table(db: Any, name: str) -> writes.TableInfo:
-    table = writes.table_info(db.conn, name)
+def existing_table(db: Any, name: str) -> write_tables.TableInfo:
+    table = write_tables.table_info(db.conn, name)
     if table is None:
         raise ApiError(404, "Table not found")
     return table
@@ -95,7 +96,7 @@ def rows_from(
         raise ApiError(400, f"Too many rows, maximum allowed is {max_rows}")
     if raw is not None and raw.count(b"{") == len(rows) + 1 and raw.count(b"[") == (0 if single else 1):
         return rows, single
-    return [writes.decode_row(r) for r in rows], single
+    return [write_rows.decode_row(r) for r in rows], single
 
 
 def shown(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -155,23 +156,23 @@ async def _insert_or_upsert(ctx: Context, *, upsert: bool) -> Response:
     def work(db: Any) -> list[dict[str, Any]]:
         table = existing_table(db, name)
         if alter:
-            table = writes.add_missing_columns(db, table, rows)
+            table = write_tables.add_missing_columns(db, table, rows)
         else:
-            writes.check_columns(table, rows)
+            write_rows.check_columns(table, rows)
         if upsert:
-            writes.check_upsert_keys(table, rows)
-            writes.upsert(db.conn, table, rows)
+            write_rows.check_upsert_keys(table, rows)
+            write_rows.upsert(db.conn, table, rows)
             if not want_return:
                 return []
-            return writes.fetch_by_keys(db.conn, table, [[r[k] for k in table.keys] for r in rows])
+            return write_rows.fetch_by_keys(db.conn, table, [[r[k] for k in table.keys] for r in rows])
         if not table.has_rowid:
             # WITHOUT ROWID: every row names its whole key, so rows are found again by key.
-            writes.insert(db.conn, table, rows, ignore=ignore, replace=replace)
+            write_rows.insert(db.conn, table, rows, ignore=ignore, replace=replace)
             keys = [[r.get(k) for k in table.keys] for r in rows]
-            return writes.fetch_by_keys(db.conn, table, keys) if want_return else []
-        rowids = writes.insert(db.conn, table, rows, ignore=ignore, replace=replace,
+            return write_rows.fetch_by_keys(db.conn, table, keys) if want_return else []
+        rowids = write_rows.insert(db.conn, table, rows, ignore=ignore, replace=replace,
                                want_rowids=want_return)
-        return writes.fetch_by_rowids(db.conn, table, rowids) if want_return else []
+        return write_rows.fetch_by_rowids(db.conn, table, rowids) if want_return else []
 
     returned = await perform(ctx, work)
     out: dict[str, Any] = {"ok": True}
@@ -198,20 +199,20 @@ async def update(ctx: Context) -> Response:
     alter = flag(data, "alter")
     if alter:
         ds.require(actor, "alter-table", database, name, message="Permission denied for alter-table")
-    changes = writes.decode_row(data["update"])
+    changes = write_rows.decode_row(data["update"])
     want_return = flag(data, "return") and ds.can(actor, "view-table", database, name)
 
     def work(db: Any) -> list[dict[str, Any]]:
         table = existing_table(db, name)
         _check_key_count(table, values)
         if alter:
-            table = writes.add_missing_columns(db, table, [changes])
-        writes.update(db.conn, table, values, changes)
+            table = write_tables.add_missing_columns(db, table, [changes])
+        write_rows.update(db.conn, table, values, changes)
         if not want_return:
             return []
         # The key may itself have changed: fetch the row by its key after the update.
         keys = [changes.get(k, v) for k, v in zip(table.keys, values)]
-        return writes.fetch_by_keys(db.conn, table, [keys])
+        return write_rows.fetch_by_keys(db.conn, table, [keys])
 
     returned = await perform(ctx, work)
     out: dict[str, Any] = {"ok": True}
@@ -220,7 +221,7 @@ async def update(ctx: Context) -> Response:
     return json_response(out, headers=NO_STORE)
 
 
-def _check_key_count(table: writes.TableInfo, values: list[str]) -> None:
+def _check_key_count(table: write_tables.TableInfo, values: list[str]) -> None:
     if len(values) != len(table.keys):
         raise ApiError(400, "URL row identifier does not match the primary key for this table")
 
@@ -234,7 +235,7 @@ async def delete(ctx: Context) -> Response:
     def work(db: Any) -> None:
         table = existing_table(db, name)
         _check_key_count(table, values)
-        writes.delete(db.conn, table, values)
+        write_rows.delete(db.conn, table, values)
 
     await perform(ctx, work)
     return json_response({"ok": True}, headers=NO_STORE)
@@ -253,7 +254,7 @@ async def drop(ctx: Context) -> Response:
         table = existing_table(db, name)
         if not confirm:
             return db.conn.execute(f"select count(*) from {quote(table.name)}").fetchone()[0]
-        writes.drop(db, table.name)
+        write_tables.drop(db, table.name)
         return None
 
     count = await perform(ctx, work)
@@ -282,10 +283,10 @@ def _validate_columns(columns: Any) -> list[dict[str, Any]]:
         if not isinstance(column.get("name"), str) or not column["name"]:
             raise ApiError(400, f"columns.{i}.name: Field required")
         kind = column.get("type") or "text"
-        if kind not in writes.COLUMN_TYPES:
+        if kind not in write_tables.COLUMN_TYPES:
             raise ApiError(400, f"Unsupported column type: {kind}")
         expr = column.get("default_expr")
-        if expr is not None and expr not in writes.DEFAULT_EXPRESSIONS:
+        if expr is not None and expr not in write_tables.DEFAULT_EXPRESSIONS:
             raise ApiError(400, f"Unsupported default_expr: {expr}")
         if column["name"] in seen:
             raise ApiError(400, f"Duplicate column name: {column['name']}")
@@ -344,23 +345,23 @@ async def create(ctx: Context) -> Response:
         rows, _ = rows_from(data, ds.settings.max_insert_rows)
 
     def work(db: Any) -> str:
-        table = writes.table_info(db.conn, name)
+        table = write_tables.table_info(db.conn, name)
         if columns is not None:
             if table is not None:
                 raise ApiError(400, f'table "{name}" already exists')
-            db.conn.execute(writes.create_sql(db.conn, name, columns, pks))
-            return writes.schema_of(db.conn, name)
+            db.conn.execute(write_tables.create_sql(db.conn, name, columns, pks))
+            return write_tables.schema_of(db.conn, name)
         if table is not None:
             if pks and pks != table.pks:
                 raise ApiError(400, "pk cannot be changed for existing table")
             if alter:
                 if not ds.can(actor, "alter-table", database, name):
                     raise ApiError(403, "Permission denied for alter-table")
-                table = writes.add_missing_columns(db, table, rows)
-            writes.insert(db.conn, table, rows, ignore=ignore, replace=replace)
+                table = write_tables.add_missing_columns(db, table, rows)
+            write_rows.insert(db.conn, table, rows, ignore=ignore, replace=replace)
         else:
-            writes.create_from_rows(db, name, rows, pks, ignore=ignore, replace=replace)
-        return writes.schema_of(db.conn, name)
+            write_tables.create_from_rows(db, name, rows, pks, ignore=ignore, replace=replace)
+        return write_tables.schema_of(db.conn, name)
 
     schema = await perform(ctx, work)
     out: dict[str, Any] = {"ok": True, "database": database, "table": name,
@@ -395,7 +396,7 @@ def _validate_operations(data: dict[str, Any]) -> list[dict[str, Any]]:
     operations = data["operations"]
     if not isinstance(operations, list) or not operations:
         raise ApiError(400, "operations: List should have at least 1 item")
-    tags = ", ".join(f"'{op}'" for op in writes.ALTER_OPS)
+    tags = ", ".join(f"'{op}'" for op in write_tables.ALTER_OPS)
     errors = []
     for i, op in enumerate(operations):
         if not isinstance(op, dict) or not isinstance(op.get("args", {}), dict):
@@ -411,10 +412,10 @@ def _validate_operations(data: dict[str, Any]) -> list[dict[str, Any]]:
         errors += [f"operations.{i}.args.{k}: Extra inputs are not permitted"
                    for k in sorted(set(args) - required - optional)]
         kind_type = args.get("type")
-        if kind_type is not None and kind_type not in writes.COLUMN_TYPES:
+        if kind_type is not None and kind_type not in write_tables.COLUMN_TYPES:
             errors.append(f"Unsupported column type: {kind_type}")
         expr = args.get("default_expr")
-        if expr is not None and expr not in writes.DEFAULT_EXPRESSIONS:
+        if expr is not None and expr not in write_tables.DEFAULT_EXPRESSIONS:
             errors.append(f"Unsupported default_expr: {expr}")
         for key in ("name", "to", "column", "fk_table", "fk_column"):
             if key in args and not (isinstance(args[key], str) and args[key]):
@@ -446,9 +447,9 @@ async def alter(ctx: Context) -> Response:
 
     def work(db: Any) -> tuple[str, str, str]:
         existing_table(db, name)
-        before = writes.schema_of(db.conn, name)
-        new_name = writes.alter(db, name, operations)
-        return new_name, before, writes.schema_of(db.conn, new_name)
+        before = write_tables.schema_of(db.conn, name)
+        new_name = write_tables.alter(db, name, operations)
+        return new_name, before, write_tables.schema_of(db.conn, new_name)
 
     new_name, before, after = await perform(ctx, work)
     out = {"ok": True, "database": database, "table": new_name,

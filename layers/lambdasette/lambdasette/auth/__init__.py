@@ -1,0 +1,11 @@
+"""Auth: who the caller is and what they may do.
+
+- `tokens`: API tokens — their format, records, creation and verification, and the
+  `TokenStore` interface with its local (SQLite file) implementation.
+- `store_dynamodb`: the token store the AWS deployment uses.
+- `actions`: Datasette's permission actions, abbreviations and token restrictions (`_r`).
+- `permissions`: the permissions file (policy) and the one `allowed()` decision.
+- `authorizer`: the SQLite authorizer that keeps a caller's SQL away from what it may not see.
+
+May import: the base modules (errors, settings, metadata, tilde, args). Nothing above.
+"""

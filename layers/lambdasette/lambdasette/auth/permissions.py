@@ -1,0 +1,154 @@
+"""Who may do what: root, the permissions file, public reads, then token restrictions.
+
+A permissions file (JSON or YAML) grants actions at three levels, like Datasette 1.0's
+`permissions:` blocks::
+
+    permissions:                # the whole instance
+      create-token: {id: alice}
+    databases:
+      data:
+        permissions:            # every table of `data`
+          insert-row: {id: [alice, bob]}
+        tables:
+          dogs:
+            permissions:        # just `dogs`
+              view-table: {id: "*"}
+
+A block is an *allow block*: `true`, `false`, `{}` (nobody), `{"id": "alice"}`,
+`{"id": ["a", "b"]}`, `{"id": "*"}` (any signed-in actor), `{"unauthenticated": true}`
+(anonymous callers); several keys are OR-ed. The most specific level that has a block for an
+action decides it: callers the block matches are allowed there, everyone else is denied there.
+With no block at any level, the defaults apply: signed-in actors may read (view actions and
+`execute-sql`), anonymous callers may read only when the instance is public, and nobody but
+`root` may write. A token's restrictions then narrow the answer; they never widen it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lambdasette.auth.actions import full_action, restrictions_allow
+
+READ_ACTIONS = frozenset(
+    {"view-instance", "view-database", "view-database-download", "view-table", "view-query",
+     "execute-sql"}
+)
+# Datasette's `also_requires`: running SQL on a database needs seeing that database.
+ALSO_REQUIRES = {
+    "execute-sql": "view-database",
+    "execute-write-sql": "view-database",
+    "view-database-download": "view-database",
+}
+ROOT = "root"
+
+
+def actor_matches(block: Any, actor: dict[str, Any] | None) -> bool:
+    if isinstance(block, bool):
+        return block
+    if not isinstance(block, dict):
+        return False
+    if actor is None:
+        return bool(block.get("unauthenticated"))
+    for key, wanted in block.items():
+        if key == "unauthenticated":
+            continue
+        have = actor.get(key)
+        if have is None:
+            continue
+        wanted_values = wanted if isinstance(wanted, list) else [wanted]
+        have_values = have if isinstance(have, list) else [have]
+        if "*" in wanted_values or any(str(v) in map(str, wanted_values) for v in have_values):
+            return True
+    return False
+
+
+def _blocks(raw: Any, where: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: permissions must map action names to allow blocks")
+    out = {}
+    for action, block in raw.items():
+        if not isinstance(block, (bool, dict)):
+            raise ValueError(f"{where}: the block for {action} must be true, false or an object")
+        out[full_action(str(action))] = block
+    return out
+
+
+@dataclass
+class Policy:
+    """The permissions file, parsed: action blocks per level."""
+
+    instance: dict[str, Any] = field(default_factory=dict)
+    databases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tables: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: Any) -> Policy:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, dict) or set(raw) - {"permissions", "databases"}:
+            raise ValueError('a permissions file has only "permissions" and "databases" keys')
+        policy = cls(instance=_blocks(raw.get("permissions"), "permissions"))
+        databases = raw.get("databases") or {}
+        if not isinstance(databases, dict):
+            raise ValueError('"databases" must map database names to objects')
+        for db, config in databases.items():
+            if not isinstance(config, dict) or set(config) - {"permissions", "tables"}:
+                raise ValueError(f'databases.{db} has only "permissions" and "tables" keys')
+            policy.databases[db] = _blocks(config.get("permissions"), f"databases.{db}")
+            for table, tconfig in (config.get("tables") or {}).items():
+                if not isinstance(tconfig, dict) or set(tconfig) - {"permissions"}:
+                    raise ValueError(f'databases.{db}.tables.{table} has only a "permissions" key')
+                policy.tables[(db, table)] = _blocks(
+                    tconfig.get("permissions"), f"databases.{db}.tables.{table}"
+                )
+        return policy
+
+    @classmethod
+    def load(cls, path: Path | None) -> Policy:
+        if path is None:
+            return cls()
+        from lambdasette.metadata import load_document
+
+        return cls.parse(load_document(path))
+
+    def has_table_rules(self, database: str) -> bool:
+        """Could two tables of `database` get different view-table answers?"""
+        return any(db == database and "view-table" in blocks for (db, _), blocks in self.tables.items())
+
+    def decide(self, actor: dict[str, Any] | None, action: str, database: str | None,
+               table: str | None) -> bool | None:
+        """The most specific block's answer, or None when no block speaks to the action."""
+        if database is not None and table is not None:
+            block = self.tables.get((database, table), {}).get(action)
+            if block is not None:
+                return actor_matches(block, actor)
+        if database is not None:
+            block = self.databases.get(database, {}).get(action)
+            if block is not None:
+                return actor_matches(block, actor)
+        block = self.instance.get(action)
+        if block is not None:
+            return actor_matches(block, actor)
+        return None
+
+
+def allowed(policy: Policy, public: bool, actor: dict[str, Any] | None, action: str,
+            database: str | None = None, table: str | None = None) -> bool:
+    """May `actor` do `action` on the database/table? Restrictions in `actor["_r"]` narrow it."""
+    if actor is not None and not restrictions_allow(actor.get("_r"), action, database, table):
+        return False
+    if actor is not None and actor.get("id") == ROOT:
+        granted = True
+    else:
+        decision = policy.decide(actor, action, database, table)
+        if decision is None:
+            decision = action in READ_ACTIONS and (actor is not None or public)
+        granted = decision
+    required = ALSO_REQUIRES.get(action)
+    if granted and required is not None:
+        return allowed(policy, public, actor, required, database)
+    return granted

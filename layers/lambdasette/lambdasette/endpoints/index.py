@@ -1,0 +1,45 @@
+"""The instance page: `/.json`, every database the caller may see with a summary of its tables."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from starlette.responses import Response
+
+from lambdasette.endpoints.database import table_summaries
+from lambdasette.tilde import tilde_encode
+from lambdasette.web.context import Context
+from lambdasette.web.responses import json_response
+
+
+def index(ctx: Context) -> Response:
+    ctx.ds.require(ctx.actor, "view-instance")
+    body: dict[str, Any] = {}
+    for name in ctx.ds.database_names():
+        if not ctx.ds.can(ctx.actor, "view-database", name):
+            continue
+        conn, schema = ctx.open(name)
+        tables, views = table_summaries(ctx, name, conn, schema)
+        visible = [t for t in tables if not t["hidden"]]
+        hidden = [t for t in tables if t["hidden"]]
+        for t in visible:
+            t.pop("foreign_keys", None)
+            t["num_relationships_for_sorting"] = 0
+        ordered = sorted(visible, key=lambda t: (t["count"] or 0, t["name"]), reverse=True)
+        body[name] = {
+            "name": name,
+            "hash": None,
+            "color": hashlib.md5(name.encode("utf-8")).hexdigest()[:6],
+            "path": "/" + tilde_encode(name),
+            "tables_and_views_truncated": ordered[:5],
+            "tables_and_views_more": len(visible) + len(views) > 5,
+            "tables_count": len(visible),
+            "table_rows_sum": sum(t["count"] or 0 for t in visible),
+            "show_table_row_counts": True,
+            "hidden_table_rows_sum": sum(t["count"] or 0 for t in hidden),
+            "hidden_tables_count": len(hidden),
+            "views_count": len(views),
+            "private": False,
+        }
+    return json_response(body)

@@ -1,0 +1,89 @@
+"""Instance-level pages under `/-/`: versions, settings, databases, actor."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+
+from starlette.responses import Response
+
+from lambdasette import __version__
+from lambdasette.errors import ApiError
+from lambdasette.tilde import tilde_encode
+from lambdasette.web.context import Context
+from lambdasette.web.responses import json_response
+
+
+def versions(ctx: Context) -> Response:
+    conn = sqlite3.connect(":memory:")
+    try:
+        compile_options = [row[0] for row in conn.execute("pragma compile_options")]
+        fts_versions = []
+        for fts in ("FTS5", "FTS4", "FTS3"):
+            try:
+                conn.execute(f"CREATE VIRTUAL TABLE v{fts} USING {fts} (data)")
+                fts_versions.append(fts)
+            except sqlite3.OperationalError:
+                continue
+        try:
+            json1 = conn.execute("select json('{}')").fetchone()[0] is not None
+        except sqlite3.OperationalError:
+            json1 = False
+    finally:
+        conn.close()
+    body = {
+        "python": {"version": ".".join(map(str, sys.version_info[:3])), "full": sys.version},
+        "datasette": {"version": "0.65.5", "note": f"lambdasette {__version__}"},
+        "lambdasette": {"version": __version__},
+        "asgi": "3.0",
+        "sqlite": {
+            "version": sqlite3.sqlite_version,
+            "fts_versions": fts_versions,
+            "extensions": {"json1": None} if json1 else {},
+            "compile_options": compile_options,
+        },
+    }
+    return json_response(body)
+
+
+def settings(ctx: Context) -> Response:
+    return json_response(ctx.ds.settings.as_json())
+
+
+def databases(ctx: Context) -> Response:
+    out = []
+    for name in ctx.ds.database_names():
+        if not ctx.ds.can(ctx.actor, "view-database", name):
+            continue
+        info = ctx.ds.storage.info(name)
+        out.append({
+            "name": name,
+            "route": tilde_encode(name),
+            "path": name,
+            "size": info.size,
+            "is_mutable": info.is_mutable,
+            "is_memory": info.is_memory,
+            "hash": None,
+        })
+    return json_response(out)
+
+
+def actor(ctx: Context) -> Response:
+    return json_response({"actor": ctx.actor})
+
+
+SPECIAL = {
+    "versions": versions,
+    "settings": settings,
+    "databases": databases,
+    "actor": actor,
+}
+
+
+def special(ctx: Context) -> Response:
+    handler = SPECIAL.get(ctx.target.action or "")
+    if handler is None:
+        raise ApiError(404, "Not found")
+    if handler is not actor:  # callers may always see who they are
+        ctx.ds.require(ctx.actor, "view-instance")
+    return handler(ctx)

@@ -1,0 +1,100 @@
+"""Building the app inside AWS Lambda: configuration from the environment, Mangum adapter."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from lambdasette.auth.permissions import Policy
+from lambdasette.auth.tokens import open_store
+from lambdasette.instance import Lambdasette, Options
+from lambdasette.metadata import Metadata
+from lambdasette.settings import Settings, parse_bool
+from lambdasette.storage.local import LocalStorage
+from lambdasette.web.app import create_app
+
+# A buffered Lambda response is capped at 6 MB; keep exports safely below it.
+LAMBDA_MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+
+
+class RawPathFromEvent:
+    """Restores `raw_path` from an API Gateway v2 event: Mangum leaves it None and
+    percent-decodes `path`, which would turn an encoded '/' into a separator."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        event = scope.get("aws.event") or {}
+        raw = event.get("rawPath")
+        if scope.get("type") == "http" and raw and not scope.get("raw_path"):
+            scope = dict(scope, raw_path=raw.encode("utf-8"))
+        await self.app(scope, receive, send)
+
+
+def load_policy(value: str | None) -> Policy:
+    """LAMBDASETTE_PERMISSIONS: inline JSON (as a template parameter passes it) or a file path."""
+    if not value:
+        return Policy()
+    if value.lstrip().startswith("{"):
+        import json
+
+        return Policy.parse(json.loads(value))
+    return Policy.load(Path(value))
+
+
+def build(role: str, environ: dict[str, str] | None = None) -> Any:
+    """The ASGI app for a Lambda function, configured from its environment."""
+    env = dict(os.environ if environ is None else environ)
+    settings = Settings.from_env(env)
+    if "LAMBDASETTE_SETTING_MAX_RESPONSE_BYTES" not in env:
+        settings.max_response_bytes = LAMBDA_MAX_RESPONSE_BYTES
+    data_dir = Path(env.get("LAMBDASETTE_DATA_DIR", "/tmp/lambdasette"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    storage: Any = LocalStorage([data_dir])
+    replica_url = env.get("LAMBDASETTE_REPLICA_URL")
+    if replica_url:
+        from lambdasette.storage.replicated import ReplicatedStorage
+
+        storage = ReplicatedStorage.configured(replica_url, data_dir, role, settings)
+        # Cold start: restore (and, for the writer, pre-warm) every database now, during init.
+        storage.open_all()
+    metadata_path = env.get("LAMBDASETTE_METADATA")
+    tokens_db = env.get("LAMBDASETTE_TOKENS_DB")
+    ds = Lambdasette(
+        storage=storage,
+        settings=settings,
+        metadata=Metadata.load(Path(metadata_path) if metadata_path else None),
+        options=Options(
+            cors=parse_bool(env.get("LAMBDASETTE_CORS", "off")),
+            public=parse_bool(env.get("LAMBDASETTE_PUBLIC", "off")),
+            role=role,
+            threaded=False,
+        ),
+        tokens=open_store(table=env.get("LAMBDASETTE_TOKENS_TABLE"),
+                          path=Path(tokens_db) if tokens_db else None),
+        policy=load_policy(env.get("LAMBDASETTE_PERMISSIONS")),
+    )
+    return RawPathFromEvent(create_app(ds))
+
+
+def handler_for(role: str) -> Any:
+    """The Lambda handler: API Gateway events through Mangum; for the write function also the
+    direct invocations of `tasks` (maintenance, import batches)."""
+    from mangum import Mangum
+
+    app = build(role)
+    http = Mangum(app, lifespan="off")
+    if role != "write":
+        return http
+    from lambdasette.handlers import tasks
+
+    ds = app.app.state.lambdasette
+
+    def handler(event: Any, context: Any) -> Any:
+        if tasks.is_task(event):
+            return tasks.run(ds, event)
+        return http(event, context)
+
+    return handler

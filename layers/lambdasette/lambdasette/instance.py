@@ -1,0 +1,147 @@
+"""The application's shared state: storage, settings, metadata and caches."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from lambdasette.auth import permissions
+from lambdasette.auth.permissions import Policy
+from lambdasette.auth.tokens import InvalidToken, verify
+from lambdasette.errors import ApiError
+from lambdasette.metadata import Metadata, TableConfig
+from lambdasette.query import execute
+from lambdasette.query.schema import Schema, SchemaCache
+from lambdasette.settings import Settings
+from lambdasette.storage.base import DatabaseNotFound, Storage
+from lambdasette.storage.versions import DataVersions, VersionedCache
+
+
+@dataclass
+class Options:
+    cors: bool = False
+    public: bool = True
+    role: str = "all"  # "read", "write" or "all": which requests this process serves
+    # A Lambda container serves one request at a time, so a worker-thread hop is pure
+    # overhead there; the local server runs queries in threads to stay concurrent.
+    threaded: bool = True
+
+
+@dataclass
+class Lambdasette:
+    storage: Storage
+    settings: Settings = field(default_factory=Settings)
+    metadata: Metadata = field(default_factory=Metadata)
+    options: Options = field(default_factory=Options)
+    tokens: Any = None  # a tokens.TokenStore, or None when tokens are not configured
+    policy: Policy = field(default_factory=Policy)
+
+    def __post_init__(self) -> None:
+        self.schemas = SchemaCache()
+        self.versions = DataVersions(self.storage.connect)
+        self.cache = VersionedCache()
+        self._writer: Any = None
+
+    def can(self, actor: dict[str, Any] | None, action: str, database: str | None = None,
+            table: str | None = None) -> bool:
+        if action == "execute-sql" and not self.settings.default_allow_sql:
+            return False  # Datasette's default_allow_sql=off: a global deny, root included
+        return permissions.allowed(self.policy, self.options.public, actor, action, database, table)
+
+    def require(self, actor: dict[str, Any] | None, action: str, database: str | None = None,
+                table: str | None = None, message: str | None = None) -> None:
+        """403 unless `actor` may do `action` (anonymous callers of a private instance never
+        get this far: they are turned away with a 401 first)."""
+        if not self.can(actor, action, database, table):
+            raise ApiError(403, message or f"Permission denied: {action}")
+
+    def hidden_tables(self, actor: dict[str, Any] | None, database: str, schema: Schema) -> frozenset[str]:
+        """The tables of `database` (lower-cased) the actor may not view: neither read nor named."""
+        uniform = not self.policy.has_table_rules(database) and not (actor and actor.get("_r"))
+        if uniform and self.can(actor, "view-table", database):
+            return frozenset()  # the hot path: every table is visible
+        owners = schema.owners()
+        return frozenset(
+            name.lower() for name in schema.tables
+            if not self.can(actor, "view-table", database, owners.get(name, name))
+        )
+
+    def actor_for(self, authorization: str | None) -> dict[str, Any] | None:
+        """The actor for an `Authorization: Bearer` header; 401 for a bad, expired or revoked token."""
+        if not authorization or not authorization.startswith("Bearer ") or self.tokens is None:
+            return None
+        try:
+            record = verify(self.tokens, authorization[len("Bearer "):].strip())
+        except InvalidToken as exc:
+            raise ApiError(401, str(exc),
+                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+        if record is None:
+            return None
+        actor: dict[str, Any] = {"id": record.actor, "token": "lstok", "token_id": record.id}
+        if record.restrictions:
+            actor["_r"] = record.restrictions
+        if record.expires is not None:
+            actor["token_expires"] = record.expires
+        return actor
+
+    @property
+    def writer(self) -> Any:
+        """The writer (one connection and lock per database), made on the first write."""
+        if self._writer is None:
+            from lambdasette.writes.transaction import Writer
+
+            self._writer = Writer(self.storage)
+        return self._writer
+
+    def database_names(self) -> list[str]:
+        return self.storage.names()
+
+    def connection(self, database: str) -> sqlite3.Connection:
+        try:
+            return self.storage.read_connection(database)
+        except DatabaseNotFound:
+            raise ApiError(404, "Database not found", extra={"database": database}) from None
+
+    def schema(self, database: str, conn: sqlite3.Connection) -> Schema:
+        return self.schemas.get(database, conn)
+
+    def table_config(self, database: str, table: str) -> TableConfig:
+        return self.metadata.table(database, table)
+
+    def time_limit(self, requested: str | None = None) -> int:
+        """`_timelimit` may lower `sql_time_limit_ms`, never raise it."""
+        limit = self.settings.sql_time_limit_ms
+        if requested is not None:
+            try:
+                limit = min(limit, int(requested))
+            except ValueError:
+                pass
+        return limit
+
+    def cached(self, database: str, key: Any, compute: Any) -> Any:
+        """A figure that depends only on the data, computed once per data version."""
+        version = self.storage.data_version(database)
+        if version is None:
+            version = self.versions.version(database)
+        value = self.cache.get(database, version, key)
+        if value is None:
+            value = compute()
+            if value is not None:
+                self.cache.put(database, version, key, value)
+        return value
+
+    def count(
+        self, database: str, conn: sqlite3.Connection, sql: str, params: dict[str, Any],
+        time_limit_ms: int,
+    ) -> int | None:
+        """A row count, or None if it ran out of time."""
+        def compute() -> int | None:
+            try:
+                return execute.scalar(conn, sql, params, time_limit_ms=time_limit_ms)
+            except ApiError as exc:
+                if exc.title == "SQL Interrupted":
+                    return None
+                raise
+
+        return self.cached(database, ("count", sql, tuple(sorted(params.items()))), compute)

@@ -1,0 +1,255 @@
+"""Facets: counts of distinct values (column, JSON array, date) for a table page,
+and the suggestions of columns worth faceting by."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lambdasette.args import Args
+from lambdasette.errors import ApiError
+from lambdasette.metadata import TableConfig
+from lambdasette.query import execute, labels
+from lambdasette.query.quote import quote
+from lambdasette.query.schema import Schema, Table
+
+if TYPE_CHECKING:
+    from lambdasette.query.table_plan import TablePlan
+    from lambdasette.web.context import Context
+
+KINDS = {"_facet": "column", "_facet_array": "array", "_facet_date": "date"}
+TOGGLE_ARG = {"column": "_facet", "array": "_facet_array", "date": "_facet_date"}
+
+
+@dataclass(frozen=True)
+class FacetRequest:
+    column: str
+    kind: str
+    from_config: bool = False
+
+
+def requested(args: Args, config: TableConfig) -> list[FacetRequest]:
+    out: list[FacetRequest] = []
+    for item in config.facets:
+        if isinstance(item, str):
+            out.append(FacetRequest(item, "column", True))
+        elif isinstance(item, dict) and len(item) == 1:
+            ((kind, column),) = item.items()
+            kind = {"simple": "column"}.get(kind, kind)
+            if kind in TOGGLE_ARG:
+                out.append(FacetRequest(str(column), kind, True))
+    for key, value in args.items:
+        kind = KINDS.get(key)
+        if kind is None or not value:
+            continue
+        if key == "_facet" and value.startswith("{"):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                raise ApiError(400, f"Invalid _facet JSON: {value}") from None
+            if not isinstance(parsed, dict) or len(parsed) != 1:
+                raise ApiError(400, "_facet JSON must be an object with one key")
+            ((kind, value),) = parsed.items()
+            kind = {"simple": "column"}.get(kind, kind)
+            if kind not in TOGGLE_ARG:
+                raise ApiError(400, f"Unknown facet type: {kind}")
+        out.append(FacetRequest(str(value), kind))
+    return out
+
+
+def facet_size(args: Args, config: TableConfig, default: int, maximum: int) -> int:
+    raw = args.get("_facet_size")
+    size: int | str | None = config.facet_size if config.facet_size is not None else default
+    if raw == "max":
+        size = maximum
+    elif raw is not None and raw.isdigit():
+        size = int(raw)
+    if size == "max":
+        size = maximum
+    return min(int(size or 0), maximum)
+
+
+def _sql(kind: str, column: str, base: str, limit: int) -> str:
+    col = quote(column)
+    if kind == "array":
+        return (f"select j.value as value, count(*) as count from ({base}) join json_each({col}) j"
+                f" group by j.value order by count desc, value limit {limit}")
+    if kind == "date":
+        return (f"select date({col}) as value, count(*) as count from ({base})"
+                f" where date({col}) is not null group by date({col})"
+                f" order by count desc, value limit {limit}")
+    return (f"select {col} as value, count(*) as count from ({base}) where {col} is not null"
+            f" group by {col} order by count desc, value limit {limit}")
+
+
+def _filter_key(kind: str, column: str) -> str:
+    return {"column": column, "array": f"{column}__arraycontains", "date": f"{column}__date"}[kind]
+
+
+def compute(
+    ctx: Context, conn: sqlite3.Connection, schema: Schema, table: Table, plan: TablePlan,
+    config: TableConfig, count: int | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    ds, args = ctx.ds, ctx.args
+    database = ctx.target.database or ""
+    facets = [] if args.flag("_nofacet") else requested(args, config)
+    if facets and not ds.settings.allow_facet and any(not f.from_config for f in facets):
+        raise ApiError(400, "_facet= is not allowed")
+    columns = set(table.columns) | ({"rowid"} if table.uses_rowid else set())
+    for facet in facets:
+        if facet.column not in columns:
+            raise ApiError(400, f"no such column: {facet.column}", title="Invalid SQL")
+    base = f"select * {plan.from_where(paged=True)}"
+    size = facet_size(args, config, ds.settings.default_facet_size, ds.settings.max_returned_rows)
+    results: dict[str, Any] = {}
+    timed_out: list[str] = []
+    for facet in facets:
+        sql = _sql(facet.kind, facet.column, base, size + 1)
+        try:
+            rows = ds.cached(database, ("facet", sql, _key(plan.params)), lambda sql=sql: execute.run(
+                conn, sql, plan.params, time_limit_ms=ds.settings.facet_time_limit_ms).rows)
+        except ApiError as exc:
+            if exc.title == "SQL Interrupted":
+                timed_out.append(facet.column)
+                continue
+            raise
+        name = facet.column
+        suffix = 2
+        while name in results:
+            name = f"{facet.column}_{suffix}"
+            suffix += 1
+        results[name] = _facet_result(ctx, conn, schema, table, facet, rows, size)
+    if timed_out:
+        ctx.facets_timed_out = timed_out
+    suggested: list[dict[str, Any]] = []
+    if ds.settings.suggest_facets and not args.flag("_nosuggest") and not args.flag("_nofacet"):
+        suggested = suggest(ctx, conn, table, plan, facets, size, count)
+    return results, suggested
+
+
+def _key(params: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(sorted((k, json.dumps(v)) for k, v in params.items()))
+
+
+def _facet_result(
+    ctx: Context, conn: sqlite3.Connection, schema: Schema, table: Table, facet: FacetRequest,
+    rows: list[tuple[Any, ...]], size: int,
+) -> dict[str, Any]:
+    args = ctx.args
+    database = ctx.target.database or ""
+    key = _filter_key(facet.kind, facet.column)
+    selected_values = set(args.getlist(key))
+    label_map: dict[Any, Any] = {}
+    if facet.kind == "column" and table.fk_for(facet.column):
+        label_map = labels.fetch_labels(conn, schema, ctx.ds.metadata, database, table, facet.column,
+                                        {r[0] for r in rows[:size]}, ctx.ds.settings.facet_time_limit_ms)
+    out = []
+    for value, n in rows[:size]:
+        selected = str(value) in selected_values
+        if selected:
+            toggle = Args([(k, v) for k, v in args.items if not (k == key and v == str(value))])
+        else:
+            toggle = Args(args.items + [(key, str(value))])
+        out.append({
+            "value": value,
+            "label": label_map.get(value, value),
+            "count": n,
+            "toggle_url": ctx.url(toggle),
+            "selected": selected,
+        })
+    toggle_arg = TOGGLE_ARG[facet.kind]
+    return {
+        "name": facet.column,
+        "type": facet.kind,
+        "hideable": not facet.from_config,
+        "toggle_url": ctx.url(Args([(k, v) for k, v in args.items
+                                    if not (k == toggle_arg and v == facet.column)])),
+        "results": out,
+        "truncated": len(rows) > size,
+    }
+
+
+def suggest(
+    ctx: Context, conn: sqlite3.Connection, table: Table, plan: TablePlan,
+    facets: list[FacetRequest], size: int, count: int | None,
+) -> list[dict[str, Any]]:
+    """Columns worth faceting by, computed once per data version and query."""
+    ds = ctx.ds
+    database = ctx.target.database or ""
+    base = f"select * {plan.from_where(paged=True)}"
+    enabled = {(f.kind, f.column) for f in facets}
+    key = ("suggest", base, _key(plan.params), size, tuple(sorted(enabled)))
+    found = ds.cached(database, key, lambda: _suggestions(ctx, conn, table, base, plan.params,
+                                                          enabled, size, count))
+    out = []
+    for kind, column in found:
+        entry: dict[str, Any] = {"name": column}
+        if kind != "column":
+            entry["type"] = kind
+        entry["toggle_url"] = ctx.url(Args(ctx.args.items + [(TOGGLE_ARG[kind], column)]))
+        out.append(entry)
+    return out
+
+
+def _suggestions(
+    ctx: Context, conn: sqlite3.Connection, table: Table, base: str, params: dict[str, Any],
+    enabled: set[tuple[str, str]], size: int, count: int | None,
+) -> list[tuple[str, str]]:
+    limit_ms = ctx.ds.settings.facet_suggest_time_limit_ms
+    if count is None:
+        try:
+            count = execute.scalar(conn, f"select count(*) from ({base})", params, time_limit_ms=limit_ms)
+        except ApiError:
+            return []
+    columns = table.columns
+    found: list[tuple[str, str]] = []
+
+    def rows(sql: str) -> list[tuple[Any, ...]] | None:
+        try:
+            return execute.run(conn, sql, params, time_limit_ms=limit_ms).rows
+        except ApiError:
+            return None
+
+    for column in columns:
+        if ("column", column) in enabled:
+            continue
+        col = quote(column)
+        values = rows(f"select {col} as value, count(*) as n from ({base}) where {col} is not null"
+                      f" group by {col} limit {size + 1}")
+        if values is not None and 1 < len(values) < (count or 0) and len(values) <= size and any(
+            r[1] > 1 for r in values
+        ):
+            found.append(("column", column))
+    for column in columns:
+        if ("array", column) in enabled:
+            continue
+        col = quote(column)
+        types = rows(f"select distinct json_type({col}) from ({base})"
+                     f" where {col} is not null and {col} != ''")
+        if types is None or tuple(sorted((r[0] for r in types), key=str)) not in (
+            ("array",), ("array", None), (None, "array")
+        ):
+            continue
+        first = rows(f"select {col} from ({base}) where {col} is not null and {col} != ''"
+                     f" and json_array_length({col}) > 0 limit 100")
+        if first and all(_array_of_strings(r[0]) for r in first):
+            found.append(("array", column))
+    for column in columns:
+        if ("date", column) in enabled:
+            continue
+        col = quote(column)
+        dates = rows(f"select date({col}) from (select * from ({base}) limit 100)"
+                     f" where {col} glob '????-??-*'")
+        if dates and any(r[0] for r in dates):
+            found.append(("date", column))
+    return found
+
+
+def _array_of_strings(value: Any) -> bool:
+    try:
+        parsed = json.loads(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(parsed, list) and all(isinstance(v, str) for v in parsed)

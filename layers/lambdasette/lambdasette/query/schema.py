@@ -1,0 +1,205 @@
+"""What a database contains: tables, views, columns, keys, foreign keys, FTS tables.
+
+Introspection runs once per schema version of each database and is cached.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass, field, replace
+
+from lambdasette.query.quote import quote
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    column: str
+    other_table: str
+    other_column: str
+
+    def outgoing(self) -> dict[str, str]:
+        return {"other_table": self.other_table, "column": self.column, "other_column": self.other_column}
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[str]
+    pks: list[str]
+    all_columns: list[str] = field(default_factory=list)
+    is_view: bool = False
+    is_virtual: bool = False
+    has_rowid: bool = True
+    hidden: bool = False
+    fts_table: str | None = None
+    outgoing: list[ForeignKey] = field(default_factory=list)
+    incoming: list[dict[str, str]] = field(default_factory=list)
+    column_types: dict[str, str] = field(default_factory=dict)
+    not_null: set[str] = field(default_factory=set)
+
+    @property
+    def uses_rowid(self) -> bool:
+        """Rows are addressed by rowid: a rowid table without an explicit primary key."""
+        return not self.pks and self.has_rowid and not self.is_view
+
+    @property
+    def row_keys(self) -> list[str]:
+        """The columns that identify a row in a URL or a `next` token."""
+        if self.pks:
+            return self.pks
+        return ["rowid"] if self.uses_rowid else []
+
+    def fk_for(self, column: str) -> ForeignKey | None:
+        for fk in self.outgoing:
+            if fk.column == column:
+                return fk
+        return None
+
+
+@dataclass
+class Schema:
+    version: int
+    tables: dict[str, Table]
+
+    def get(self, name: str) -> Table | None:
+        return self.tables.get(name)
+
+    def without(self, hidden: frozenset[str]) -> Schema:
+        """This schema as seen by a caller who may not view the `hidden` tables (lower-cased):
+        they and every foreign key or FTS link to them are gone."""
+        if not hidden:
+            return self
+        tables = {}
+        for name, table in self.tables.items():
+            if name.lower() in hidden:
+                continue
+            tables[name] = replace(
+                table,
+                outgoing=[fk for fk in table.outgoing if fk.other_table.lower() not in hidden],
+                incoming=[fk for fk in table.incoming if fk["other_table"].lower() not in hidden],
+                fts_table=table.fts_table if table.fts_table and table.fts_table.lower() not in hidden
+                else None,
+            )
+        return Schema(version=self.version, tables=tables)
+
+    def owners(self) -> dict[str, str]:
+        """FTS tables and their storage tables, mapped to the table whose rows they index:
+        whoever may not see a table may not see its index either."""
+        owner: dict[str, str] = {}
+        for table in self.tables.values():
+            fts = table.fts_table
+            if not fts or fts not in self.tables:
+                continue
+            prefix = fts + "_"
+            for name in [fts] + [t for t in self.tables if t.startswith(prefix) and self.tables[t].hidden]:
+                if name != table.name and owner.get(name) in (None, fts):
+                    owner[name] = table.name
+        # An FTS table's storage belongs to whatever owns the FTS table itself.
+        for name, parent in owner.items():
+            seen = {name}
+            while parent in owner and parent not in seen:
+                seen.add(parent)
+                parent = owner[parent]
+            owner[name] = parent
+        return owner
+
+
+LITESTREAM_PREFIX = "_litestream_"
+
+_FTS_CONTENT = re.compile(
+    r"""content\s*=\s*(?:\[([^\]]*)\]|"((?:[^"]|"")*)"|'((?:[^']|'')*)'|([^\s,)]+))""", re.I
+)
+
+
+def _is_fts(sql: str | None) -> bool:
+    return bool(sql) and re.search(r"VIRTUAL\s+TABLE.*USING\s+FTS", sql or "", re.I | re.S) is not None
+
+
+def _fts_content_table(sql: str) -> str | None:
+    match = _FTS_CONTENT.search(sql)
+    if not match:
+        return None
+    bracket, dquoted, squoted, bare = match.groups()
+    if bracket is not None:
+        return bracket
+    if dquoted is not None:
+        return dquoted.replace('""', '"')
+    if squoted is not None:
+        return squoted.replace("''", "'")
+    return bare
+
+
+def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
+    master = conn.execute(
+        "select name, type, rootpage, sql from sqlite_master where type in ('table', 'view')"
+    ).fetchall()
+    tables: dict[str, Table] = {}
+    hidden_prefixes: list[str] = []
+    fts_for: dict[str, str] = {}
+    for name, kind, rootpage, sql in master:
+        if kind == "table" and rootpage == 0 and _is_fts(sql):
+            hidden_prefixes.append(name)
+            fts_for.setdefault(name, name)
+            content = _fts_content_table(sql)
+            if content:
+                fts_for.setdefault(content, name)
+    for name, kind, rootpage, sql in master:
+        if name.startswith(LITESTREAM_PREFIX):
+            continue  # Litestream's bookkeeping, not the user's data
+        xinfo = conn.execute(f"PRAGMA table_xinfo({quote(name)})").fetchall()
+        # Hidden columns of virtual tables (hidden == 1) are not part of `select *`.
+        info = [row for row in xinfo if row[6] != 1]
+        pk_cols = sorted((row for row in info if row[5]), key=lambda row: row[5])
+        sql_text = sql or ""
+        table = Table(
+            name=name,
+            columns=[row[1] for row in info],
+            all_columns=[row[1] for row in xinfo],
+            pks=[row[1] for row in pk_cols],
+            is_view=kind == "view",
+            is_virtual=kind == "table" and rootpage == 0,
+            has_rowid=kind == "table" and not re.search(r"\)\s*WITHOUT\s+ROWID\s*;?\s*$", sql_text, re.I),
+            column_types={row[1]: (row[2] or "") for row in info},
+            not_null={row[1] for row in info if row[3]},
+        )
+        if kind == "table":
+            table.hidden = name.startswith("sqlite_") or any(name.startswith(p) for p in hidden_prefixes)
+            table.fts_table = fts_for.get(name)
+        tables[name] = table
+    for table in tables.values():
+        if table.is_view:
+            continue
+        rows = conn.execute(f"PRAGMA foreign_key_list({quote(table.name)})").fetchall()
+        for row in rows:
+            other_table, column, other_column = row[2], row[3], row[4]
+            if other_column is None:
+                target = tables.get(other_table)
+                other_column = target.pks[0] if target and target.pks else "rowid"
+            table.outgoing.append(ForeignKey(column, other_table, other_column))
+    for table in tables.values():
+        for fk in table.outgoing:
+            target = tables.get(fk.other_table)
+            if target is not None:
+                target.incoming.append(
+                    {"other_table": table.name, "column": fk.other_column, "other_column": fk.column}
+                )
+    return Schema(version=version, tables=tables)
+
+
+class SchemaCache:
+    """Per-database schemas, refreshed when SQLite's schema_version changes."""
+
+    def __init__(self) -> None:
+        self._schemas: dict[str, Schema] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, conn: sqlite3.Connection) -> Schema:
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        schema = self._schemas.get(name)
+        if schema is None or schema.version != version:
+            schema = load_schema(conn, version)
+            with self._lock:
+                self._schemas[name] = schema
+        return schema

@@ -1,0 +1,251 @@
+"""SQL for a table or view page: columns, filters, search, sort and the page window."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from lambdasette.args import Args
+from lambdasette.errors import ApiError
+from lambdasette.metadata import TableConfig
+from lambdasette.query import filters as flt
+from lambdasette.query.pagination import decode_token, encode_token, keys_after, sort_token, sorted_after
+from lambdasette.query.quote import quote
+from lambdasette.query.schema import Schema, Table
+from lambdasette.settings import Settings
+
+
+@dataclass
+class TablePlan:
+    table: Table
+    columns: list[str]
+    where: list[str]
+    params: dict[str, Any]
+    order_by: list[str]
+    sort: str | None
+    sort_desc: bool
+    size: int
+    offset: int = 0
+    human: str = ""
+    extra_columns: list[str] = field(default_factory=list)
+    # Resumes after the `_next` token; not part of the filtered set that is counted.
+    after: list[str] = field(default_factory=list)
+
+    def select_sql(self) -> str:
+        exprs = [quote(c) if c != "rowid" or not self.table.uses_rowid else "rowid" for c in self.columns]
+        exprs += [quote(c) if c != "rowid" else "rowid" for c in self.extra_columns]
+        return ", ".join(exprs)
+
+    def from_where(self, *, paged: bool = False) -> str:
+        sql = f"from {quote(self.table.name)}"
+        where = self.where + self.after if paged else self.where
+        if where:
+            sql += " where " + " and ".join(where)
+        return sql
+
+    def page_sql(self, limit: int, offset: int | None = None) -> str:
+        sql = f"select {self.select_sql()} {self.from_where(paged=True)}"
+        if self.order_by:
+            sql += " order by " + ", ".join(self.order_by)
+        sql += f" limit {int(limit)}"
+        offset = self.offset if offset is None else offset
+        if offset:
+            sql += f" offset {int(offset)}"
+        return sql
+
+    def count_sql(self) -> str:
+        return f"select count(*) {self.from_where()}"
+
+    def next_token(self, row: tuple[Any, ...]) -> str:
+        """The `next` value that resumes after `row` (a row of this plan's select)."""
+        if not self.table.row_keys:
+            return str(self.offset + self.size)
+        names = self.columns + self.extra_columns
+        keys = [row[names.index(k)] for k in self.table.row_keys]
+        if self.sort:
+            return sort_token(row[names.index(self.sort)], keys)
+        return encode_token(keys)
+
+
+def parse_size(raw: str | None, settings: Settings, default: int) -> int:
+    if raw is None or raw == "":
+        return default
+    if raw == "max":
+        return settings.max_returned_rows
+    if not raw.isdigit():
+        raise ApiError(400, "_size must be a positive integer")
+    size = int(raw)
+    if size > settings.max_returned_rows:
+        raise ApiError(400, f"_size must be <= {settings.max_returned_rows}")
+    return size
+
+
+def _columns(table: Table, args: Args) -> list[str]:
+    table_columns = table.columns
+    keys = table.row_keys
+    col = args.getlist("_col")
+    nocol = args.getlist("_nocol")
+    if col:
+        invalid = [c for c in col if c not in table_columns]
+        if invalid:
+            raise ApiError(400, f"_col={', '.join(invalid)} - invalid columns")
+        chosen = [c for c in table_columns if c in col and c not in keys]
+    else:
+        chosen = [c for c in table_columns if c not in keys]
+    if nocol:
+        invalid = [c for c in nocol if c not in table_columns or c in keys]
+        if invalid:
+            raise ApiError(400, f"_nocol={', '.join(invalid)} - invalid columns")
+        chosen = [c for c in chosen if c not in nocol]
+    if table.uses_rowid:
+        return ["rowid", *chosen]
+    return [*keys, *chosen] if keys else chosen
+
+
+def _sort(table: Table, args: Args, config: TableConfig) -> tuple[str | None, bool]:
+    sort, sort_desc = args.get("_sort") or None, args.get("_sort_desc") or None
+    if sort and sort_desc:
+        raise ApiError(400, "Cannot use _sort and _sort_desc at the same time")
+    if not sort and not sort_desc:
+        sort, sort_desc = config.sort, config.sort_desc
+    column = sort or sort_desc
+    if column is None:
+        return None, False
+    sortable = config.sortable_columns
+    if sortable is None:
+        sortable = table.columns + (["rowid"] if table.uses_rowid else [])
+    if column not in sortable:
+        raise ApiError(400, f"Cannot sort table by {column}")
+    return column, bool(sort_desc)
+
+
+def search_clauses(
+    table: Table, schema: Schema, args: Args, config: TableConfig, params: dict[str, Any]
+) -> tuple[list[str], list[str]]:
+    fts_table = config.fts_table or table.fts_table
+    if not fts_table:
+        return [], []
+    fts_pk = config.fts_pk or "rowid"
+    requested = (args.get("_fts_table"), args.get("_fts_pk"))
+    if requested[0] and requested[0] != fts_table or requested[1] and requested[1] != fts_pk:
+        raise ApiError(400, "Invalid _fts_table or _fts_pk")
+    raw_mode = (args.get("_searchmode") or config.searchmode or "") == "raw"
+    clauses: list[str] = []
+    human: list[str] = []
+    fts = quote(fts_table)
+    pk = "rowid" if fts_pk == "rowid" else quote(fts_pk)
+
+    def match(value: str, name: str) -> str:
+        params[name] = value
+        return f":{name}" if raw_mode else f"escape_fts(:{name})"
+
+    search = args.get("_search")
+    if search:
+        clauses.append(f"{pk} in (select rowid from {fts} where {fts} match {match(search, 'search')})")
+        human.append(f'search matches "{search}"')
+    fts_columns = schema.tables[fts_table].columns if fts_table in schema.tables else []
+    index = 0
+    for key, value in args.items:
+        if not key.startswith("_search_") or not value:
+            continue
+        column = key[len("_search_"):]
+        if column not in fts_columns:
+            raise ApiError(400, "Cannot search by that column")
+        name = f"search_{index}"
+        index += 1
+        clauses.append(
+            f"{pk} in (select rowid from {fts} where {quote(column)} match {match(value, name)})"
+        )
+        human.append(f'search column "{column}" matches "{value}"')
+    return clauses, human
+
+
+def through_clause(
+    table: Table, schema: Schema, raw: str, params: dict[str, Any]
+) -> tuple[str, str]:
+    try:
+        through = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"Invalid _through JSON: {exc}") from None
+    if not isinstance(through, dict) or not {"table", "column", "value"} <= set(through):
+        raise ApiError(400, '_through must be a JSON object with "table", "column" and "value" keys')
+    through_table = schema.get(str(through["table"]))
+    if through_table is None or through_table.is_view:
+        raise ApiError(400, f"Invalid _through - table not found: {through['table']}")
+    column = str(through["column"])
+    if column not in through_table.columns:
+        raise ApiError(400, f"Invalid _through - no such column: {column}")
+    fk = next((fk for fk in through_table.outgoing if fk.other_table == table.name), None)
+    if fk is None:
+        raise ApiError(400, "Invalid _through - could not find corresponding foreign key")
+    name = f"p{len(params)}"
+    value = through["value"]
+    params[name] = value if not isinstance(value, (dict, list)) else json.dumps(value)
+    sql = (
+        f"{quote(fk.other_column)} in (select {quote(fk.column)} from {quote(through_table.name)}"
+        f" where {quote(column)} = :{name})"
+    )
+    return sql, f'{through_table.name}.{column} = "{value}"'
+
+
+def plan_table(
+    table: Table,
+    schema: Schema,
+    args: Args,
+    settings: Settings,
+    config: TableConfig,
+    *,
+    size: int | None = None,
+) -> TablePlan:
+    columns = _columns(table, args)
+    sort, sort_desc = _sort(table, args, config)
+    page_size = size if size is not None else parse_size(
+        args.get("_size"), settings, config.size or settings.default_page_size
+    )
+    params: dict[str, Any] = {}
+    filterable = set(table.columns) | ({"rowid"} if table.uses_rowid else set())
+    filters = flt.parse_filters(args.items, filterable)
+    where = flt.where_clauses(filters, table.name, params)
+    where += [f"({w})" for w in args.getlist("_where") if w.strip()]
+    search, search_human = search_clauses(table, schema, args, config, params)
+    where += search
+    extra_human = list(search_human)
+    through = args.get("_through")
+    if through:
+        clause, text = through_clause(table, schema, through, params)
+        where.append(clause)
+        extra_human.append(text)
+    human = flt.human_description(extra_human + [f.human() for f in filters])
+    if sort:
+        sorted_by = f"sorted by {sort}{' descending' if sort_desc else ''}"
+        human = f"{human} {sorted_by}" if human else sorted_by
+
+    keys = table.row_keys
+    order_by: list[str] = []
+    if sort:
+        sort_sql = "rowid" if sort == "rowid" and table.uses_rowid else quote(sort)
+        order_by.append(sort_sql + (" desc" if sort_desc else ""))
+    order_by += ["rowid" if k == "rowid" else quote(k) for k in keys if k != sort]
+
+    plan = TablePlan(table, columns, where, params, order_by, sort, sort_desc, page_size, human=human)
+    extra = [k for k in keys if k not in columns]
+    if sort and sort not in columns and sort not in extra:
+        extra.append(sort)
+    plan.extra_columns = extra
+
+    token = args.get("_next")
+    if token:
+        if not keys:
+            if not token.isdigit():
+                raise ApiError(400, "Invalid _next: expected a row offset")
+            plan.offset = int(token)
+        elif sort:
+            clause = sorted_after(sort, sort_desc, token, keys, params)
+            if clause:
+                plan.after.append(clause)
+        else:
+            values = decode_token(token)
+            if len(values) == len(keys):
+                plan.after.append(keys_after(keys, params, values))
+    return plan

@@ -1,0 +1,12 @@
+"""Storage: where databases live and how connections to them are opened.
+
+- `base`: the `Storage` interface, its errors, and the read-only / read-write connection openers.
+- `local`: files on disk (`lambdasette serve`, and each Lambda container's copies).
+- `litestream`: the real `litestream` binary: replica URLs, the writer's replicate daemon,
+  readers' followers, fencing.
+- `replicated`: databases that live in a Litestream replica (S3 or file://).
+- `publish`: `db push|pull|list` — files into and out of a replica.
+- `versions`: change detection, so figures that depend only on data can be cached.
+
+May import: the base modules (errors, settings, metadata, tilde, args). Nothing above.
+"""

@@ -1,0 +1,65 @@
+"""HTTP responses: JSON bodies, errors, caching, Link and CORS headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lambdasette.args import Args
+from lambdasette.errors import ApiError
+from lambdasette.query.render import dumps
+
+JSON = "application/json; charset=utf-8"
+
+# Datasette 0.65's set for reads; the write API (a 1.0 feature) sends the 1.0 set.
+READ_CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "Authorization",
+    "Access-Control-Expose-Headers": "Link",
+}
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Expose-Headers": "Link",
+    "Access-Control-Allow-Methods": "GET, POST, HEAD, OPTIONS",
+    "Access-Control-Max-Age": "3600",
+}
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None, *, infinity: bool = False
+) -> Response:
+    return Response(dumps(body, infinity=infinity), status_code=status, headers=headers,
+                    media_type=JSON)
+
+
+def error_response(error: ApiError) -> Response:
+    return Response(dumps(error.body()), status_code=error.status, headers=error.headers,
+                    media_type=JSON)
+
+
+def cache_control(args: Args, default_ttl: int) -> dict[str, str]:
+    """`_ttl=N` overrides the default max-age; `_ttl=0` means no-cache."""
+    ttl = default_ttl
+    raw = args.get("_ttl")
+    if raw is not None and raw.isdigit():
+        ttl = int(raw)
+    return {"Cache-Control": f"max-age={ttl}" if ttl else "no-cache"}
+
+
+def absolute_url(request: Request, path_and_query: str, *, force_https: bool = False) -> str:
+    scheme = "https" if force_https else request.url.scheme
+    host = request.headers.get("host") or request.url.netloc
+    return f"{scheme}://{host}{path_and_query}"
+
+
+def url_with_args(request: Request, args: Args, *, force_https: bool = False) -> str:
+    qs = args.query_string()
+    path = request.scope.get("lambdasette.path", request.url.path)
+    return absolute_url(request, path + (f"?{qs}" if qs else ""), force_https=force_https)
+
+
+def redirect(location: str) -> Response:
+    return Response(b"", status_code=302, headers={"Location": location})

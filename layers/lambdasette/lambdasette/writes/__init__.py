@@ -1,0 +1,9 @@
+"""Writes: how data changes.
+
+- `transaction`: the `Writer` — one connection and one lock per database, `BEGIN IMMEDIATE …
+  COMMIT`, acknowledged once the storage says the commit is durable.
+- `tables`: the writable-table model and the table vocabulary (create, drop, alter).
+- `rows`: the row vocabulary (insert, upsert, update, delete) and JSON values into SQLite values.
+
+May import: base modules, `storage`, `query` (schema, quoting). Never `web` or `endpoints`.
+"""

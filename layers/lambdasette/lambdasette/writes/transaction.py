@@ -1,0 +1,70 @@
+"""The one way data changes: a transaction on a database's single writer connection.
+
+Each database has one read-write connection and one lock, so writes to it run one at a time
+in this process (in Lambda the write function's reserved concurrency of 1 extends that to the
+whole deployment). A request's work runs inside `BEGIN IMMEDIATE ... COMMIT`: all of it lands
+or none of it does. It is acknowledged only after the storage says the commit is durable.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from lambdasette.storage.base import Storage
+
+T = TypeVar("T")
+
+
+class Writer:
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._databases: dict[str, Any] = {}
+
+    def _lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(name, threading.Lock())
+
+    def _database(self, name: str) -> Any:
+        db = self._databases.get(name)
+        if db is None:
+            import sqlite_utils  # only writers need it
+
+            db = sqlite_utils.Database(self.storage.write_connection(name), execute_plugins=False)
+            self._databases[name] = db
+        return db
+
+    def run(self, name: str, work: Callable[[Any], T]) -> tuple[T, int | None]:
+        """Run `work(db)` (db: a sqlite_utils.Database) in one transaction on database `name`;
+        returns its result and the replica's transaction id once the commit is durable."""
+        with self._lock(name):
+            if self.storage.is_stale(name):
+                # Someone else wrote to the replica: never build on an old copy.
+                self._close(name)
+                self.storage.refresh(name)
+            db = self._database(name)
+            conn: sqlite3.Connection = db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(db)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result, self.storage.make_durable(name)
+
+    def _close(self, name: str) -> None:
+        db = self._databases.pop(name, None)
+        if db is not None:
+            db.conn.close()
+
