@@ -107,9 +107,9 @@ def load(port: int, path: str, seconds: float, threads: int = 4) -> float:
 
 def in_process(db: Path, path: str, repeat: int) -> tuple[float, float]:
     """Seconds per request through the ASGI app vs the raw sqlite3 + json floor."""
+    from lambdasette.app import create_app
     from lambdasette.instance import Lambdasette, Options
     from lambdasette.storage.local import LocalStorage
-    from lambdasette.web.app import create_app
 
     # Configured as in Lambda: one request at a time, no worker-thread hop.
     app = create_app(Lambdasette(storage=LocalStorage([db]), options=Options(threaded=False)))
@@ -214,11 +214,11 @@ def lambda_inserts(folder: Path, path: Path, batches: list[list[dict]]) -> float
     """Through the app exactly as Lambda runs it: Mangum, API Gateway v2 events, a token."""
     from mangum import Mangum
 
+    from lambdasette.app import create_app
     from lambdasette.auth import tokens
     from lambdasette.auth.tokens import LocalTokenStore
     from lambdasette.instance import Lambdasette, Options
     from lambdasette.storage.local import LocalStorage
-    from lambdasette.web.app import create_app
 
     store = LocalTokenStore(folder / "bench-tokens.db")
     token = tokens.create(store, "root")[0]

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from lambdasette.app import create_app
 from lambdasette.instance import Lambdasette, Options
 from lambdasette.settings import Settings
 from lambdasette.storage.local import LocalStorage
-from lambdasette.web.app import create_app
 
 from .fixture_db import make_fixture_db
 

@@ -231,10 +231,10 @@ def test_facet_that_runs_out_of_time_is_reported(fixture_path) -> None:
 
 
 def test_metadata_file(fixture_path, tmp_path) -> None:
+    from lambdasette.app import create_app
     from lambdasette.instance import Lambdasette
     from lambdasette.metadata import Metadata
     from lambdasette.storage.local import LocalStorage
-    from lambdasette.web.app import create_app
 
     meta = tmp_path / "metadata.yml"
     meta.write_text(

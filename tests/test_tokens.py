@@ -10,7 +10,8 @@ import pytest
 
 from lambdasette.auth import tokens
 from lambdasette.auth.actions import normalize_restrictions, restrictions_allow
-from lambdasette.auth.tokens import InvalidToken, LocalTokenStore
+from lambdasette.auth.tokens import LocalTokenStore
+from lambdasette.errors import InvalidToken
 
 
 @pytest.fixture(params=["local", "dynamodb"])
@@ -115,9 +116,9 @@ def test_cli_create_list_revoke(tmp_path: Path) -> None:
 def test_bearer_token_resolves_actor_and_bad_ones_are_401(fixture_path: Path, tmp_path: Path) -> None:
     from starlette.testclient import TestClient
 
+    from lambdasette.app import create_app
     from lambdasette.instance import Lambdasette
     from lambdasette.storage.local import LocalStorage
-    from lambdasette.web.app import create_app
 
     store = LocalTokenStore(tmp_path / "tokens.db")
     token, record = tokens.create(store, "alice", {"a": ["vt"]})

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from lambdasette.app import create_app
 from lambdasette.auth import tokens
 from lambdasette.auth.tokens import LocalTokenStore
 from lambdasette.instance import Lambdasette, Options
 from lambdasette.settings import Settings
 from lambdasette.storage.local import LocalStorage
-from lambdasette.web.app import create_app
 
 
 def make_write_db(path: Path) -> Path:

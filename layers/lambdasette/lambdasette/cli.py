@@ -121,8 +121,9 @@ def token_command(options: argparse.Namespace) -> int:
 
 
 def db_command(options: argparse.Namespace) -> int:
+    from lambdasette.errors import ReplicaUnavailable
     from lambdasette.storage import publish
-    from lambdasette.storage.litestream import Replica, ReplicaUnavailable
+    from lambdasette.storage.litestream import Replica
 
     try:
         replica = Replica(options.replica_url)
@@ -196,9 +197,7 @@ def import_command(options: argparse.Namespace) -> int:
     try:
         result = importing.run(definition, importing.LocalSink(ds), today=options.today, progress=progress)
     finally:
-        close = getattr(storage, "close", None)
-        if close is not None:
-            close()
+        storage.close()
     sys.stderr.write("\n")
     print(f"{result['status']}: {result['rows_written']} rows from {result['pages']} pages "
           f"in {result['duration_s']} s" + (f"; {result['error']}" if result["error"] else ""))
@@ -210,8 +209,9 @@ def replicated_storage(options: argparse.Namespace, settings: Any) -> Any:
     (reader) first, so a writer and a reader can be started together on one replica."""
     import time
 
+    from lambdasette.errors import ReplicaUnavailable
     from lambdasette.storage import publish
-    from lambdasette.storage.litestream import Replica, ReplicaUnavailable
+    from lambdasette.storage.litestream import Replica
     from lambdasette.storage.replicated import ReplicatedStorage
 
     replica = Replica(options.replica_url)
@@ -238,6 +238,7 @@ def replicated_storage(options: argparse.Namespace, settings: Any) -> Any:
 def serve(options: argparse.Namespace) -> int:
     import uvicorn
 
+    from lambdasette.app import create_app
     from lambdasette.auth import tokens
     from lambdasette.auth.permissions import Policy
     from lambdasette.demo import create_demo
@@ -245,7 +246,6 @@ def serve(options: argparse.Namespace) -> int:
     from lambdasette.metadata import Metadata
     from lambdasette.settings import Settings
     from lambdasette.storage.local import LocalStorage
-    from lambdasette.web.app import create_app
 
     try:
         settings = Settings.from_pairs([tuple(pair) for pair in options.setting])
@@ -263,7 +263,7 @@ def serve(options: argparse.Namespace) -> int:
         print(f"Error: not found: {', '.join(missing)}", file=sys.stderr)
         return 2
     if options.replica_url:
-        from lambdasette.storage.litestream import ReplicaUnavailable
+        from lambdasette.errors import ReplicaUnavailable
 
         try:
             storage = replicated_storage(options, settings)
@@ -289,9 +289,7 @@ def serve(options: argparse.Namespace) -> int:
     try:
         uvicorn.run(create_app(ds), host=options.host, port=options.port, log_level="warning")
     finally:
-        close = getattr(storage, "close", None)
-        if close is not None:
-            close()  # stop litestream children
+        storage.close()  # stop litestream children
     return 0
 
 

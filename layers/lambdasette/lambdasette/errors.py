@@ -1,12 +1,30 @@
-"""The one error type the API raises, rendered as the contract's JSON error body."""
+"""Every error lambdasette raises on purpose, and the one place each becomes HTTP.
+
+    LambdasetteError
+    ├── ApiError            the client's request was judged: a status and messages, raised where
+    │                       the judging happens (bad input 400, permission 403, missing 404, ...)
+    ├── DatabaseNotFound    storage: no database by that name                       → 404
+    ├── ReplicaUnavailable  storage: the replica cannot be reached, or a write could
+    │                       not be made durable in time                             → 503, Retry-After
+    └── InvalidToken        auth: a token in our format that is bad, expired or revoked
+                                                                                    → 401, WWW-Authenticate
+
+The layers below the web raise these; `web.app` maps them to responses (`as_api_error`), so
+no endpoint translates a domain error itself. Anything else that escapes is a bug: it is
+logged with its traceback and answered with a JSON 500.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-class ApiError(Exception):
-    """A client-visible error: `status` plus one or more messages."""
+class LambdasetteError(Exception):
+    """The base of every error raised on purpose."""
+
+
+class ApiError(LambdasetteError):
+    """A client-visible error: `status` plus one or more messages (the contract's §4 body)."""
 
     def __init__(
         self,
@@ -33,3 +51,23 @@ class ApiError(Exception):
         }
         body.update(self.extra)
         return body
+
+
+class DatabaseNotFound(LambdasetteError, KeyError):
+    """No database by this name (the name is the error's only argument)."""
+
+    def __str__(self) -> str:  # KeyError would quote it
+        return str(self.args[0]) if self.args else ""
+
+    @property
+    def name(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ReplicaUnavailable(LambdasetteError):
+    """The replica (S3 or file://) cannot be reached, or a commit could not be made durable
+    in time. Nothing was acknowledged: the client may retry."""
+
+
+class InvalidToken(LambdasetteError):
+    """A token in our format that is bad, expired or revoked."""

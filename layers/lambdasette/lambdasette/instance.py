@@ -8,13 +8,13 @@ from typing import Any
 
 from lambdasette.auth import permissions
 from lambdasette.auth.permissions import Policy
-from lambdasette.auth.tokens import InvalidToken, verify
+from lambdasette.auth.tokens import TokenStore, verify
 from lambdasette.errors import ApiError
 from lambdasette.metadata import Metadata, TableConfig
 from lambdasette.query import execute
 from lambdasette.query.schema import Schema, SchemaCache
 from lambdasette.settings import Settings
-from lambdasette.storage.base import DatabaseNotFound, Storage
+from lambdasette.storage.base import Storage
 from lambdasette.storage.versions import DataVersions, VersionedCache
 
 
@@ -34,7 +34,7 @@ class Lambdasette:
     settings: Settings = field(default_factory=Settings)
     metadata: Metadata = field(default_factory=Metadata)
     options: Options = field(default_factory=Options)
-    tokens: Any = None  # a tokens.TokenStore, or None when tokens are not configured
+    tokens: TokenStore | None = None  # None when tokens are not configured
     policy: Policy = field(default_factory=Policy)
 
     def __post_init__(self) -> None:
@@ -68,14 +68,11 @@ class Lambdasette:
         )
 
     def actor_for(self, authorization: str | None) -> dict[str, Any] | None:
-        """The actor for an `Authorization: Bearer` header; 401 for a bad, expired or revoked token."""
+        """The actor for an `Authorization: Bearer` header; InvalidToken for a bad, expired or
+        revoked token."""
         if not authorization or not authorization.startswith("Bearer ") or self.tokens is None:
             return None
-        try:
-            record = verify(self.tokens, authorization[len("Bearer "):].strip())
-        except InvalidToken as exc:
-            raise ApiError(401, str(exc),
-                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+        record = verify(self.tokens, authorization[len("Bearer "):].strip())
         if record is None:
             return None
         actor: dict[str, Any] = {"id": record.actor, "token": "lstok", "token_id": record.id}
@@ -98,10 +95,8 @@ class Lambdasette:
         return self.storage.names()
 
     def connection(self, database: str) -> sqlite3.Connection:
-        try:
-            return self.storage.read_connection(database)
-        except DatabaseNotFound:
-            raise ApiError(404, "Database not found", extra={"database": database}) from None
+        """This thread's read connection to `database`; DatabaseNotFound if there is none."""
+        return self.storage.read_connection(database)
 
     def schema(self, database: str, conn: sqlite3.Connection) -> Schema:
         return self.schemas.get(database, conn)

@@ -108,3 +108,6 @@ class DynamoDBTokenStore:
             )
         except error:
             pass
+
+    def close(self) -> None:
+        pass  # boto3 clients hold no connection worth closing

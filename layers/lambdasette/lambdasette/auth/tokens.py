@@ -21,13 +21,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lambdasette.auth.actions import normalize_restrictions
+from lambdasette.errors import InvalidToken
 
 PREFIX = "lstok_"
 LAST_USED_EVERY = 60  # seconds: last-used time is written at most this often
-
-
-class InvalidToken(Exception):
-    """A token this store issued the format of, but which is bad, expired or revoked."""
 
 
 @dataclass
@@ -89,15 +86,31 @@ def new_record(actor: str, restrictions: Any, expires_after: int | None,
 
 
 class TokenStore(Protocol):
-    def put(self, record: TokenRecord) -> None: ...
+    """Where token records live: `LocalTokenStore` (a SQLite file) or `DynamoDBTokenStore`."""
 
-    def get(self, token_id: str) -> TokenRecord | None: ...
+    def put(self, record: TokenRecord) -> None:
+        """Store a new record (an existing id is an error)."""
+        ...
 
-    def list(self, actor: str | None = None) -> list[TokenRecord]: ...
+    def get(self, token_id: str) -> TokenRecord | None:
+        """The record, read consistently (a revocation holds from the next request)."""
+        ...
 
-    def revoke(self, token_id: str) -> bool: ...
+    def list(self, actor: str | None = None) -> list[TokenRecord]:
+        """Every record, or one actor's, oldest first."""
+        ...
 
-    def touch(self, token_id: str, when: int) -> None: ...
+    def revoke(self, token_id: str) -> bool:
+        """Mark revoked; False if there is no such token."""
+        ...
+
+    def touch(self, token_id: str, when: int) -> None:
+        """Record last use at `when` (epoch seconds)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
 
 
 def create(store: TokenStore, actor: str, restrictions: Any = None,
@@ -196,6 +209,12 @@ class LocalTokenStore:
     def touch(self, token_id: str, when: int) -> None:
         with self._connect() as conn:
             conn.execute("update tokens set last_used = ? where id = ?", (when, token_id))
+
+    def close(self) -> None:
+        with self._conn_lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def open_store(*, table: str | None = None, path: Path | None = None) -> TokenStore | None:

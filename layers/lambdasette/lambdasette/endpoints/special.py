@@ -8,13 +8,13 @@ import sys
 from starlette.responses import Response
 
 from lambdasette import __version__
-from lambdasette.errors import ApiError
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
 from lambdasette.web.responses import json_response
 
 
 def versions(ctx: Context) -> Response:
+    ctx.ds.require(ctx.actor, "view-instance")
     conn = sqlite3.connect(":memory:")
     try:
         compile_options = [row[0] for row in conn.execute("pragma compile_options")]
@@ -47,10 +47,12 @@ def versions(ctx: Context) -> Response:
 
 
 def settings(ctx: Context) -> Response:
+    ctx.ds.require(ctx.actor, "view-instance")
     return json_response(ctx.ds.settings.as_json())
 
 
 def databases(ctx: Context) -> Response:
+    ctx.ds.require(ctx.actor, "view-instance")
     out = []
     for name in ctx.ds.database_names():
         if not ctx.ds.can(ctx.actor, "view-database", name):
@@ -69,21 +71,5 @@ def databases(ctx: Context) -> Response:
 
 
 def actor(ctx: Context) -> Response:
+    """Who the caller is (anyone may ask)."""
     return json_response({"actor": ctx.actor})
-
-
-SPECIAL = {
-    "versions": versions,
-    "settings": settings,
-    "databases": databases,
-    "actor": actor,
-}
-
-
-def special(ctx: Context) -> Response:
-    handler = SPECIAL.get(ctx.target.action or "")
-    if handler is None:
-        raise ApiError(404, "Not found")
-    if handler is not actor:  # callers may always see who they are
-        ctx.ds.require(ctx.actor, "view-instance")
-    return handler(ctx)

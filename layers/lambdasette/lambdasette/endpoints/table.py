@@ -28,7 +28,7 @@ _FILTER_ARG = re.compile(r"^_filter_(column|op|value)_?(\d*)$")
 def legacy_redirect(ctx: Context) -> Response | None:
     """Old-style arguments Datasette answers with a redirect to their modern form."""
     args = ctx.args
-    path = ctx.request.scope.get("lambdasette.path", ctx.request.url.path)
+    path = ctx.path
     if any(_FILTER_ARG.match(k) for k, _ in args.items):
         groups: dict[str, dict[str, str]] = {}
         kept = []
@@ -75,7 +75,7 @@ def pk_path(row: dict[str, Any], keys: list[str]) -> str:
 
 def table(ctx: Context) -> Response:
     if ctx.target.format == "jsono":
-        path = ctx.request.scope.get("lambdasette.path", ctx.request.url.path)
+        path = ctx.path
         path = path[: -len(".jsono")] + ".json"
         qs = ctx.args.replaced([("_shape", "objects")]).query_string()
         return redirect(f"{path}?{qs}")
@@ -117,10 +117,13 @@ def table(ctx: Context) -> Response:
     expand = labels.requested(tbl, args, columns)
     rows = labels.expand_rows(conn, schema, ds.metadata, database, tbl, columns, rows, expand, time_limit)
     rows = parse_json_columns(rows, columns, args.getlist("_json"))
-    facet_results: dict[str, Any] = {}
-    suggested: list[dict[str, Any]] = []
+    found = facets.Facets()
     if envelope:
-        facet_results, suggested = facets.compute(ctx, conn, schema, tbl, plan, config, count)
+        page = facets.FacetPage(
+            database=database, args=args, settings=ds.settings, metadata=ds.metadata, url=ctx.url,
+            cached=lambda key, compute: ds.cached(database, key, compute),
+        )
+        found = facets.compute(page, conn, schema, tbl, plan, config, count)
     elapsed = (time.perf_counter() - start) * 1000
 
     headers = cache_control(args, ds.settings.default_cache_ttl)
@@ -162,9 +165,9 @@ def table(ctx: Context) -> Response:
         "primary_keys": tbl.pks,
         "units": {},
         "query": {"sql": plan.page_sql(plan.size + 1), "params": plan.params},
-        "facet_results": facet_results,
-        "suggested_facets": suggested,
-        **({"facets_timed_out": ctx.facets_timed_out} if ctx.facets_timed_out else {}),
+        "facet_results": found.results,
+        "suggested_facets": found.suggested,
+        **({"facets_timed_out": found.timed_out} if found.timed_out else {}),
         "next": next_token,
         "next_url": next_url,
         "private": False,

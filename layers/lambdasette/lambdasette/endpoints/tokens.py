@@ -6,24 +6,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from lambdasette.auth import tokens
 from lambdasette.auth.actions import normalize_restrictions, restrictions_within
 from lambdasette.auth.permissions import ROOT
 from lambdasette.errors import ApiError
-from lambdasette.instance import Lambdasette
-from lambdasette.web.body import read_object
+from lambdasette.web.body import parse_object
+from lambdasette.web.context import Context
 from lambdasette.web.responses import json_response
 
-PREFIX = "/-/api/tokens"
 TOKEN_BODY_LIMIT = 64 * 1024
 CREATE_KEYS = {"restrictions", "expires_after"}
-
-
-def handles(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
 
 
 def _status(record: tokens.TokenRecord, now: int) -> str:
@@ -38,31 +32,24 @@ def _shown(record: tokens.TokenRecord, now: int) -> dict[str, Any]:
     return {**record.public(), "status": _status(record, now)}
 
 
-async def dispatch(ds: Lambdasette, request: Request, path: str, actor: dict[str, Any] | None) -> Response:
-    if ds.tokens is None:
+def _caller(ctx: Context) -> tuple[tokens.TokenStore, dict[str, Any]]:
+    """The token store and the signed-in caller: 404 without a store, 401 when anonymous
+    (even on a public instance: tokens are always someone's)."""
+    if ctx.ds.tokens is None:
         raise ApiError(404, "API tokens are not configured on this instance")
-    if actor is None:
+    if ctx.actor is None:
         raise ApiError(401, "Authentication required: send Authorization: Bearer <token>",
                        headers={"WWW-Authenticate": "Bearer"})
-    rest = path[len(PREFIX):].strip("/")
-    parts = rest.split("/") if rest else []
-    method = request.method
-    if not parts or parts == ["create"]:
-        if method == "POST":
-            return await create(ds, request, actor)
-        if method in ("GET", "HEAD") and not parts:
-            return list_tokens(ds, request, actor)
-    elif len(parts) == 1 and method in ("GET", "HEAD"):
-        return show(ds, parts[0], actor)
-    elif len(parts) == 3 and parts[1:] == ["-", "revoke"] and method == "POST":
-        return revoke(ds, parts[0], actor)
-    else:
-        raise ApiError(404, "Not found")
-    raise ApiError(405, "Method not allowed")
+    return ctx.ds.tokens, ctx.actor
 
 
-async def create(ds: Lambdasette, request: Request, actor: dict[str, Any]) -> Response:
-    data = await read_object(request, TOKEN_BODY_LIMIT, empty={})
+def create(ctx: Context) -> Response:
+    """`POST /-/api/tokens` (or `/-/api/tokens/create`): mint a token for the caller."""
+    store, actor = _caller(ctx)
+    ds = ctx.ds
+    if len(ctx.body) > TOKEN_BODY_LIMIT:
+        raise ApiError(413, f"Request body exceeded maximum size of {TOKEN_BODY_LIMIT} bytes")
+    data = parse_object(ctx.body, empty={})
     unknown = sorted(set(data) - CREATE_KEYS)
     if unknown:
         raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
@@ -93,23 +80,25 @@ async def create(ds: Lambdasette, request: Request, actor: dict[str, Any]) -> Re
         elif expires_after > remaining:
             raise ApiError(403, f"expires_after can be at most {remaining} seconds: "
                            "the token that creates it expires then")
-    secret, record = tokens.create(ds.tokens, actor["id"], restrictions or None, expires_after)
+    secret, record = tokens.create(store, actor["id"], restrictions or None, expires_after)
     return json_response({"ok": True, "token": secret, **_shown(record, now)}, status=201)
 
 
-def list_tokens(ds: Lambdasette, request: Request, actor: dict[str, Any]) -> Response:
-    wanted = request.query_params.get("actor")
+def list_tokens(ctx: Context) -> Response:
+    """`GET /-/api/tokens`: the caller's tokens (root: everyone's, or `?actor=`)."""
+    store, actor = _caller(ctx)
+    wanted = ctx.args.get("actor")
     if actor["id"] != ROOT:
         if wanted not in (None, actor["id"]):
             raise ApiError(403, "You may list only your own tokens")
         wanted = actor["id"]
     now = int(time.time())
-    shown = [_shown(r, now) for r in ds.tokens.list(wanted)]
+    shown = [_shown(r, now) for r in store.list(wanted)]
     return json_response({"ok": True, "tokens": shown}, headers={"Cache-Control": "private, no-store"})
 
 
-def _own(ds: Lambdasette, token_id: str, actor: dict[str, Any], verb: str) -> tokens.TokenRecord:
-    record = ds.tokens.get(token_id)
+def _own(store: tokens.TokenStore, token_id: str, actor: dict[str, Any], verb: str) -> tokens.TokenRecord:
+    record = store.get(token_id)
     if record is None:
         raise ApiError(404, "Token not found")
     if actor["id"] != ROOT and record.actor != actor["id"]:
@@ -117,16 +106,21 @@ def _own(ds: Lambdasette, token_id: str, actor: dict[str, Any], verb: str) -> to
     return record
 
 
-def show(ds: Lambdasette, token_id: str, actor: dict[str, Any]) -> Response:
-    record = _own(ds, token_id, actor, "see")
+def show(ctx: Context) -> Response:
+    """`GET /-/api/tokens/<id>`: one of the caller's tokens."""
+    store, actor = _caller(ctx)
+    record = _own(store, ctx.path_params["token_id"], actor, "see")
     return json_response({"ok": True, "token": _shown(record, int(time.time()))},
                          headers={"Cache-Control": "private, no-store"})
 
 
-def revoke(ds: Lambdasette, token_id: str, actor: dict[str, Any]) -> Response:
-    _own(ds, token_id, actor, "revoke")
-    ds.tokens.revoke(token_id)
-    record = ds.tokens.get(token_id)
+def revoke(ctx: Context) -> Response:
+    """`POST /-/api/tokens/<id>/-/revoke`: revoke one of the caller's tokens."""
+    store, actor = _caller(ctx)
+    token_id = ctx.path_params["token_id"]
+    _own(store, token_id, actor, "revoke")
+    store.revoke(token_id)
+    record = store.get(token_id)
     if record is None:
         raise ApiError(404, "Token not found")
     return json_response({"ok": True, "token": _shown(record, int(time.time()))})

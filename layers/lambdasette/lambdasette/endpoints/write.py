@@ -7,25 +7,22 @@ then hands one function to the database's writer, which runs it in a single tran
 from __future__ import annotations
 
 import base64
-import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from lambdasette.errors import ApiError
 from lambdasette.query.quote import quote
-from lambdasette.storage.base import DatabaseNotFound
-from lambdasette.storage.litestream import ReplicaUnavailable
 from lambdasette.tilde import tilde_encode
-from lambdasette.web.body import parse_object, read_bytes
+from lambdasette.web.body import parse_object
 from lambdasette.web.context import Context
-from lambdasette.web.responses import absolute_url, json_response
+from lambdasette.web.responses import TXID_HEADER, json_response
 from lambdasette.writes import rows as write_rows
 from lambdasette.writes import tables as write_tables
 
 NO_STORE = {"Cache-Control": "private, no-store"}
+T = TypeVar("T")
 
 
 def flag(data: dict[str, Any], key: str) -> bool:
@@ -35,34 +32,18 @@ def flag(data: dict[str, Any], key: str) -> bool:
     return bool(value)
 
 
-async def perform(ctx: Context, work: Callable[[Any], Any]) -> Any:
-    """Run `work(db)` in the database's writer transaction, off the event loop locally."""
-    database = ctx.target.database or ""
-    writer = ctx.ds.writer
-    try:
-        if ctx.ds.options.threaded:
-            result, txid = await run_in_threadpool(writer.run, database, work)
-        else:
-            result, txid = writer.run(database, work)
-        ctx.txid = txid
-        return result
-    except DatabaseNotFound:
-        raise ApiError(404, "Database not found", extra={"database": database}) from None
-    except ReplicaUnavailable as exc:
-        # Nothing was acknowledged: the client may retry. (A commit whose sync timed out is
-        # still replicated once the replica is back, so a retried insert can land twice.)
-        raise ApiError(503, f"The write could not be made durable: {exc}",
-                       headers={"Retry-After": "2"}) from None
-    except sqlite3.IntegrityError as exc:
-        raise ApiError(400, str(exc)) from None
-    except sqlite3.OperationalError as exc:
-        message = str(exc)
-        if "database is locked" in message:
-            raise ApiError(503, "The database is busy; try again",
-                           headers={"Retry-After": "1"}) from None
-        raise ApiError(400, message) from None
-    except sqlite3.Error as exc:
-        raise ApiError(400, str(exc)) from None
+def perform(ctx: Context, work: Callable[[Any], T]) -> tuple[T, int | None]:
+    """Run `work(db)` in the database's writer transaction: its result, and the replica's
+    transaction id of the write (None without a replica) for the answer's txid header."""
+    return ctx.ds.writer.run(ctx.database, work)
+
+
+def written(body: dict[str, Any], txid: int | None, status: int = 200) -> Response:
+    """The answer to a durable write: JSON, never cached, with its transaction id."""
+    headers = dict(NO_STORE)
+    if txid is not None:
+        headers[TXID_HEADER] = str(txid)
+    return json_response(body, status=status, headers=headers)
 
 
 def existing_table(db: Any, name: str) -> write_tables.TableInfo:
@@ -108,27 +89,23 @@ def _blob(value: bytes) -> dict[str, Any]:
     return {"$base64": True, "encoded": base64.b64encode(value).decode("ascii")}
 
 
-async def body(ctx: Context) -> bytes:
-    return await read_bytes(ctx.request, ctx.ds.settings.max_post_body_bytes)
-
-
 # -- insert and upsert ------------------------------------------------------------------------
 
 INSERT_KEYS = {"row", "rows", "return", "ignore", "replace", "alter"}
 
 
-async def insert(ctx: Context) -> Response:
-    return await _insert_or_upsert(ctx, upsert=False)
+def insert(ctx: Context) -> Response:
+    return _insert_or_upsert(ctx, upsert=False)
 
 
-async def upsert(ctx: Context) -> Response:
-    return await _insert_or_upsert(ctx, upsert=True)
+def upsert(ctx: Context) -> Response:
+    return _insert_or_upsert(ctx, upsert=True)
 
 
-async def _insert_or_upsert(ctx: Context, *, upsert: bool) -> Response:
+def _insert_or_upsert(ctx: Context, *, upsert: bool) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database, name = ctx.target.database or "", ctx.target.table or ""
-    raw = await body(ctx)
+    raw = ctx.body
     data = parse_object(raw)
     for key in data:
         if key not in INSERT_KEYS:
@@ -174,11 +151,11 @@ async def _insert_or_upsert(ctx: Context, *, upsert: bool) -> Response:
                                want_rowids=want_return)
         return write_rows.fetch_by_rowids(db.conn, table, rowids) if want_return else []
 
-    returned = await perform(ctx, work)
+    returned, txid = perform(ctx, work)
     out: dict[str, Any] = {"ok": True}
     if want_return:
         out["rows"] = shown(returned)
-    return json_response(out, status=200 if upsert else 201, headers=NO_STORE)
+    return written(out, txid, status=200 if upsert else 201)
 
 
 # -- update and delete ------------------------------------------------------------------------
@@ -186,10 +163,10 @@ async def _insert_or_upsert(ctx: Context, *, upsert: bool) -> Response:
 UPDATE_KEYS = {"update", "return", "alter"}
 
 
-async def update(ctx: Context) -> Response:
+def update(ctx: Context) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database, name, values = ctx.target.database or "", ctx.target.table or "", ctx.target.pk
-    data = parse_object(await body(ctx))
+    data = parse_object(ctx.body)
     if not isinstance(data.get("update"), dict):
         raise ApiError(400, "JSON must contain an update dictionary")
     unknown = [k for k in data if k not in UPDATE_KEYS]
@@ -214,11 +191,11 @@ async def update(ctx: Context) -> Response:
         keys = [changes.get(k, v) for k, v in zip(table.keys, values)]
         return write_rows.fetch_by_keys(db.conn, table, [keys])
 
-    returned = await perform(ctx, work)
+    returned, txid = perform(ctx, work)
     out: dict[str, Any] = {"ok": True}
     if want_return:
         out["rows"] = shown(returned)
-    return json_response(out, headers=NO_STORE)
+    return written(out, txid)
 
 
 def _check_key_count(table: write_tables.TableInfo, values: list[str]) -> None:
@@ -226,10 +203,9 @@ def _check_key_count(table: write_tables.TableInfo, values: list[str]) -> None:
         raise ApiError(400, "URL row identifier does not match the primary key for this table")
 
 
-async def delete(ctx: Context) -> Response:
+def delete(ctx: Context) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database, name, values = ctx.target.database or "", ctx.target.table or "", ctx.target.pk
-    await body(ctx)  # the body is ignored, but still capped
     ds.require(actor, "delete-row", database, name, message="Permission denied")
 
     def work(db: Any) -> None:
@@ -237,16 +213,16 @@ async def delete(ctx: Context) -> Response:
         _check_key_count(table, values)
         write_rows.delete(db.conn, table, values)
 
-    await perform(ctx, work)
-    return json_response({"ok": True}, headers=NO_STORE)
+    _, txid = perform(ctx, work)
+    return written({"ok": True}, txid)
 
 
 # -- drop ---------------------------------------------------------------------------------------
 
-async def drop(ctx: Context) -> Response:
+def drop(ctx: Context) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database, name = ctx.target.database or "", ctx.target.table or ""
-    data = parse_object(await body(ctx), empty={})
+    data = parse_object(ctx.body, empty={})
     ds.require(actor, "drop-table", database, name, message="Permission denied")
     confirm = flag(data, "confirm")
 
@@ -257,11 +233,11 @@ async def drop(ctx: Context) -> Response:
         write_tables.drop(db, table.name)
         return None
 
-    count = await perform(ctx, work)
+    count, txid = perform(ctx, work)
     if confirm:
-        return json_response({"ok": True}, headers=NO_STORE)
-    return json_response({"ok": True, "database": database, "table": name, "row_count": count,
-                          "message": 'Pass "confirm": true to confirm'}, headers=NO_STORE)
+        return written({"ok": True}, txid)
+    return written({"ok": True, "database": database, "table": name, "row_count": count,
+                    "message": 'Pass "confirm": true to confirm'}, txid)
 
 
 # -- create -------------------------------------------------------------------------------------
@@ -309,10 +285,10 @@ def _pks(data: dict[str, Any]) -> list[str]:
     return []
 
 
-async def create(ctx: Context) -> Response:
+def create(ctx: Context) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database = ctx.target.database or ""
-    data = parse_object(await body(ctx), message="JSON must be an object")
+    data = parse_object(ctx.body, message="JSON must be an object")
     unknown = sorted(set(data) - CREATE_KEYS)
     if unknown:
         raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
@@ -363,12 +339,12 @@ async def create(ctx: Context) -> Response:
             write_tables.create_from_rows(db, name, rows, pks, ignore=ignore, replace=replace)
         return write_tables.schema_of(db.conn, name)
 
-    schema = await perform(ctx, work)
+    schema, txid = perform(ctx, work)
     out: dict[str, Any] = {"ok": True, "database": database, "table": name,
                            **table_urls(ctx, database, name), "schema": schema}
     if has_rows:
         out["row_count"] = len(rows)
-    return json_response(out, status=201, headers=NO_STORE)
+    return written(out, txid, status=201)
 
 
 # -- alter --------------------------------------------------------------------------------------
@@ -438,10 +414,10 @@ def _validate_operations(data: dict[str, Any]) -> list[dict[str, Any]]:
     return operations
 
 
-async def alter(ctx: Context) -> Response:
+def alter(ctx: Context) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database, name = ctx.target.database or "", ctx.target.table or ""
-    data = parse_object(await body(ctx))
+    data = parse_object(ctx.body)
     ds.require(actor, "alter-table", database, name, message="Permission denied: need alter-table")
     operations = _validate_operations(data)
 
@@ -451,29 +427,15 @@ async def alter(ctx: Context) -> Response:
         new_name = write_tables.alter(db, name, operations)
         return new_name, before, write_tables.schema_of(db.conn, new_name)
 
-    new_name, before, after = await perform(ctx, work)
+    (new_name, before, after), txid = perform(ctx, work)
     out = {"ok": True, "database": database, "table": new_name,
            **table_urls(ctx, database, new_name),
            "altered": True, "schema": after, "before_schema": before,
            "operations_applied": len(operations)}
-    return json_response(out, headers=NO_STORE)
+    return written(out, txid)
 
 
 def table_urls(ctx: Context, database: str, table: str) -> dict[str, str]:
     path = f"/{tilde_encode(database)}/{tilde_encode(table)}"
-    force_https = ctx.ds.settings.force_https_urls
-    return {
-        "table_url": absolute_url(ctx.request, path, force_https=force_https),
-        "table_api_url": absolute_url(ctx.request, path + ".json", force_https=force_https),
-    }
+    return {"table_url": ctx.absolute(path), "table_api_url": ctx.absolute(path + ".json")}
 
-
-HANDLERS = {
-    ("table-action", "alter"): alter,
-    ("database-action", "create"): create,
-    ("table-action", "insert"): insert,
-    ("table-action", "upsert"): upsert,
-    ("table-action", "drop"): drop,
-    ("row-action", "update"): update,
-    ("row-action", "delete"): delete,
-}

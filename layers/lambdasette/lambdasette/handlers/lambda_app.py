@@ -6,13 +6,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lambdasette.app import create_app
 from lambdasette.auth.permissions import Policy
 from lambdasette.auth.tokens import open_store
 from lambdasette.instance import Lambdasette, Options
 from lambdasette.metadata import Metadata
 from lambdasette.settings import Settings, parse_bool
+from lambdasette.storage.base import Storage
 from lambdasette.storage.local import LocalStorage
-from lambdasette.web.app import create_app
 
 # A buffered Lambda response is capped at 6 MB; keep exports safely below it.
 LAMBDA_MAX_RESPONSE_BYTES = 5 * 1024 * 1024
@@ -52,7 +53,7 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
         settings.max_response_bytes = LAMBDA_MAX_RESPONSE_BYTES
     data_dir = Path(env.get("LAMBDASETTE_DATA_DIR", "/tmp/lambdasette"))
     data_dir.mkdir(parents=True, exist_ok=True)
-    storage: Any = LocalStorage([data_dir])
+    storage: Storage = LocalStorage([data_dir])
     replica_url = env.get("LAMBDASETTE_REPLICA_URL")
     if replica_url:
         from lambdasette.storage.replicated import ReplicatedStorage

@@ -361,8 +361,7 @@ def record_event(definition: Definition, run: dict[str, Any]) -> dict[str, Any]:
 
 def apply_batch(ds: Any, event: dict[str, Any]) -> dict[str, Any]:
     """The write function's side: one batch, one transaction, through the writer."""
-    from lambdasette.storage.base import DatabaseNotFound
-    from lambdasette.storage.litestream import ReplicaUnavailable
+    from lambdasette.errors import DatabaseNotFound, ReplicaUnavailable
     from lambdasette.writes.rows import insert, upsert
     from lambdasette.writes.tables import add_missing_columns, create_from_rows, table_info
 

@@ -5,22 +5,46 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lambdasette.args import Args
 from lambdasette.errors import ApiError
-from lambdasette.metadata import TableConfig
+from lambdasette.metadata import Metadata, TableConfig
 from lambdasette.query import execute, labels
 from lambdasette.query.quote import quote
 from lambdasette.query.schema import Schema, Table
+from lambdasette.settings import Settings
 
 if TYPE_CHECKING:
     from lambdasette.query.table_plan import TablePlan
-    from lambdasette.web.context import Context
 
 KINDS = {"_facet": "column", "_facet_array": "array", "_facet_date": "date"}
 TOGGLE_ARG = {"column": "_facet", "array": "_facet_array", "date": "_facet_date"}
+
+
+@dataclass(frozen=True)
+class FacetPage:
+    """What facets need to know about the page they count for: its database, arguments and
+    settings, how to build the page's URL with other arguments (`url`), and the instance's
+    memo of figures per data version (`cached(key, compute)`)."""
+
+    database: str
+    args: Args
+    settings: Settings
+    metadata: Metadata
+    url: Callable[[Args], str]
+    cached: Callable[[Hashable, Callable[[], Any]], Any]
+
+
+@dataclass
+class Facets:
+    """Facet results by name, suggested facets, and the facets that ran out of time."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+    suggested: list[dict[str, Any]] = field(default_factory=list)
+    timed_out: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -89,44 +113,42 @@ def _filter_key(kind: str, column: str) -> str:
 
 
 def compute(
-    ctx: Context, conn: sqlite3.Connection, schema: Schema, table: Table, plan: TablePlan,
+    page: FacetPage, conn: sqlite3.Connection, schema: Schema, table: Table, plan: TablePlan,
     config: TableConfig, count: int | None,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    ds, args = ctx.ds, ctx.args
-    database = ctx.target.database or ""
+) -> Facets:
+    """The page's facets (`_facet`, `_facet_array`, `_facet_date`, metadata facets) and
+    suggestions, each counted within `facet_time_limit_ms`. Raises ApiError 400 for a facet
+    on an unknown column or when `allow_facet` is off."""
+    args, settings = page.args, page.settings
     facets = [] if args.flag("_nofacet") else requested(args, config)
-    if facets and not ds.settings.allow_facet and any(not f.from_config for f in facets):
+    if facets and not settings.allow_facet and any(not f.from_config for f in facets):
         raise ApiError(400, "_facet= is not allowed")
     columns = set(table.columns) | ({"rowid"} if table.uses_rowid else set())
     for facet in facets:
         if facet.column not in columns:
             raise ApiError(400, f"no such column: {facet.column}", title="Invalid SQL")
     base = f"select * {plan.from_where(paged=True)}"
-    size = facet_size(args, config, ds.settings.default_facet_size, ds.settings.max_returned_rows)
-    results: dict[str, Any] = {}
-    timed_out: list[str] = []
+    size = facet_size(args, config, settings.default_facet_size, settings.max_returned_rows)
+    out = Facets()
     for facet in facets:
         sql = _sql(facet.kind, facet.column, base, size + 1)
         try:
-            rows = ds.cached(database, ("facet", sql, _key(plan.params)), lambda sql=sql: execute.run(
-                conn, sql, plan.params, time_limit_ms=ds.settings.facet_time_limit_ms).rows)
+            rows = page.cached(("facet", sql, _key(plan.params)), lambda sql=sql: execute.run(
+                conn, sql, plan.params, time_limit_ms=settings.facet_time_limit_ms).rows)
         except ApiError as exc:
             if exc.title == "SQL Interrupted":
-                timed_out.append(facet.column)
+                out.timed_out.append(facet.column)
                 continue
             raise
         name = facet.column
         suffix = 2
-        while name in results:
+        while name in out.results:
             name = f"{facet.column}_{suffix}"
             suffix += 1
-        results[name] = _facet_result(ctx, conn, schema, table, facet, rows, size)
-    if timed_out:
-        ctx.facets_timed_out = timed_out
-    suggested: list[dict[str, Any]] = []
-    if ds.settings.suggest_facets and not args.flag("_nosuggest") and not args.flag("_nofacet"):
-        suggested = suggest(ctx, conn, table, plan, facets, size, count)
-    return results, suggested
+        out.results[name] = _facet_result(page, conn, schema, table, facet, rows, size)
+    if settings.suggest_facets and not args.flag("_nosuggest") and not args.flag("_nofacet"):
+        out.suggested = suggest(page, conn, table, plan, facets, size, count)
+    return out
 
 
 def _key(params: dict[str, Any]) -> tuple[Any, ...]:
@@ -134,17 +156,16 @@ def _key(params: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _facet_result(
-    ctx: Context, conn: sqlite3.Connection, schema: Schema, table: Table, facet: FacetRequest,
+    page: FacetPage, conn: sqlite3.Connection, schema: Schema, table: Table, facet: FacetRequest,
     rows: list[tuple[Any, ...]], size: int,
 ) -> dict[str, Any]:
-    args = ctx.args
-    database = ctx.target.database or ""
+    args = page.args
     key = _filter_key(facet.kind, facet.column)
     selected_values = set(args.getlist(key))
     label_map: dict[Any, Any] = {}
     if facet.kind == "column" and table.fk_for(facet.column):
-        label_map = labels.fetch_labels(conn, schema, ctx.ds.metadata, database, table, facet.column,
-                                        {r[0] for r in rows[:size]}, ctx.ds.settings.facet_time_limit_ms)
+        label_map = labels.fetch_labels(conn, schema, page.metadata, page.database, table, facet.column,
+                                        {r[0] for r in rows[:size]}, page.settings.facet_time_limit_ms)
     out = []
     for value, n in rows[:size]:
         selected = str(value) in selected_values
@@ -156,7 +177,7 @@ def _facet_result(
             "value": value,
             "label": label_map.get(value, value),
             "count": n,
-            "toggle_url": ctx.url(toggle),
+            "toggle_url": page.url(toggle),
             "selected": selected,
         })
     toggle_arg = TOGGLE_ARG[facet.kind]
@@ -164,7 +185,7 @@ def _facet_result(
         "name": facet.column,
         "type": facet.kind,
         "hideable": not facet.from_config,
-        "toggle_url": ctx.url(Args([(k, v) for k, v in args.items
+        "toggle_url": page.url(Args([(k, v) for k, v in args.items
                                     if not (k == toggle_arg and v == facet.column)])),
         "results": out,
         "truncated": len(rows) > size,
@@ -172,32 +193,30 @@ def _facet_result(
 
 
 def suggest(
-    ctx: Context, conn: sqlite3.Connection, table: Table, plan: TablePlan,
+    page: FacetPage, conn: sqlite3.Connection, table: Table, plan: TablePlan,
     facets: list[FacetRequest], size: int, count: int | None,
 ) -> list[dict[str, Any]]:
     """Columns worth faceting by, computed once per data version and query."""
-    ds = ctx.ds
-    database = ctx.target.database or ""
     base = f"select * {plan.from_where(paged=True)}"
     enabled = {(f.kind, f.column) for f in facets}
     key = ("suggest", base, _key(plan.params), size, tuple(sorted(enabled)))
-    found = ds.cached(database, key, lambda: _suggestions(ctx, conn, table, base, plan.params,
-                                                          enabled, size, count))
+    found = page.cached(key, lambda: _suggestions(page, conn, table, base, plan.params,
+                                                  enabled, size, count))
     out = []
     for kind, column in found:
         entry: dict[str, Any] = {"name": column}
         if kind != "column":
             entry["type"] = kind
-        entry["toggle_url"] = ctx.url(Args(ctx.args.items + [(TOGGLE_ARG[kind], column)]))
+        entry["toggle_url"] = page.url(Args(page.args.items + [(TOGGLE_ARG[kind], column)]))
         out.append(entry)
     return out
 
 
 def _suggestions(
-    ctx: Context, conn: sqlite3.Connection, table: Table, base: str, params: dict[str, Any],
+    page: FacetPage, conn: sqlite3.Connection, table: Table, base: str, params: dict[str, Any],
     enabled: set[tuple[str, str]], size: int, count: int | None,
 ) -> list[tuple[str, str]]:
-    limit_ms = ctx.ds.settings.facet_suggest_time_limit_ms
+    limit_ms = page.settings.facet_suggest_time_limit_ms
     if count is None:
         try:
             count = execute.scalar(conn, f"select count(*) from ({base})", params, time_limit_ms=limit_ms)

@@ -13,11 +13,7 @@ import urllib.parse
 from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-
-class DatabaseNotFound(KeyError):
-    pass
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -29,9 +25,28 @@ class DatabaseInfo:
 
 
 class Storage(Protocol):
-    def names(self) -> list[str]: ...
+    """Where databases live. Every method that takes a name raises DatabaseNotFound for a
+    name the storage does not have; replicated storage may raise ReplicaUnavailable."""
+
+    def names(self) -> list[str]:
+        """Every database's name, in a stable order."""
+        ...
 
     def info(self, name: str) -> DatabaseInfo: ...
+
+    def open_all(self) -> None:
+        """Get every database ready to serve (a no-op where files are simply there)."""
+        ...
+
+    def close(self) -> None:
+        """Stop what the storage started (Litestream processes); connections stay usable
+        for reading local copies."""
+        ...
+
+    def maintain(self, seconds: float) -> dict[str, Any]:
+        """The write function's scheduled maintenance: keep replication running for up to
+        `seconds`; a JSON-able report of what was done."""
+        ...
 
     def read_connection(self, name: str) -> sqlite3.Connection:
         """A read-only connection, owned by the calling thread; do not close it."""

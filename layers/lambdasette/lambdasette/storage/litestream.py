@@ -27,9 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-class ReplicaUnavailable(Exception):
-    """The replica (S3) cannot be reached or did not confirm in time."""
+from lambdasette.errors import ReplicaUnavailable
 
 
 def litestream_binary() -> str:

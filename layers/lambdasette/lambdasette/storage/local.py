@@ -7,10 +7,11 @@ import sqlite3
 import threading
 from collections.abc import Hashable
 from pathlib import Path
+from typing import Any
 
+from lambdasette.errors import DatabaseNotFound
 from lambdasette.storage.base import (
     DatabaseInfo,
-    DatabaseNotFound,
     database_name,
     open_read_only,
     open_read_write,
@@ -41,6 +42,15 @@ class LocalStorage:
 
     def names(self) -> list[str]:
         return list(self._all())
+
+    def open_all(self) -> None:
+        pass  # files on disk are ready as they are
+
+    def close(self) -> None:
+        pass
+
+    def maintain(self, seconds: float) -> dict[str, Any]:
+        return {"ok": True, "message": "no replica: nothing to maintain"}
 
     def path(self, name: str) -> Path:
         path = self._files.get(name)

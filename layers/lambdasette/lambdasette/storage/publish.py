@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lambdasette.storage.litestream import Daemon, Replica, ReplicaUnavailable, commit_nothing
+from lambdasette.errors import ReplicaUnavailable
+from lambdasette.storage.litestream import Daemon, Replica, commit_nothing
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 

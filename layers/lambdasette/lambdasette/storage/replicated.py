@@ -21,9 +21,9 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
+from lambdasette.errors import DatabaseNotFound, ReplicaUnavailable
 from lambdasette.storage.base import (
     DatabaseInfo,
-    DatabaseNotFound,
     open_read_only,
     open_read_write,
     thread_connection,
@@ -32,7 +32,6 @@ from lambdasette.storage.litestream import (
     Daemon,
     Follower,
     Replica,
-    ReplicaUnavailable,
     commit_nothing,
     remove_database,
 )
@@ -150,6 +149,19 @@ class ReplicatedStorage:
         assert self.daemon is not None
         commit_nothing(self.local_path(name))
         self.synced[name] = self.daemon.sync(name, max(self.sync_timeout, 120.0))
+
+    def maintain(self, seconds: float) -> dict[str, Any]:
+        """Keep the writer's daemon running for `seconds` (at most 600): Litestream compacts
+        and takes snapshots only while it runs, and Lambda freezes it between invocations.
+        Restarts a dead daemon and restores databases pushed since the last start."""
+        if self.daemon is None:
+            return {"ok": True, "message": "no replica daemon in this process: nothing to maintain"}
+        started = time.monotonic()
+        names = self.names()
+        self.open_all()
+        time.sleep(max(0.0, min(seconds, 600.0)))
+        return {"ok": True, "databases": names, "awake_seconds": round(time.monotonic() - started, 1),
+                "daemon_running": self.daemon.running()}
 
     def close(self) -> None:
         with self._lock:

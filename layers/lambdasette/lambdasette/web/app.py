@@ -1,59 +1,66 @@
-"""The Starlette application: one route that resolves paths to endpoints."""
+"""The Starlette application: one way through every request.
+
+    request → path (`resolve`) → actor (the token) → route (`Router`) → body → handler → response
+
+Every handler has the signature `(Context) -> Response` and runs in a worker thread locally
+(`lambdasette serve` stays concurrent) or directly in Lambda (one request per container).
+Errors map to HTTP here and only here (`as_api_error`), and the headers every response
+carries are added here.
+"""
 
 from __future__ import annotations
 
 import logging
 import urllib.parse
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route as StarletteRoute
 
 from lambdasette.args import Args
-from lambdasette.endpoints import database, index, row, special, table, tokens, write
-from lambdasette.errors import ApiError
+from lambdasette.errors import (
+    ApiError,
+    DatabaseNotFound,
+    InvalidToken,
+    LambdasetteError,
+    ReplicaUnavailable,
+)
 from lambdasette.instance import Lambdasette
-from lambdasette.storage.base import DatabaseNotFound
+from lambdasette.web.body import read_bytes
 from lambdasette.web.context import Context
-from lambdasette.web.responses import CORS_HEADERS, READ_CORS_HEADERS, error_response, redirect
-from lambdasette.web.routing import resolve
+from lambdasette.web.responses import (
+    CORS_HEADERS,
+    READ_CORS_HEADERS,
+    TXID_HEADER,
+    error_response,
+    redirect,
+)
+from lambdasette.web.routing import Route, Router, resolve
 
 log = logging.getLogger("lambdasette")
 
-# Sent with every durable write; sent back with a read, it makes the read wait for that write.
-TXID_HEADER = "X-Lambdasette-Txid"
-
-Handler = Callable[[Context], Response]
-
-READ_HANDLERS: dict[str, Handler] = {
-    "index": index.index,
-    "special": special.special,
-    "database": database.database,
-    "table": table.table,
-    "row": row.row,
-}
+T = TypeVar("T")
 
 
-def _database_action(ctx: Context) -> Response:
-    if ctx.target.action == "query":
-        return database.query(ctx)
-    raise ApiError(404, "Not found")
-
-
-READ_HANDLERS["database-action"] = _database_action
-
-
-WRITE_ACTIONS = frozenset(
-    {"create", "insert", "upsert", "update", "delete", "drop", "alter", "execute-write"}
-)
-
-
-def is_write_path(path: str) -> bool:
-    segments = path.strip("/").split("/")
-    return len(segments) >= 3 and segments[-2] == "-" and segments[-1] in WRITE_ACTIONS
+def as_api_error(exc: LambdasetteError, *, writing: bool = False) -> ApiError:
+    """The one mapping from a domain error to the answer a client gets (see `errors`);
+    `writing`: the request was a write."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, DatabaseNotFound):
+        return ApiError(404, "Database not found", extra={"database": exc.name})
+    if isinstance(exc, ReplicaUnavailable):
+        # Nothing was acknowledged: the client may retry. (A commit whose sync timed out is
+        # still replicated once the replica is back, so a retried insert can land twice.)
+        what = "The write could not be made durable" if writing else "The replica is unavailable"
+        return ApiError(503, f"{what}: {exc}", headers={"Retry-After": "2"})
+    if isinstance(exc, InvalidToken):
+        return ApiError(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return ApiError(500, "Internal server error")
 
 
 def raw_path(request: Request) -> str:
@@ -65,14 +72,28 @@ def raw_path(request: Request) -> str:
     return urllib.parse.quote(request.scope["path"], safe="/~+,")
 
 
-def create_app(ds: Lambdasette) -> Starlette:
+def is_write_path(path: str) -> bool:
+    """A write API path (`.../-/insert` and the like), whatever the method: such paths send
+    the write API's CORS headers."""
+    segments = path.strip("/").split("/")
+    return len(segments) >= 3 and segments[-2] == "-" and segments[-1] in WRITE_ACTIONS
+
+
+WRITE_ACTIONS = frozenset(
+    {"create", "insert", "upsert", "update", "delete", "drop", "alter", "execute-write"}
+)
+
+
+def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
+    """The ASGI app serving `routes` for the instance `ds`."""
+    router = Router(routes)
+
     async def dispatch(request: Request) -> Response:
         path = raw_path(request)
-        request.scope["lambdasette.path"] = path
         try:
-            response = await handle(ds, request, path)
-        except ApiError as exc:
-            response = error_response(exc)
+            response = await handle(ds, router, request, path)
+        except LambdasetteError as exc:
+            response = error_response(as_api_error(exc, writing=request.method == "POST"))
         except Exception:  # a bug, never the client's fault: log it, answer JSON
             log.exception("Unhandled error for %s %s", request.method, path)
             response = error_response(ApiError(500, "Internal server error"))
@@ -88,14 +109,14 @@ def create_app(ds: Lambdasette) -> Starlette:
         return response
 
     app = Starlette(
-        routes=[Route("/{path:path}", dispatch,
-                      methods=["GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"])]
+        routes=[StarletteRoute("/{path:path}", dispatch,
+                               methods=["GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"])]
     )
     app.state.lambdasette = ds
     return app
 
 
-async def handle(ds: Lambdasette, request: Request, path: str) -> Response:
+async def handle(ds: Lambdasette, router: Router, request: Request, path: str) -> Response:
     if len(path) > 1 and path.endswith("/"):
         query = request.url.query
         return redirect(path.rstrip("/") + (f"?{query}" if query else ""))
@@ -113,32 +134,25 @@ async def handle(ds: Lambdasette, request: Request, path: str) -> Response:
         raise ApiError(405, "This function serves writes only; reads go to the read function")
     if not reading and ds.options.role == "read":
         raise ApiError(405, "This function serves reads only; writes go to the write function")
-    if tokens.handles(path):
-        return await tokens.dispatch(ds, request, path, actor)
     target = resolve(path)
-    args = Args.parse(request.url.query)
-    ctx = Context(ds, request, target, args, actor=actor)
-    if reading:
-        if is_write_path(path):
-            raise ApiError(405, "Method not allowed")
-        handler = READ_HANDLERS.get(target.kind)
-        if handler is None:
-            raise ApiError(404, "Not found")
-        if TXID_HEADER in request.headers:
-            if ds.options.threaded:
-                await run_in_threadpool(wait_for_txid, ds, request, target.database)
-            else:
-                wait_for_txid(ds, request, target.database)
-        if ds.options.threaded:
-            return await run_in_threadpool(handler, ctx)
-        return handler(ctx)
-    writer = write.HANDLERS.get((target.kind, target.action or "")) if method == "POST" else None
-    if writer is None:
-        raise ApiError(405, "Method not allowed")
-    response = await writer(ctx)
-    if ctx.txid is not None:
-        response.headers[TXID_HEADER] = str(ctx.txid)
-    return response
+    match = router.match(target, method)
+    if match.route is None:
+        if match.allowed:
+            raise ApiError(405, "Method not allowed", headers={"Allow": ", ".join(match.allowed)})
+        raise ApiError(404, "Not found")
+    body = b"" if reading else await read_bytes(request, ds.settings.max_post_body_bytes)
+    ctx = Context(ds, request, target, Args.parse(request.url.query), path, actor=actor, body=body,
+                  path_params=match.params)
+    if reading and TXID_HEADER in request.headers:
+        await call(ds, wait_for_txid, ds, request, target.database)
+    return await call(ds, match.route.handler, ctx)
+
+
+async def call(ds: Lambdasette, function: Callable[..., T], *args: Any) -> T:
+    """Run blocking work: in a worker thread locally, directly in Lambda."""
+    if ds.options.threaded:
+        return await run_in_threadpool(function, *args)
+    return function(*args)
 
 
 def wait_for_txid(ds: Lambdasette, request: Request, database: str | None) -> None:
@@ -151,11 +165,7 @@ def wait_for_txid(ds: Lambdasette, request: Request, database: str | None) -> No
         txid = int(raw)
     except ValueError:
         raise ApiError(400, f"{TXID_HEADER} must be a transaction id (an integer)") from None
-    try:
-        caught_up = ds.storage.wait_for(database, txid, ds.settings.txid_wait_ms / 1000)
-    except DatabaseNotFound:
-        raise ApiError(404, "Database not found", extra={"database": database}) from None
-    if not caught_up:
+    if not ds.storage.wait_for(database, txid, ds.settings.txid_wait_ms / 1000):
         raise ApiError(503, f"This replica has not caught up with transaction {txid} yet; retry",
                        headers={"Retry-After": "1"})
 

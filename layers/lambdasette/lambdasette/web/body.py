@@ -39,7 +39,3 @@ def parse_object(raw: bytes, *, empty: Any = ...,
         raise ApiError(400, message)
     return data
 
-
-async def read_object(request: Request, limit: int, *, empty: Any = ...,
-                      message: str = "JSON must be a dictionary") -> dict[str, Any]:
-    return parse_object(await read_bytes(request, limit), empty=empty, message=message)

@@ -1,4 +1,5 @@
-"""What every endpoint receives: the app state, the request, its arguments and actor."""
+"""What every endpoint receives: the instance, the request, what its path names, its
+arguments, body and actor."""
 
 from __future__ import annotations
 
@@ -13,22 +14,42 @@ from lambdasette.auth import authorizer
 from lambdasette.instance import Lambdasette
 from lambdasette.query import execute
 from lambdasette.query.schema import Schema
-from lambdasette.web.responses import url_with_args
+from lambdasette.web.responses import absolute_url, url_with_args
 from lambdasette.web.routing import Target
 
 
 @dataclass
 class Context:
+    """One request, as the dispatcher has read it.
+
+    `path` is the raw (still percent/tilde-encoded) path without the query string; `body` is
+    the request body, already read and capped at `max_post_body_bytes` (empty for GET);
+    `path_params` are the `{name}` parts of the route's action pattern; `actor` is who the
+    token says the caller is (None: anonymous)."""
+
     ds: Lambdasette
     request: Request
     target: Target
     args: Args
+    path: str
     actor: dict[str, Any] | None = None
-    facets_timed_out: list[str] = field(default_factory=list)
-    txid: int | None = None  # the replica's transaction id of this request's write
+    body: bytes = b""
+    path_params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def database(self) -> str:
+        return self.target.database or ""
+
+    @property
+    def table(self) -> str:
+        return self.target.table or ""
 
     def url(self, args: Args) -> str:
-        return url_with_args(self.request, args, force_https=self.ds.settings.force_https_urls)
+        """This page's absolute URL with other arguments."""
+        return url_with_args(self.request, self.path, args, force_https=self.ds.settings.force_https_urls)
+
+    def absolute(self, path_and_query: str) -> str:
+        return absolute_url(self.request, path_and_query, force_https=self.ds.settings.force_https_urls)
 
     def open(self, database: str, *, strict: bool = False,
              conn: sqlite3.Connection | None = None) -> tuple[sqlite3.Connection, Schema]:

@@ -13,6 +13,9 @@ from lambdasette.query.render import dumps
 
 JSON = "application/json; charset=utf-8"
 
+# Sent with every durable write; sent back with a read, it makes the read wait for that write.
+TXID_HEADER = "X-Lambdasette-Txid"
+
 # Datasette 0.65's set for reads; the write API (a 1.0 feature) sends the 1.0 set.
 READ_CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -55,9 +58,9 @@ def absolute_url(request: Request, path_and_query: str, *, force_https: bool = F
     return f"{scheme}://{host}{path_and_query}"
 
 
-def url_with_args(request: Request, args: Args, *, force_https: bool = False) -> str:
+def url_with_args(request: Request, path: str, args: Args, *, force_https: bool = False) -> str:
+    """`path` (raw) with `args` as its query string, made absolute for this request's host."""
     qs = args.query_string()
-    path = request.scope.get("lambdasette.path", request.url.path)
     return absolute_url(request, path + (f"?{qs}" if qs else ""), force_https=force_https)
 
 

@@ -1,8 +1,25 @@
-"""Resolving a request path to what it names: instance, database, table, row, action."""
+"""Routing: a request path to what it names (`resolve` → `Target`), and the route table that
+maps what it names and the method to one handler (`Router`).
+
+Routes are data, as in Starlette: `Route(kind, action, methods, handler)`. `kind` is what the
+path names (`index`, `special`, `database`, `table`, `row`, or `<that>-action` for a path
+with a `/-/<action>` tail); `action` is that tail, where `{name}` matches one segment and
+lands in `Context.path_params`. Every handler has the one signature `(Context) -> Response`.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
+
+    from lambdasette.web.context import Context
+
+    Handler = Callable[[Context], Response]
 
 FORMATS = ("json", "csv", "jsono", "blob")
 
@@ -82,3 +99,61 @@ def resolve(raw_path: str) -> Target:
         return Target("row-action", database=database, table=table, pk=pk,
                       action="/".join(segments[4:]), format=fmt)
     return Target("unknown")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One resource: what the path names, its action pattern, the methods it answers (GET
+    also answers HEAD) and the handler."""
+
+    kind: str
+    action: str | None
+    methods: tuple[str, ...]
+    handler: Handler
+
+    def pattern(self) -> re.Pattern[str] | None:
+        if self.action is None:
+            return None
+        parts = re.split(r"(\{[a-z_]+\})", self.action)
+        regex = "".join(
+            f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts
+        )
+        return re.compile(f"^{regex}$")
+
+
+@dataclass
+class Match:
+    """The route a target and method reached; `allowed` lists the methods the path answers
+    when `route` is None because only the method was wrong (a 405, not a 404)."""
+
+    route: Route | None
+    params: dict[str, str]
+    allowed: tuple[str, ...] = ()
+
+
+class Router:
+    """The route table, indexed by kind; matched in order, first full match wins."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self.routes = list(routes)
+        self._by_kind: dict[str, list[tuple[Route, re.Pattern[str] | None]]] = {}
+        for route in self.routes:
+            self._by_kind.setdefault(route.kind, []).append((route, route.pattern()))
+
+    def match(self, target: Target, method: str) -> Match:
+        method = "GET" if method == "HEAD" else method
+        allowed: list[str] = []
+        for route, pattern in self._by_kind.get(target.kind, ()):
+            if pattern is None:
+                if target.action is not None:
+                    continue
+                params: dict[str, str] = {}
+            else:
+                found = pattern.match(target.action or "")
+                if found is None:
+                    continue
+                params = found.groupdict()
+            if method in route.methods:
+                return Match(route, params)
+            allowed += [m for m in route.methods if m not in allowed]
+        return Match(None, {}, tuple(allowed))

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from lambdasette.errors import ApiError
 from lambdasette.storage.base import Storage
 
 T = TypeVar("T")
@@ -40,7 +41,17 @@ class Writer:
 
     def run(self, name: str, work: Callable[[Any], T]) -> tuple[T, int | None]:
         """Run `work(db)` (db: a sqlite_utils.Database) in one transaction on database `name`;
-        returns its result and the replica's transaction id once the commit is durable."""
+        returns its result and the replica's transaction id once the commit is durable.
+
+        Raises DatabaseNotFound, ReplicaUnavailable (nothing acknowledged), ApiError from
+        `work`, and ApiError for what SQLite refused: 400 for the data's fault (a constraint,
+        a bad value), 503 when the database is locked by another process."""
+        try:
+            return self._run(name, work)
+        except sqlite3.Error as exc:
+            raise refused(exc) from None
+
+    def _run(self, name: str, work: Callable[[Any], T]) -> tuple[T, int | None]:
         with self._lock(name):
             if self.storage.is_stale(name):
                 # Someone else wrote to the replica: never build on an old copy.
@@ -68,3 +79,11 @@ class Writer:
         if db is not None:
             db.conn.close()
 
+
+
+def refused(exc: sqlite3.Error) -> ApiError:
+    """A statement SQLite refused: the data's fault (400) or a busy database (503)."""
+    message = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and "database is locked" in message:
+        return ApiError(503, "The database is busy; try again", headers={"Retry-After": "1"})
+    return ApiError(400, message)

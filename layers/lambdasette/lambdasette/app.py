@@ -1,0 +1,52 @@
+"""The application: every resource lambdasette serves, as one route table, handed to the web
+layer. Read this file to see the whole API surface at a glance.
+
+`kind` is what the path names (see `web.routing.resolve`); `action` is the `/-/...` tail.
+Reads are GET (which also answers HEAD); writes are POST and reach the write function.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from lambdasette.endpoints import database, index, row, special, table, tokens, write
+from lambdasette.instance import Lambdasette
+from lambdasette.web import app as web
+from lambdasette.web.routing import Route
+
+GET = ("GET",)
+POST = ("POST",)
+
+ROUTES = [
+    # The instance
+    Route("index", None, GET, index.index),
+    Route("special", "versions", GET, special.versions),
+    Route("special", "settings", GET, special.settings),
+    Route("special", "databases", GET, special.databases),
+    Route("special", "actor", GET, special.actor),
+    # The token API
+    Route("special", "api/tokens", GET, tokens.list_tokens),
+    Route("special", "api/tokens", POST, tokens.create),
+    Route("special", "api/tokens/create", POST, tokens.create),
+    Route("special", "api/tokens/{token_id}", GET, tokens.show),
+    Route("special", "api/tokens/{token_id}/-/revoke", POST, tokens.revoke),
+    # A database: its page (and `?sql=`), its query page, creating a table
+    Route("database", None, GET, database.database),
+    Route("database-action", "query", GET, database.query),
+    Route("database-action", "create", POST, write.create),
+    # A table or view: its page, and the write API on it
+    Route("table", None, GET, table.table),
+    Route("table-action", "insert", POST, write.insert),
+    Route("table-action", "upsert", POST, write.upsert),
+    Route("table-action", "drop", POST, write.drop),
+    Route("table-action", "alter", POST, write.alter),
+    # A row
+    Route("row", None, GET, row.row),
+    Route("row-action", "update", POST, write.update),
+    Route("row-action", "delete", POST, write.delete),
+]
+
+
+def create_app(ds: Lambdasette) -> Starlette:
+    """The ASGI app for the instance `ds`, serving `ROUTES`."""
+    return web.create_app(ds, ROUTES)
