@@ -18,8 +18,10 @@ from lambdasette.tilde import tilde_encode
 from lambdasette.web.body import parse_object
 from lambdasette.web.context import Context
 from lambdasette.web.responses import TXID_HEADER, json_response
+from lambdasette.writes import alter as write_alter
 from lambdasette.writes import rows as write_rows
 from lambdasette.writes import tables as write_tables
+from lambdasette.writes.transaction import Transaction
 
 NO_STORE = {"Cache-Control": "private, no-store"}
 T = TypeVar("T")
@@ -32,7 +34,7 @@ def flag(data: dict[str, Any], key: str) -> bool:
     return bool(value)
 
 
-def perform(ctx: Context, work: Callable[[Any], T]) -> tuple[T, int | None]:
+def perform(ctx: Context, work: Callable[[Transaction], T]) -> tuple[T, int | None]:
     """Run `work(db)` in the database's writer transaction: its result, and the replica's
     transaction id of the write (None without a replica) for the answer's txid header."""
     return ctx.ds.writer.run(ctx.database, work)
@@ -44,13 +46,6 @@ def written(body: dict[str, Any], txid: int | None, status: int = 200) -> Respon
     if txid is not None:
         headers[TXID_HEADER] = str(txid)
     return json_response(body, status=status, headers=headers)
-
-
-def existing_table(db: Any, name: str) -> write_tables.TableInfo:
-    table = write_tables.table_info(db.conn, name)
-    if table is None:
-        raise ApiError(404, "Table not found")
-    return table
 
 
 def rows_from(
@@ -130,26 +125,9 @@ def _insert_or_upsert(ctx: Context, *, upsert: bool) -> Response:
     # Returned rows are a read: only for callers who may view the table.
     want_return = want_return and ds.can(actor, "view-table", database, name)
 
-    def work(db: Any) -> list[dict[str, Any]]:
-        table = existing_table(db, name)
-        if alter:
-            table = write_tables.add_missing_columns(db, table, rows)
-        else:
-            write_rows.check_columns(table, rows)
-        if upsert:
-            write_rows.check_upsert_keys(table, rows)
-            write_rows.upsert(db.conn, table, rows)
-            if not want_return:
-                return []
-            return write_rows.fetch_by_keys(db.conn, table, [[r[k] for k in table.keys] for r in rows])
-        if not table.has_rowid:
-            # WITHOUT ROWID: every row names its whole key, so rows are found again by key.
-            write_rows.insert(db.conn, table, rows, ignore=ignore, replace=replace)
-            keys = [[r.get(k) for k in table.keys] for r in rows]
-            return write_rows.fetch_by_keys(db.conn, table, keys) if want_return else []
-        rowids = write_rows.insert(db.conn, table, rows, ignore=ignore, replace=replace,
-                               want_rowids=want_return)
-        return write_rows.fetch_by_rowids(db.conn, table, rowids) if want_return else []
+    def work(tx: Transaction) -> list[dict[str, Any]]:
+        return write_rows.write_rows(tx, name, rows, upsert=upsert, ignore=ignore, replace=replace,
+                                     alter=alter, returning=want_return)
 
     returned, txid = perform(ctx, work)
     out: dict[str, Any] = {"ok": True}
@@ -179,17 +157,8 @@ def update(ctx: Context) -> Response:
     changes = write_rows.decode_row(data["update"])
     want_return = flag(data, "return") and ds.can(actor, "view-table", database, name)
 
-    def work(db: Any) -> list[dict[str, Any]]:
-        table = existing_table(db, name)
-        _check_key_count(table, values)
-        if alter:
-            table = write_tables.add_missing_columns(db, table, [changes])
-        write_rows.update(db.conn, table, values, changes)
-        if not want_return:
-            return []
-        # The key may itself have changed: fetch the row by its key after the update.
-        keys = [changes.get(k, v) for k, v in zip(table.keys, values)]
-        return write_rows.fetch_by_keys(db.conn, table, [keys])
+    def work(tx: Transaction) -> list[dict[str, Any]]:
+        return write_rows.update_row(tx, name, values, changes, alter=alter, returning=want_return)
 
     returned, txid = perform(ctx, work)
     out: dict[str, Any] = {"ok": True}
@@ -198,20 +167,13 @@ def update(ctx: Context) -> Response:
     return written(out, txid)
 
 
-def _check_key_count(table: write_tables.TableInfo, values: list[str]) -> None:
-    if len(values) != len(table.keys):
-        raise ApiError(400, "URL row identifier does not match the primary key for this table")
-
-
 def delete(ctx: Context) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database, name, values = ctx.target.database or "", ctx.target.table or "", ctx.target.pk
     ds.require(actor, "delete-row", database, name, message="Permission denied")
 
-    def work(db: Any) -> None:
-        table = existing_table(db, name)
-        _check_key_count(table, values)
-        write_rows.delete(db.conn, table, values)
+    def work(tx: Transaction) -> None:
+        write_rows.delete_row(tx, name, values)
 
     _, txid = perform(ctx, work)
     return written({"ok": True}, txid)
@@ -226,11 +188,11 @@ def drop(ctx: Context) -> Response:
     ds.require(actor, "drop-table", database, name, message="Permission denied")
     confirm = flag(data, "confirm")
 
-    def work(db: Any) -> int | None:
-        table = existing_table(db, name)
+    def work(tx: Transaction) -> int | None:
+        table = write_tables.writable(tx, name)
         if not confirm:
-            return db.conn.execute(f"select count(*) from {quote(table.name)}").fetchone()[0]
-        write_tables.drop(db, table.name)
+            return tx.conn.execute(f"select count(*) from {quote(table.name)}").fetchone()[0]
+        write_tables.drop(tx, table.name)
         return None
 
     count, txid = perform(ctx, work)
@@ -320,24 +282,21 @@ def create(ctx: Context) -> Response:
                        message='Permission denied: need update-row to use "replace"')
         rows, _ = rows_from(data, ds.settings.max_insert_rows)
 
-    def work(db: Any) -> str:
-        table = write_tables.table_info(db.conn, name)
+    def work(tx: Transaction) -> str:
+        table = write_tables.find_writable(tx, name)
         if columns is not None:
             if table is not None:
                 raise ApiError(400, f'table "{name}" already exists')
-            db.conn.execute(write_tables.create_sql(db.conn, name, columns, pks))
-            return write_tables.schema_of(db.conn, name)
+            tx.conn.execute(write_tables.create_sql(tx, name, columns, pks))
+            return write_tables.schema_of(tx, name)
         if table is not None:
             if pks and pks != table.pks:
                 raise ApiError(400, "pk cannot be changed for existing table")
-            if alter:
-                if not ds.can(actor, "alter-table", database, name):
-                    raise ApiError(403, "Permission denied for alter-table")
-                table = write_tables.add_missing_columns(db, table, rows)
-            write_rows.insert(db.conn, table, rows, ignore=ignore, replace=replace)
-        else:
-            write_tables.create_from_rows(db, name, rows, pks, ignore=ignore, replace=replace)
-        return write_tables.schema_of(db.conn, name)
+            if alter and not ds.can(actor, "alter-table", database, name):
+                raise ApiError(403, "Permission denied for alter-table")
+        write_rows.write_rows(tx, name, rows, ignore=ignore, replace=replace, alter=alter, create_pks=pks,
+                              check_columns=False)
+        return write_tables.schema_of(tx, name)
 
     schema, txid = perform(ctx, work)
     out: dict[str, Any] = {"ok": True, "database": database, "table": name,
@@ -349,83 +308,18 @@ def create(ctx: Context) -> Response:
 
 # -- alter --------------------------------------------------------------------------------------
 
-ALTER_ARGS: dict[str, tuple[set[str], set[str]]] = {  # op: (required args, optional args)
-    "add_column": ({"name"}, {"type", "not_null", "default", "default_expr"}),
-    "rename_column": ({"name", "to"}, set()),
-    "rename_table": ({"to"}, set()),
-    "alter_column": ({"name"}, {"type", "not_null", "default", "default_expr"}),
-    "drop_column": ({"name"}, set()),
-    "set_primary_key": ({"columns"}, set()),
-    "reorder_columns": ({"columns"}, set()),
-    "add_foreign_key": ({"column", "fk_table"}, {"fk_column"}),
-    "drop_foreign_key": ({"column"}, set()),
-    "set_foreign_keys": ({"foreign_keys"}, set()),
-}
-
-
-def _validate_operations(data: dict[str, Any]) -> list[dict[str, Any]]:
-    unknown = sorted(set(data) - {"operations"})
-    if unknown:
-        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
-    if "operations" not in data:
-        raise ApiError(400, "operations: Field required")
-    operations = data["operations"]
-    if not isinstance(operations, list) or not operations:
-        raise ApiError(400, "operations: List should have at least 1 item")
-    tags = ", ".join(f"'{op}'" for op in write_tables.ALTER_OPS)
-    errors = []
-    for i, op in enumerate(operations):
-        if not isinstance(op, dict) or not isinstance(op.get("args", {}), dict):
-            errors.append(f"operations.{i}: Input should be an object with \"op\" and \"args\"")
-            continue
-        kind, args = op.get("op"), op.setdefault("args", {})
-        if kind not in ALTER_ARGS:
-            errors.append(f"operations.{i}: Input tag '{kind}' found using 'op' does not match any of "
-                          f"the expected tags: {tags}")
-            continue
-        required, optional = ALTER_ARGS[kind]
-        errors += [f"operations.{i}.args.{k}: Field required" for k in sorted(required - set(args))]
-        errors += [f"operations.{i}.args.{k}: Extra inputs are not permitted"
-                   for k in sorted(set(args) - required - optional)]
-        kind_type = args.get("type")
-        if kind_type is not None and kind_type not in write_tables.COLUMN_TYPES:
-            errors.append(f"Unsupported column type: {kind_type}")
-        expr = args.get("default_expr")
-        if expr is not None and expr not in write_tables.DEFAULT_EXPRESSIONS:
-            errors.append(f"Unsupported default_expr: {expr}")
-        for key in ("name", "to", "column", "fk_table", "fk_column"):
-            if key in args and not (isinstance(args[key], str) and args[key]):
-                errors.append(f"operations.{i}.args.{key}: Input should be a non-empty string")
-        for key in ("columns",):
-            value = args.get(key)
-            if value is not None and not (isinstance(value, list) and value
-                                          and all(isinstance(c, str) for c in value)):
-                errors.append(f"operations.{i}.args.{key}: Input should be a list of column names")
-        if kind == "set_foreign_keys":
-            fks = args.get("foreign_keys")
-            if not isinstance(fks, list) or not all(
-                isinstance(fk, dict) and isinstance(fk.get("column"), str)
-                and isinstance(fk.get("fk_table"), str) for fk in fks
-            ):
-                errors.append(f"operations.{i}.args.foreign_keys: Input should be a list of "
-                              '{"column", "fk_table"} objects')
-    if errors:
-        raise ApiError(400, *errors)
-    return operations
-
-
 def alter(ctx: Context) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database, name = ctx.target.database or "", ctx.target.table or ""
     data = parse_object(ctx.body)
     ds.require(actor, "alter-table", database, name, message="Permission denied: need alter-table")
-    operations = _validate_operations(data)
+    operations = write_alter.validate(data)
 
-    def work(db: Any) -> tuple[str, str, str]:
-        existing_table(db, name)
-        before = write_tables.schema_of(db.conn, name)
-        new_name = write_tables.alter(db, name, operations)
-        return new_name, before, write_tables.schema_of(db.conn, new_name)
+    def work(tx: Transaction) -> tuple[str, str, str]:
+        write_tables.writable(tx, name)
+        before = write_tables.schema_of(tx, name)
+        new_name = write_alter.alter(tx, name, operations)
+        return new_name, before, write_tables.schema_of(tx, new_name)
 
     (new_name, before, after), txid = perform(ctx, work)
     out = {"ok": True, "database": database, "table": new_name,

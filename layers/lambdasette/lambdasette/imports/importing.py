@@ -362,8 +362,8 @@ def record_event(definition: Definition, run: dict[str, Any]) -> dict[str, Any]:
 def apply_batch(ds: Any, event: dict[str, Any]) -> dict[str, Any]:
     """The write function's side: one batch, one transaction, through the writer."""
     from lambdasette.errors import DatabaseNotFound, ReplicaUnavailable
-    from lambdasette.writes.rows import insert, upsert
-    from lambdasette.writes.tables import add_missing_columns, create_from_rows, table_info
+    from lambdasette.writes.rows import write_rows
+    from lambdasette.writes.transaction import Transaction
 
     database, table, mode = event.get("database"), event.get("table"), event.get("mode", "insert")
     rows, pk = event.get("rows"), event.get("pk")
@@ -372,17 +372,11 @@ def apply_batch(ds: Any, event: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": "an import batch needs database, table, mode and a list of rows"}
     pks = [pk] if isinstance(pk, str) else list(pk or [])
 
-    def work(db: Any) -> int:
-        info = table_info(db.conn, table)
-        if info is None:
-            create_from_rows(db, table, rows, pks, ignore=mode == "insert" and bool(pks),
-                             replace=mode == "replace")
-            return len(rows)
-        info = add_missing_columns(db, info, rows)
-        if mode == "upsert":
-            upsert(db.conn, info, rows)
-        else:
-            insert(db.conn, info, rows, ignore=mode == "insert", replace=mode == "replace")
+    def work(tx: Transaction) -> int:
+        # Imports are idempotent by key: "insert" keeps rows already there, "replace" and
+        # "upsert" overwrite them; a new field becomes a new column.
+        write_rows(tx, table, rows, upsert=mode == "upsert", ignore=mode == "insert",
+                   replace=mode == "replace", alter=True, create_pks=pks)
         return len(rows)
 
     try:

@@ -84,6 +84,14 @@ class Schema:
             )
         return Schema(version=self.version, tables=tables)
 
+    def is_shadow(self, name: str) -> bool:
+        """Is `name` a shadow table of a virtual table (an FTS index's or an R*Tree's
+        storage, named `<virtual table>_<suffix>`)?"""
+        return any(
+            table.is_virtual and name != table.name and name.startswith(table.name + "_")
+            for table in self.tables.values()
+        )
+
     def owners(self) -> dict[str, str]:
         """FTS tables and their storage tables, mapped to the table whose rows they index:
         whoever may not see a table may not see its index either."""

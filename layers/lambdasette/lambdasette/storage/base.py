@@ -114,18 +114,9 @@ def open_read_only(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class WriteConnection(sqlite3.Connection):
-    """The writer's connection; it remembers table layouts per schema version."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.table_infos: dict[tuple[str, int], object] = {}
-
-
 def open_read_write(path: Path) -> sqlite3.Connection:
     # Autocommit at the driver level: the writer issues BEGIN IMMEDIATE / COMMIT itself.
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30,
-                           factory=WriteConnection)
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
     # WAL lets readers keep reading while a write commits (and is what Litestream needs);
     # synchronous=FULL so that a commit is on disk when it returns.
     conn.execute("PRAGMA journal_mode = WAL")

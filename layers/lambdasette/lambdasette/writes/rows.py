@@ -1,9 +1,10 @@
-"""The row vocabulary - insert, upsert, update, delete - as SQL on one transaction.
+"""The row vocabulary - `write_rows` (insert, upsert, create from rows), `update_row`,
+`delete_row` - as SQL inside a `Transaction`, and JSON values into SQLite values.
 
 Callers (endpoints/write.py, imports) have validated the request and checked permissions;
-these functions raise ApiError for what only the data can tell (missing rows, constraints).
-Row writes are plain parameterised statements, grouped so that rows with the same columns go
-through one `executemany`.
+these functions raise ApiError for what only the data can tell (missing rows or tables,
+unknown columns, keys). Row writes are plain parameterised statements, grouped so that rows
+with the same columns go through one `executemany`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from typing import Any
 
 from lambdasette.errors import ApiError
 from lambdasette.query.quote import quote
-from lambdasette.writes.tables import TableInfo, column_ref
+from lambdasette.query.schema import Table
+from lambdasette.writes.tables import (
+    add_missing_columns,
+    column_ref,
+    create_from_rows,
+    find_writable,
+    key_where,
+    writable,
+)
+from lambdasette.writes.transaction import Transaction
 
 
 def decode_value(value: Any) -> Any:
@@ -42,9 +52,9 @@ def decode_row(row: dict[str, Any]) -> dict[str, Any]:
     return row  # the common case: scalars only, nothing to convert
 
 
-def check_columns(table: TableInfo, rows: list[dict[str, Any]]) -> None:
+def _check_columns(table: Table, rows: list[dict[str, Any]]) -> None:
     """Every row's unknown columns, all reported at once."""
-    known = set(table.columns) | ({"rowid"} if not table.pks else set())
+    known = set(table.columns) | ({"rowid"} if table.uses_rowid else set())
     seen: set[str] = set()
     for row in rows:
         seen.update(row)
@@ -81,7 +91,7 @@ def _insert_sql(table: str, columns: tuple[str, ...], verb: str) -> str:
     return f"{verb} INTO {quote(table)} ({names}) VALUES ({marks})"
 
 
-def insert(conn: sqlite3.Connection, table: TableInfo, rows: list[dict[str, Any]], *,
+def _insert(conn: sqlite3.Connection, table: Table, rows: list[dict[str, Any]], *,
            ignore: bool = False, replace: bool = False, want_rowids: bool = False) -> list[int]:
     """Insert rows; with `want_rowids`, the rowid of each row as stored (for an ignored
     duplicate, the existing row's)."""
@@ -103,24 +113,24 @@ def insert(conn: sqlite3.Connection, table: TableInfo, rows: list[dict[str, Any]
     return rowids
 
 
-def _existing_rowid(conn: sqlite3.Connection, table: TableInfo, row: dict[str, Any]) -> int | None:
-    if not all(k in row for k in table.keys):
+def _existing_rowid(conn: sqlite3.Connection, table: Table, row: dict[str, Any]) -> int | None:
+    if not all(k in row for k in table.row_keys):
         return None
-    where, names = table.key_sql()
+    where, names = key_where(table)
     found = conn.execute(f"select rowid from {quote(table.name)} where {where}",
-                         dict(zip(names, (row[k] for k in table.keys)))).fetchone()
+                         dict(zip(names, (row[k] for k in table.row_keys)))).fetchone()
     return found[0] if found else None
 
 
-def check_upsert_keys(table: TableInfo, rows: list[dict[str, Any]]) -> None:
+def _check_upsert_keys(table: Table, rows: list[dict[str, Any]]) -> None:
     errors = []
     for i, row in enumerate(rows):
-        missing = [k for k in table.keys if k not in row]
+        missing = [k for k in table.row_keys if k not in row]
         if missing:
             errors.append(f"Row {i} is missing primary key column(s): "
                           + ", ".join(f'"{k}"' for k in missing))
             continue
-        nulls = [k for k in table.keys if row[k] is None]
+        nulls = [k for k in table.row_keys if row[k] is None]
         if nulls:
             errors.append(f"Row {i} has null primary key column(s): "
                           + ", ".join(f'"{k}"' for k in nulls))
@@ -128,12 +138,12 @@ def check_upsert_keys(table: TableInfo, rows: list[dict[str, Any]]) -> None:
         raise ApiError(400, *errors)
 
 
-def upsert(conn: sqlite3.Connection, table: TableInfo, rows: list[dict[str, Any]]) -> None:
+def _upsert(conn: sqlite3.Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Update the columns each row names - and only those - or insert the row if its key is new.
     (Datasette 1.0a41 widens mixed batches and nulls the columns a row leaves out; not here.)"""
-    where, names = table.key_sql()
+    where, names = key_where(table)
     for columns, group in _groups(rows):
-        values = [c for c in columns if c not in table.keys]
+        values = [c for c in columns if c not in table.row_keys]
         insert_sql = _insert_sql(table.name, columns, "INSERT")
         update_sql = None
         if values:
@@ -141,7 +151,7 @@ def upsert(conn: sqlite3.Connection, table: TableInfo, rows: list[dict[str, Any]
             update_sql = f"UPDATE {quote(table.name)} SET {sets} WHERE {where}"
         exists_sql = f"SELECT 1 FROM {quote(table.name)} WHERE {where}"
         for row in group:
-            params = dict(zip(names, (row[k] for k in table.keys)))
+            params = dict(zip(names, (row[k] for k in table.row_keys)))
             if update_sql is not None:
                 params.update({f"v{i}": row[c] for i, c in enumerate(values)})
                 if conn.execute(update_sql, params).rowcount:
@@ -151,7 +161,7 @@ def upsert(conn: sqlite3.Connection, table: TableInfo, rows: list[dict[str, Any]
             conn.execute(insert_sql, tuple(row.values()))
 
 
-def fetch_by_rowids(conn: sqlite3.Connection, table: TableInfo, rowids: list[int],
+def _fetch_by_rowids(conn: sqlite3.Connection, table: Table, rowids: list[int],
                     *, with_rowid: bool = False) -> list[dict[str, Any]]:
     if not rowids:
         return []
@@ -167,8 +177,8 @@ def fetch_by_rowids(conn: sqlite3.Connection, table: TableInfo, rowids: list[int
     return out
 
 
-def fetch_by_keys(conn: sqlite3.Connection, table: TableInfo, keys: list[list[Any]]) -> list[dict[str, Any]]:
-    where, names = table.key_sql()
+def _fetch_by_keys(conn: sqlite3.Connection, table: Table, keys: list[list[Any]]) -> list[dict[str, Any]]:
+    where, names = key_where(table)
     select = "*" if table.pks else "rowid, *"
     sql = f"select {select} from {quote(table.name)} where {where}"
     out = []
@@ -180,25 +190,104 @@ def fetch_by_keys(conn: sqlite3.Connection, table: TableInfo, keys: list[list[An
     return out
 
 
-def require_row(conn: sqlite3.Connection, table: TableInfo, values: list[str]) -> None:
-    where, names = table.key_sql()
+def _require_row(conn: sqlite3.Connection, table: Table, values: list[str]) -> None:
+    where, names = key_where(table)
     if conn.execute(f"select 1 from {quote(table.name)} where {where}",
                     dict(zip(names, values))).fetchone() is None:
         raise ApiError(404, f"Record not found: {values!r}")
 
 
-def update(conn: sqlite3.Connection, table: TableInfo, values: list[str], changes: dict[str, Any]) -> None:
-    require_row(conn, table, values)
+def _update(conn: sqlite3.Connection, table: Table, values: list[str], changes: dict[str, Any]) -> None:
+    _require_row(conn, table, values)
     if not changes:
         return
-    where, names = table.key_sql()
+    where, names = key_where(table)
     sets = ", ".join(f"{column_ref(c)} = :v{i}" for i, c in enumerate(changes))
     params = dict(zip(names, values))
     params.update({f"v{i}": v for i, v in enumerate(changes.values())})
     conn.execute(f"UPDATE {quote(table.name)} SET {sets} WHERE {where}", params)
 
 
-def delete(conn: sqlite3.Connection, table: TableInfo, values: list[str]) -> None:
-    require_row(conn, table, values)
-    where, names = table.key_sql()
+def _delete(conn: sqlite3.Connection, table: Table, values: list[str]) -> None:
+    _require_row(conn, table, values)
+    where, names = key_where(table)
     conn.execute(f"DELETE FROM {quote(table.name)} WHERE {where}", dict(zip(names, values)))
+
+
+def write_rows(
+    tx: Transaction,
+    name: str,
+    rows: list[dict[str, Any]],
+    *,
+    upsert: bool = False,
+    ignore: bool = False,
+    replace: bool = False,
+    alter: bool = False,
+    create_pks: list[str] | None = None,
+    returning: bool = False,
+    check_columns: bool = True,
+) -> list[dict[str, Any]]:
+    """Write `rows` (JSON already decoded to SQLite values) into table `name`: the one way
+    the write API's insert, upsert and create, and scheduled imports, write rows.
+
+    - `upsert`: update the columns each row names, or insert the row if its key is new
+      (rows must name the whole key); otherwise insert, with `ignore` (keep the existing row
+      on a key conflict) or `replace` (replace it).
+    - `alter`: add the columns rows have and the table lacks (typed from their values);
+      without it, an unknown column is a 400 naming every offending row.
+    - `create_pks`: when given and the table does not exist, create it from the rows with
+      this primary key (sqlite-utils infers the types); otherwise a missing table is a 404.
+    - `returning`: fetch the rows back as stored (by key, or by rowid).
+    - `check_columns`: name every row's unknown columns in one 400 (the insert API); off,
+      SQLite reports the first one, as 1.0a41's create does.
+
+    Returns the stored rows when `returning`, else []. Raises ApiError (400, 404)."""
+    table = find_writable(tx, name)
+    if table is None:
+        if create_pks is None:
+            raise ApiError(404, "Table not found")
+        create_from_rows(tx, name, rows, create_pks, ignore=ignore, replace=replace)
+        return []
+    if alter:
+        table = add_missing_columns(tx, table, rows)
+    elif check_columns:
+        _check_columns(table, rows)
+    if upsert:
+        _check_upsert_keys(table, rows)
+        _upsert(tx.conn, table, rows)
+        if not returning:
+            return []
+        return _fetch_by_keys(tx.conn, table, [[r[k] for k in table.row_keys] for r in rows])
+    if not table.has_rowid:
+        # WITHOUT ROWID: every row names its whole key, so rows are found again by key.
+        _insert(tx.conn, table, rows, ignore=ignore, replace=replace)
+        keys = [[r.get(k) for k in table.row_keys] for r in rows]
+        return _fetch_by_keys(tx.conn, table, keys) if returning else []
+    rowids = _insert(tx.conn, table, rows, ignore=ignore, replace=replace, want_rowids=returning)
+    return _fetch_by_rowids(tx.conn, table, rowids) if returning else []
+
+
+def update_row(tx: Transaction, name: str, key: list[str], changes: dict[str, Any], *,
+               alter: bool = False, returning: bool = False) -> list[dict[str, Any]]:
+    """Update the row whose key (in `Table.row_keys` order) is `key`; 404 if there is none.
+    Returns the row as stored afterwards when `returning` (its key may have changed)."""
+    table = writable(tx, name)
+    _check_key(table, key)
+    if alter:
+        table = add_missing_columns(tx, table, [changes])
+    _update(tx.conn, table, key, changes)
+    if not returning:
+        return []
+    return _fetch_by_keys(tx.conn, table, [[changes.get(k, v) for k, v in zip(table.row_keys, key)]])
+
+
+def delete_row(tx: Transaction, name: str, key: list[str]) -> None:
+    """Delete the row whose key is `key`; 404 if there is none."""
+    table = writable(tx, name)
+    _check_key(table, key)
+    _delete(tx.conn, table, key)
+
+
+def _check_key(table: Table, key: list[str]) -> None:
+    if len(key) != len(table.row_keys):
+        raise ApiError(400, "URL row identifier does not match the primary key for this table")

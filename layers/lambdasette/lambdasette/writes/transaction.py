@@ -14,17 +14,41 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from lambdasette.errors import ApiError
+from lambdasette.query.schema import Schema, SchemaCache, Table
 from lambdasette.storage.base import Storage
 
 T = TypeVar("T")
 
 
+class Transaction:
+    """What a write's work receives: the connection inside `BEGIN IMMEDIATE` (`conn`),
+    sqlite-utils' Database over it (`db`, for table creation and transforms), and the tables
+    as they stand at this point of the transaction (`schema()`, `table(name)`), in the same
+    model the read side uses (`query.schema.Table`)."""
+
+    def __init__(self, db: Any, database: str, schemas: SchemaCache) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+        self.database = database
+        self._schemas = schemas
+
+    def schema(self) -> Schema:
+        """The schema now: introspected again only after a statement changed it."""
+        return self._schemas.get(self.database, self.conn)
+
+    def table(self, name: str) -> Table | None:
+        return self.schema().get(name)
+
+
 class Writer:
+    """One connection and one lock per database; see `run`."""
+
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._databases: dict[str, Any] = {}
+        self._schemas = SchemaCache()
 
     def _lock(self, name: str) -> threading.Lock:
         with self._guard:
@@ -39,8 +63,8 @@ class Writer:
             self._databases[name] = db
         return db
 
-    def run(self, name: str, work: Callable[[Any], T]) -> tuple[T, int | None]:
-        """Run `work(db)` (db: a sqlite_utils.Database) in one transaction on database `name`;
+    def run(self, name: str, work: Callable[[Transaction], T]) -> tuple[T, int | None]:
+        """Run `work(tx)` in one transaction on database `name`;
         returns its result and the replica's transaction id once the commit is durable.
 
         Raises DatabaseNotFound, ReplicaUnavailable (nothing acknowledged), ApiError from
@@ -51,7 +75,7 @@ class Writer:
         except sqlite3.Error as exc:
             raise refused(exc) from None
 
-    def _run(self, name: str, work: Callable[[Any], T]) -> tuple[T, int | None]:
+    def _run(self, name: str, work: Callable[[Transaction], T]) -> tuple[T, int | None]:
         with self._lock(name):
             if self.storage.is_stale(name):
                 # Someone else wrote to the replica: never build on an old copy.
@@ -61,7 +85,7 @@ class Writer:
             conn: sqlite3.Connection = db.conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                result = work(db)
+                result = work(Transaction(db, name, self._schemas))
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -78,7 +102,6 @@ class Writer:
         db = self._databases.pop(name, None)
         if db is not None:
             db.conn.close()
-
 
 
 def refused(exc: sqlite3.Error) -> ApiError:
