@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from lambdasette.imports import importing
+from lambdasette import imports
 from lambdasette.instance import Lambdasette, Options
 from lambdasette.storage.local import LocalStorage
 
@@ -103,7 +103,7 @@ def data(tmp_path: Path) -> Path:
     return path
 
 
-def federal(api: str, **changes: Any) -> importing.Definition:
+def federal(api: str, **changes: Any) -> imports.Definition:
     raw = {
         "name": "fr", "schedule": "cron(0 6,18 * * ? *)",
         "source": {"urls": [f"{api}/fr/documents.json?per_page=100&date={{today}}"], "records": "results",
@@ -114,12 +114,12 @@ def federal(api: str, **changes: Any) -> importing.Definition:
     }
     for key, value in changes.items():
         raw[key] = {**raw[key], **value} if key in ("source", "target") else value
-    return importing.parse_definition(raw, "fr")
+    return imports.parse_definition(raw, "fr")
 
 
-def run(definition: importing.Definition, db: Path) -> dict[str, Any]:
+def run(definition: imports.Definition, db: Path) -> dict[str, Any]:
     ds = Lambdasette(storage=LocalStorage([db]), options=Options(threaded=False))
-    return importing.run(definition, importing.LocalSink(ds), today=datetime.date(2026, 11, 22))
+    return imports.run(definition, imports.LocalSink(ds), today=datetime.date(2026, 11, 22))
 
 
 def table(db: Path, name: str = "documents") -> list[tuple]:
@@ -140,7 +140,7 @@ def test_a_federal_register_style_import_is_idempotent(api: str, data: Path) -> 
     assert json.loads(row[0]) == AGENCIES[:3] and row[1] == "About rule 2"
     assert run(federal(api), data)["status"] == "ok"
     assert table(data) == rows  # replace by key: the same state again
-    runs = importing.last_runs(conn, "fr")
+    runs = imports.last_runs(conn, "fr")
     assert [r["status"] for r in runs] == ["ok", "ok"] and runs[0]["pages"] == 3
     assert "{today}" in runs[0]["source"]
 
@@ -182,7 +182,7 @@ def test_a_run_failing_midway_reruns_to_the_clean_state(api: str, tmp_path: Path
     assert result["rows_written"] == 100 and len(table(failing)) == 100  # whole batches only
     assert run(federal(api), failing)["status"] == "ok"
     assert table(failing) == table(clean)
-    statuses = [r["status"] for r in importing.last_runs(sqlite3.connect(failing), "fr")]
+    statuses = [r["status"] for r in imports.last_runs(sqlite3.connect(failing), "fr")]
     assert statuses == ["ok", "error"]
 
 
@@ -205,7 +205,7 @@ def test_source_and_record_failures_are_clear_and_write_no_half_batch(
     assert result["status"] == "error" and message in result["error"], result["error"]
     conn = sqlite3.connect(data)
     assert not conn.execute("select 1 from sqlite_master where name = 'documents'").fetchone()
-    assert importing.last_runs(conn, "fr")[0]["error"] == result["error"]
+    assert imports.last_runs(conn, "fr")[0]["error"] == result["error"]
 
 
 def test_secrets_come_from_the_environment_and_never_show(api: str, data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -216,7 +216,7 @@ def test_secrets_come_from_the_environment_and_never_show(api: str, data: Path, 
     monkeypatch.setenv("FR_KEY", SECRET)
     result = run(definition, data)
     assert "answered HTTP 503" in result["error"]  # it got past the server's secret check
-    stored = json.dumps(importing.last_runs(sqlite3.connect(data), "fr"))
+    stored = json.dumps(imports.last_runs(sqlite3.connect(data), "fr"))
     assert SECRET not in json.dumps(result) and SECRET not in stored and "${env:FR_KEY}" in stored
 
 
@@ -231,7 +231,7 @@ def test_bad_definitions_are_refused_clearly() -> None:
          "fields.a takes"),
     ]:
         with pytest.raises(ValueError, match=message):
-            importing.parse_definition(raw, "bad")
+            imports.parse_definition(raw, "bad")
 
 
 def test_cli_run_with_progress_and_list(api: str, data: Path, tmp_path: Path) -> None:
@@ -315,4 +315,4 @@ def test_the_import_lambda_hands_batches_to_the_write_lambda(
         server.should_exit = True
         thread.join(10)
     assert len(table(data)) == 250
-    assert [r["status"] for r in importing.last_runs(sqlite3.connect(data))] == ["ok", "ok"]
+    assert [r["status"] for r in imports.last_runs(sqlite3.connect(data))] == ["ok", "ok"]

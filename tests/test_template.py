@@ -58,7 +58,7 @@ def test_the_tests_tokens_table_is_the_templates(dynamodb: Any) -> None:
 
 
 def test_every_import_definition_has_its_schedule() -> None:
-    from lambdasette.imports.importing import load_definitions
+    from lambdasette.imports.definition import load_definitions
 
     from .aws import ROOT
 

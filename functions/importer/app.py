@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lambdasette.imports.importing import lambda_handler
+from lambdasette.handlers.schedule import lambda_handler
 
 # The definitions ship with this function (imports/); LAMBDASETTE_IMPORTS_DIR points elsewhere.
 DEFINITIONS = Path(os.environ.get("LAMBDASETTE_IMPORTS_DIR", Path(__file__).resolve().parent / "imports"))

@@ -146,11 +146,11 @@ def db_command(options: argparse.Namespace) -> int:
 def import_command(options: argparse.Namespace) -> int:
     import sqlite3
 
-    from lambdasette.imports import importing
+    from lambdasette import imports
 
     if options.import_command == "list":
         try:
-            definitions = importing.load_definitions(options.dir)
+            definitions = imports.load_definitions(options.dir)
         except ValueError as exc:
             print(f"Error: {exc}", file=sys.stderr)
             return 2
@@ -162,7 +162,7 @@ def import_command(options: argparse.Namespace) -> int:
                 if path.stem != d.database:
                     continue
                 conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-                for r in importing.last_runs(conn, d.name):
+                for r in imports.last_runs(conn, d.name):
                     print(f"    {r['started']}  {r['status']:5}  pages {r['pages']}  rows {r['rows_written']}"
                           f"  {r['duration_s']} s" + (f"  {r['error']}" if r.get("error") else ""))
                 conn.close()
@@ -171,7 +171,7 @@ def import_command(options: argparse.Namespace) -> int:
     from lambdasette.storage.local import LocalStorage
 
     try:
-        definition = importing.load_definition(options.definition)
+        definition = imports.load_definition(options.definition)
     except ValueError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
@@ -188,14 +188,14 @@ def import_command(options: argparse.Namespace) -> int:
         return 2
     ds = Lambdasette(storage=storage, options=Options(threaded=False))
 
-    def show(p: importing.Progress) -> None:
+    def show(p: imports.Progress) -> None:
         sys.stderr.write(f"\r{definition.name}: pages {p.pages}  records {p.received}"
                          f"  rows written {p.written}")
         sys.stderr.flush()
 
-    progress = importing.Progress(listeners=[show])
+    progress = imports.Progress(listeners=[show])
     try:
-        result = importing.run(definition, importing.LocalSink(ds), today=options.today, progress=progress)
+        result = imports.run(definition, imports.LocalSink(ds), today=options.today, progress=progress)
     finally:
         storage.close()
     sys.stderr.write("\n")

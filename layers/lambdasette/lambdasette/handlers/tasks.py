@@ -18,7 +18,7 @@ def run(ds: Lambdasette, event: dict[str, Any]) -> dict[str, Any]:
     if task == "maintenance":
         return maintenance(ds, float(event.get("seconds", 40)))
     if task == "import-batch":
-        from lambdasette.imports.importing import apply_batch
+        from lambdasette.imports.sinks import apply_batch
 
         return apply_batch(ds, event)
     return {"ok": False, "error": f"Unknown task: {task!r}"}
