@@ -24,7 +24,7 @@ def record_event(definition: Definition, run: dict[str, Any]) -> dict[str, Any]:
 
 def apply_batch(ds: Any, event: dict[str, Any]) -> dict[str, Any]:
     """The write function's side: one batch, one transaction, through the writer."""
-    from lambdasette.errors import DatabaseNotFound, ReplicaUnavailable
+    from lambdasette.errors import ApiError, DatabaseNotFound, ReplicaUnavailable
     from lambdasette.writes.rows import write_rows
     from lambdasette.writes.transaction import Transaction
 
@@ -48,7 +48,7 @@ def apply_batch(ds: Any, event: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": f"database {database} not found"}
     except ReplicaUnavailable as exc:
         return {"ok": False, "retry": True, "error": f"the write could not be made durable: {exc}"}
-    except Exception as exc:  # ApiError, sqlite3 errors: constraint failures, bad values
+    except ApiError as exc:  # the batch's fault: constraint failures, bad values, no such table
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "written": written, "txid": txid}
 
