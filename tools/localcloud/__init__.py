@@ -14,6 +14,9 @@
 - A second port speaks Lambda's Invoke API, so the import function's boto3 `invoke` of the
   write function works unchanged; `POST /-/local-cloud/schedules/<Event>` on the gateway fires
   one of the template's schedules.
+- For `sam local invoke/start-api`: `<state-dir>/sam-env-vars.json` (`--env-vars`) gives each
+  function the variables template.yaml declares, pointed at this cloud as a container reaches it
+  (host.docker.internal); `--services-only` leaves the functions to `sam local`.
 
 Where it differs from AWS: a second concurrent write waits for the writer instead of being
 throttled (429); workers are not frozen between requests; no IAM; `sam local` would run the
@@ -147,8 +150,13 @@ class LambdaContext:
 
 
 def worker_main(handler_file: str, function_name: str, env: dict[str, str], timeout: float,
-                conn: Connection) -> None:
-    """A Lambda execution environment: init once (module import), then one event at a time."""
+                conn: Connection, attribute: str = "handler", isolated: bool = False) -> None:
+    """A Lambda execution environment: init once (module import), then one event at a time.
+    `isolated`: none of this machine's AWS_* variables (endpoints, credentials) leak in, as a
+    container under `sam local` gets only what SAM gives it."""
+    if isolated:
+        for name in [n for n in os.environ if n.startswith("AWS_")]:
+            del os.environ[name]
     os.environ.update(env)
     sys.path.insert(0, str(Path(handler_file).parent))
     try:
@@ -168,7 +176,7 @@ def worker_main(handler_file: str, function_name: str, env: dict[str, str], time
         except EOFError:
             return
         try:
-            result = module.handler(event, LambdaContext(function_name, timeout))
+            result = getattr(module, attribute)(event, LambdaContext(function_name, timeout))
             conn.send({"ok": True, "result": result})
         except BaseException as exc:
             conn.send({"ok": False, "error": {"errorMessage": str(exc), "errorType": type(exc).__name__,
@@ -181,6 +189,8 @@ class Worker:
     handler_file: str
     env: dict[str, str]
     timeout: float
+    attribute: str = "handler"  # the function's Handler: module file + attribute
+    isolated: bool = False
     process: Any = None
     conn: Connection | None = None
 
@@ -188,7 +198,8 @@ class Worker:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
         self.process = context.Process(target=worker_main, daemon=True,
-                                       args=(self.handler_file, self.function, self.env, self.timeout, child))
+                                       args=(self.handler_file, self.function, self.env, self.timeout, child,
+                                             self.attribute, self.isolated))
         self.process.start()
         self.conn = parent
         if not parent.poll(600):
@@ -419,8 +430,262 @@ class LambdaApi:
 
 # -- putting it together -------------------------------------------------------------------------
 
-HANDLER_FILES = {"ReadFunction": "functions/read/app.py", "WriteFunction": "functions/write/app.py",
-                 "ImportFunction": "functions/importer/app.py"}
+STACK = "lambdasette-local"
+# How a container reaches this machine: Docker Desktop resolves this name itself; Docker Engine
+# on Linux needs it mapped (`sam local ... --add-host host.docker.internal:host-gateway`).
+CONTAINER_HOST = "host.docker.internal"
+ENV_FILE = "local-cloud.env"
+SAM_ENV_FILE = "sam-env-vars.json"
+LOOPBACK = "127.0.0.1"
+
+
+def function_names(template: dict[str, Any]) -> list[str]:
+    return [name for name, resource in template["Resources"].items()
+            if resource.get("Type") == "AWS::Serverless::Function"]
+
+
+def function_code(template: dict[str, Any], function: str) -> tuple[Path, str]:
+    """The handler's file and attribute: `CodeUri` + `Handler`, as Lambda and `sam local` find them."""
+    props = template["Resources"][function]["Properties"]
+    module, _, attribute = props["Handler"].rpartition(".")
+    return ROOT / props["CodeUri"] / f"{module.replace('.', '/')}.py", attribute
+
+
+def declared_variables(template: dict[str, Any], function: str) -> list[str]:
+    """The environment variables template.yaml gives `function` (Globals and its own). They are
+    the only ones `sam local --env-vars` can set: SAM overrides declared variables and drops
+    every other name (samcli/local/lambdafn/env_vars.py, EnvironmentVariables.resolve)."""
+    found = dict(template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+    found.update(template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {}))
+    return list(found)
+
+
+class LocalCloud:
+    """The deployed shape, started and stopped as one thing (`scripts/local-cloud` and tests):
+    moto's server with template.yaml's bucket and tokens table, the databases pushed to the
+    replica, each function's environment, and - unless `functions` is empty (services only,
+    for `sam local`) - the real handlers in worker processes behind a Lambda Invoke API."""
+
+    def __init__(self, state_dir: Path, files: list[Path] | None = None, *,
+                 parameters: dict[str, str] | None = None, settings: list[tuple[str, str]] | None = None,
+                 read_workers: int = 2, service_host: str = LOOPBACK, lambda_port: int = 0,
+                 functions: list[str] | None = None, extra_env: dict[str, dict[str, str]] | None = None,
+                 template: dict[str, Any] | None = None, stack: str = STACK) -> None:
+        self.template = template or load_template()
+        unknown = set(parameters or {}) - set(self.template.get("Parameters", {}))
+        if unknown:
+            raise ValueError(f"unknown template parameter {', '.join(sorted(unknown))}")
+        self.state = state_dir.resolve()
+        self.files = list(files or [])
+        self.parameters = dict(parameters or {})
+        self.settings = list(settings or [])
+        self.read_workers = read_workers
+        # Where moto and the Lambda API listen. Containers on Docker Engine's bridge network
+        # reach the host on the bridge, not on its loopback: they need 0.0.0.0 or the bridge IP.
+        self.service_host = service_host
+        self.lambda_port = lambda_port
+        self.running = function_names(self.template) if functions is None else list(functions)
+        self.extra_env = extra_env or {}
+        # moto keeps one set of resources per process: two clouds in one process need two stacks.
+        self.stack = stack
+        self.bucket, self.table = f"{stack}-data", f"{stack}-tokens"
+        self.physical = {name: f"{stack}-{name}" for name in function_names(self.template)}
+        self.functions: dict[str, Function] = {}
+        self.endpoint = self.lambda_endpoint = self.replica_url = ""
+        self._moto: Any = None
+        self._lambda_server: Any = None
+
+    # The endpoints as this machine's processes reach them (0.0.0.0 is not an address to call).
+    def _host_view(self, port: int) -> str:
+        host = LOOPBACK if self.service_host in ("0.0.0.0", "::", "") else self.service_host
+        return f"http://{host}:{port}"
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+
+    @property
+    def service_env(self) -> dict[str, str]:
+        """What boto3 (and litestream, through the replica URL) needs to reach this cloud instead of AWS."""
+        env = {**self.credentials, "AWS_ENDPOINT_URL_DYNAMODB": self.endpoint,
+               "AWS_ENDPOINT_URL_S3": self.endpoint}
+        if self.lambda_endpoint:
+            env["AWS_ENDPOINT_URL_LAMBDA"] = self.lambda_endpoint
+        return env
+
+    def names(self) -> dict[str, str]:
+        """What !Ref, !Sub and !GetAtt resolve to here: parameters, resources, pseudo parameters."""
+        names: dict[str, str] = {"AWS::Region": REGION, "AWS::URLSuffix": "amazonaws.com",
+                                 "AWS::AccountId": "000000000000", "AWS::StackName": self.stack,
+                                 "DataBucket": self.bucket, "TokensTable": self.table, "HttpApi": "local",
+                                 **self.physical}
+        for name, parameter in self.template.get("Parameters", {}).items():
+            names[name] = str(self.parameters.get(name, parameter.get("Default", "")))
+        return names
+
+    def function_env(self, function: str) -> dict[str, str]:
+        """The function's environment as this machine's processes see it (the template's
+        variables pointed at this cloud, plus the service endpoints), before each worker gets its
+        own data directory."""
+        env = {**function_environment(self.template, function, self.names()), **self.service_env}
+        if "LAMBDASETTE_REPLICA_URL" in env:
+            env["LAMBDASETTE_REPLICA_URL"] = self.replica_url
+        for setting, value in self.settings:
+            env[f"LAMBDASETTE_SETTING_{setting.upper()}"] = value
+        env.update(self.extra_env.get(function, {}))
+        return env
+
+    def sam_env_vars(self, container_host: str = CONTAINER_HOST) -> dict[str, dict[str, str]]:
+        """`sam local invoke/start-api --env-vars`: function logical id -> its variables, exactly
+        the ones template.yaml declares for it, with every endpoint as a container reaches this
+        machine. The data directory stays the template's (/tmp in the container)."""
+        seen_from_container = {self._host_view(port): f"http://{container_host}:{port}"
+                               for port in self._ports()}
+        result = {}
+        for function in function_names(self.template):
+            env = self.function_env(function)
+            variables = {}
+            for name in declared_variables(self.template, function):
+                value = env[name]
+                for ours, theirs in seen_from_container.items():
+                    value = value.replace(ours, theirs)
+                variables[name] = value
+            result[function] = variables
+        return result
+
+    def dropped_by_sam(self, function: str) -> list[str]:
+        """Variables this cloud gives `function` that `sam local` cannot pass because
+        template.yaml does not declare them: the DynamoDB endpoint (every function opens the
+        token store), the Lambda one where the writer is invoked, and settings beyond the
+        template's. (The S3 endpoint travels in the replica URL; SAM sets credentials itself.)"""
+        declared = set(declared_variables(self.template, function))
+        wanted = ["AWS_ENDPOINT_URL_DYNAMODB"]
+        if "LAMBDASETTE_WRITE_FUNCTION" in declared:
+            wanted.append("AWS_ENDPOINT_URL_LAMBDA")
+        wanted += [name for name in self.function_env(function) if name.startswith("LAMBDASETTE_")]
+        return [name for name in wanted if name not in declared]
+
+    def _ports(self) -> list[int]:
+        urls = [self.endpoint, self.lambda_endpoint]
+        return [int(url.rsplit(":", 1)[1]) for url in urls if url]
+
+    def start(self) -> None:
+        import logging
+
+        import boto3
+        from moto.server import ThreadedMotoServer
+
+        from lambdasette.storage import publish
+        from lambdasette.storage.litestream import Replica
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        shutil.rmtree(self.state, ignore_errors=True)
+        self.state.mkdir(parents=True)
+        os.environ.update(self.credentials)
+        os.environ.pop("AWS_CA_BUNDLE", None)
+        self._moto = ThreadedMotoServer(ip_address=self.service_host, port=0, verbose=False)
+        self._moto.start()
+        self.endpoint = self._host_view(self._moto.get_host_and_port()[1])
+        s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name=REGION)
+        s3.create_bucket(Bucket=self.bucket)
+        create_tokens_table(self.dynamodb(), self.table, self.template)
+        self.replica_url = f"s3://{self.bucket}/databases?endpoint={self.endpoint}&region={REGION}"
+        replica = Replica(self.replica_url)
+        for path in self.files:
+            publish.push(replica, path, path.stem)
+        if self.running:
+            self.lambda_endpoint = self._host_view(self.lambda_port or _free_port())
+        for name in self.running:
+            props = self.template["Resources"][name]["Properties"]
+            handler_file, attribute = function_code(self.template, name)
+            timeout = float(props.get("Timeout") or self.template["Globals"]["Function"].get("Timeout", 3))
+            # The read function scales out; the others run one environment at a time.
+            pool = name == "ReadFunction" and "ReservedConcurrentExecutions" not in props
+            env = self.function_env(name)
+            # Each environment has its own data directory, as each Lambda sandbox has its own /tmp.
+            dirs = [self.state / f"{name}-{i}" for i in range(self.read_workers if pool else 1)]
+            workers = [Worker(name, str(handler_file), {**env, "LAMBDASETTE_DATA_DIR": str(d)},
+                              timeout, attribute) for d in dirs]
+            self.functions[name] = Function(name, workers)
+        # The writer first: readers restore what it pre-warmed.
+        order = sorted(self.functions, key=lambda n: ("WriteFunction", "ReadFunction").index(n)
+                       if n in ("WriteFunction", "ReadFunction") else 2)
+        for name in order:
+            for worker in self.functions[name].workers:
+                worker.start()
+        if self.functions:
+            import uvicorn
+
+            port = int(self.lambda_endpoint.rsplit(":", 1)[1])
+            api = LambdaApi(self.functions, self.physical)
+            self._lambda_server = uvicorn.Server(uvicorn.Config(api, host=self.service_host, port=port,
+                                                                log_level="warning"))
+            threading.Thread(target=self._lambda_server.run, daemon=True).start()
+            deadline = time.monotonic() + 30
+            while not self._lambda_server.started and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    def dynamodb(self) -> Any:
+        import boto3
+
+        return boto3.client("dynamodb", endpoint_url=self.endpoint, region_name=REGION)
+
+    def mint_token(self, actor: str = "root") -> str:
+        """A new token in this cloud's tokens table (what `lambdasette token create` would do)."""
+        from lambdasette.auth import tokens
+        from lambdasette.auth.store_dynamodb import DynamoDBTokenStore
+
+        return tokens.create(DynamoDBTokenStore(self.table, client=self.dynamodb()), actor)[0]
+
+    def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        """One event through the function's handler: {"ok": True, "result": ...} or its error."""
+        return self.functions[function].invoke(event)
+
+    def write_env_files(self, container_host: str = CONTAINER_HOST) -> tuple[Path, Path]:
+        """The CLI's environment (shell syntax) and `sam local`'s --env-vars file (JSON)."""
+        env_file = self.state / ENV_FILE
+        env = {**self.service_env, "LAMBDASETTE_TOKENS_TABLE": self.table,
+               "LAMBDASETTE_REPLICA_URL": self.replica_url}
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        sam_file = self.state / SAM_ENV_FILE
+        sam_file.write_text(json.dumps(self.sam_env_vars(container_host), indent=2) + "\n")
+        return env_file, sam_file
+
+    def stop(self) -> None:
+        if self._lambda_server is not None:
+            self._lambda_server.should_exit = True
+        for function in self.functions.values():
+            for worker in function.workers:
+                worker.stop()
+        if self._moto is not None:
+            self._moto.stop()
+
+
+def sam_commands(cloud: LocalCloud, sam_file: Path, container_host: str) -> list[str]:
+    """The `sam local` lines to copy (run from the repo root after `sam build`), and what to know."""
+    common = f"--env-vars {sam_file} --region {REGION}"
+    if container_host == CONTAINER_HOST:
+        common += f" --add-host {CONTAINER_HOST}:host-gateway"
+    lines = ["sam local (needs Docker; from the repo root, after `sam build`):",
+             f"  sam local invoke ReadFunction -e events/read/table-page.json {common}",
+             f"  sam local start-api --port 3001 {common}"]
+    if cloud.service_host == LOOPBACK and container_host == CONTAINER_HOST:
+        lines.append("  (Docker Engine on Linux reaches this machine on its bridge, not on 127.0.0.1: "
+                     "start with --service-host 0.0.0.0 or the bridge's address)")
+    if cloud.names().get("PublicReads") != "on":
+        lines.append("  (events without a token answer 401 unless started with --parameter PublicReads=on)")
+    dropped = sorted({name for f in function_names(cloud.template) for name in cloud.dropped_by_sam(f)})
+    endpoints = [name for name in dropped if name.startswith("AWS_ENDPOINT_URL_")]
+    if endpoints:
+        lines.append(f"  (template.yaml does not declare {', '.join(endpoints)}: under sam local, token "
+                     "checks and the import function's invoke go to AWS, not here; see README)")
+    others = [name for name in dropped if name not in endpoints]
+    if others:
+        lines.append(f"  (sam local ignores {', '.join(others)}: template.yaml does not declare it)")
+    if cloud.functions.get("WriteFunction"):
+        lines.append("  (for sam local's write function, start with --services-only: one writer per replica)")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -436,106 +701,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setting", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a setting, passed to the functions as LAMBDASETTE_SETTING_<NAME>")
     parser.add_argument("--root-token", action="store_true", help="print a new root token")
+    parser.add_argument("--services-only", action="store_true",
+                        help="only S3 and DynamoDB (moto) and the databases: functions run in `sam local`")
+    parser.add_argument("--service-host", default=LOOPBACK,
+                        help="address moto and the Lambda API listen on (containers on Linux: 0.0.0.0)")
+    parser.add_argument("--container-host", default=CONTAINER_HOST,
+                        help=f"how containers reach this machine, in {SAM_ENV_FILE} (default: %(default)s)")
     options = parser.parse_args(argv)
 
-    import logging
+    if not options.files:
+        # As `lambdasette serve` does: the demo database, which the read samples in events/ query.
+        from lambdasette.demo import create_demo
 
-    import boto3
-    import uvicorn
-    from moto.server import ThreadedMotoServer
-
-    from lambdasette.auth import tokens
-    from lambdasette.auth.store_dynamodb import DynamoDBTokenStore
-    from lambdasette.storage import publish
-    from lambdasette.storage.litestream import Replica
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    template = load_template()
-    state = options.state_dir.resolve()
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
-    credentials = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-                   "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
-    os.environ.update(credentials)
-    os.environ.pop("AWS_CA_BUNDLE", None)
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    moto_host, moto_port = moto.get_host_and_port()
-    endpoint = f"http://{moto_host}:{moto_port}"
-    stack = "lambdasette-local"
-    bucket, table = f"{stack}-data", f"{stack}-tokens"
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
-    s3.create_bucket(Bucket=bucket)
-    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
-    create_tokens_table(dynamodb, table, template)
-
-    lambda_port = options.lambda_port or _free_port()
-    physical = {name: f"{stack}-{name}" for name in HANDLER_FILES}
-    names: dict[str, str] = {"AWS::Region": REGION, "AWS::URLSuffix": "amazonaws.com",
-                             "AWS::AccountId": "000000000000", "AWS::StackName": stack,
-                             "DataBucket": bucket, "TokensTable": table, "HttpApi": "local",
-                             **physical}
-    for name, parameter in template.get("Parameters", {}).items():
-        names[name] = str(parameter.get("Default", ""))
+        options.files = [create_demo(Path(".lambdasette/demo.db"))]
+    parameters = {}
     for override in options.parameter:
         key, _, value = override.partition("=")
-        if key not in template.get("Parameters", {}):
-            parser.error(f"unknown template parameter {key}")
-        names[key] = value
-    # What the S3 and DynamoDB clients (boto3, and litestream via the replica URL) need to
-    # reach moto instead of AWS.
-    service_env = {**credentials, "AWS_ENDPOINT_URL_DYNAMODB": endpoint, "AWS_ENDPOINT_URL_S3": endpoint,
-                   "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{lambda_port}"}
-    replica_url = f"s3://{bucket}/databases?endpoint={endpoint}&region={REGION}"
-    replica = Replica(replica_url)
-    for path in options.files:
-        publish.push(replica, path, path.stem)
-
-    functions: dict[str, Function] = {}
-    for name, handler in HANDLER_FILES.items():
-        if name not in template["Resources"] or not (ROOT / handler).exists():
-            continue
-        props = template["Resources"][name]["Properties"]
-        env = {**function_environment(template, name, names), **service_env}
-        if "LAMBDASETTE_REPLICA_URL" in env:
-            env["LAMBDASETTE_REPLICA_URL"] = replica_url
-        for setting, value in options.setting:
-            env[f"LAMBDASETTE_SETTING_{setting.upper()}"] = value
-        timeout = float(props.get("Timeout") or template["Globals"]["Function"].get("Timeout", 3))
-        count = 1 if props.get("ReservedConcurrentExecutions") == 1 or name != "ReadFunction" \
-            else options.read_workers
-        workers = []
-        for i in range(count):
-            worker_env = {**env, "LAMBDASETTE_DATA_DIR": str(state / f"{name}-{i}")}
-            worker = Worker(name, str(ROOT / handler), worker_env, timeout)
-            workers.append(worker)
-        functions[name] = Function(name, workers)
-    # The writer first: readers restore what it pre-warmed.
-    for name in ("WriteFunction", "ReadFunction", "ImportFunction"):
-        for worker in functions.get(name, Function(name, [])).workers:
-            worker.start()
-
-    env_file = state / "local-cloud.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in {**service_env, "LAMBDASETTE_TOKENS_TABLE": table,
-                                                           "LAMBDASETTE_REPLICA_URL": replica_url}.items()))
-    if options.root_token:
-        store = DynamoDBTokenStore(table, client=dynamodb)
-        print(f"Root token: {tokens.create(store, 'root')[0]}", flush=True)
-    print(f"local-cloud: API on http://{options.host}:{options.port}/ (S3 and DynamoDB: moto at {endpoint}); "
-          f"environment for the CLI in {env_file}", flush=True)
-
-    lambda_server = uvicorn.Server(uvicorn.Config(LambdaApi(functions, physical), host="127.0.0.1",
-                                                  port=lambda_port, log_level="warning"))
-    threading.Thread(target=lambda_server.run, daemon=True).start()
+        parameters[key] = value
     try:
-        uvicorn.run(Gateway(template, functions), host=options.host, port=options.port, log_level="warning")
+        cloud = LocalCloud(options.state_dir, options.files, parameters=parameters,
+                           settings=[tuple(s) for s in options.setting], read_workers=options.read_workers,
+                           service_host=options.service_host, lambda_port=options.lambda_port,
+                           functions=[] if options.services_only else None)
+    except ValueError as exc:
+        parser.error(str(exc))
+    import uvicorn
+
+    try:
+        cloud.start()
+        env_file, sam_file = cloud.write_env_files(options.container_host)
+        if options.root_token:
+            print(f"Root token: {cloud.mint_token('root')}", flush=True)
+        print("\n".join(sam_commands(cloud, sam_file, options.container_host)), flush=True)
+        if options.services_only:
+            print(f"local-cloud: S3 and DynamoDB (moto) at {cloud.endpoint}, no functions; "
+                  f"environment for the CLI in {env_file}", flush=True)
+            threading.Event().wait()  # until Ctrl-C
+        print(f"local-cloud: API on http://{options.host}:{options.port}/ (S3 and DynamoDB: moto at "
+              f"{cloud.endpoint}); environment for the CLI in {env_file}", flush=True)
+        uvicorn.run(Gateway(cloud.template, cloud.functions), host=options.host, port=options.port,
+                    log_level="warning")
+    except KeyboardInterrupt:
+        pass
     finally:
-        lambda_server.should_exit = True
-        for function in functions.values():
-            for worker in function.workers:
-                worker.stop()
-        moto.stop()
+        cloud.stop()
     return 0
 
 
@@ -545,4 +754,3 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
