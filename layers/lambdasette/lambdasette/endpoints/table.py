@@ -6,6 +6,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import Response, StreamingResponse
@@ -16,7 +17,7 @@ from lambdasette.query import execute, facets, labels
 from lambdasette.query.csvout import CsvWriter, labelled
 from lambdasette.query.render import as_objects, check_shape, ndjson, parse_json_columns
 from lambdasette.query.schema import Schema, Table
-from lambdasette.query.table_plan import plan_table
+from lambdasette.query.table_plan import TablePlan, plan_table
 from lambdasette.settings import query_bool
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
@@ -73,6 +74,25 @@ def pk_path(row: dict[str, Any], keys: list[str]) -> str:
     return ",".join(tilde_encode(str(row[k])) for k in keys)
 
 
+@dataclass
+class TablePage:
+    """One page of a table or view, built and not yet rendered: its rows (FK labels expanded,
+    `_json` columns parsed), the count, facets and the way to the next page."""
+
+    database: str
+    table: Table
+    plan: TablePlan
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    expanded: list[str]
+    expandable: list[Any]
+    count: int | None
+    facets: facets.Facets
+    next_token: str | None
+    next_url: str | None
+    query_ms: float
+
+
 def table(ctx: Context) -> Response:
     if ctx.target.format == "jsono":
         path = ctx.path
@@ -82,35 +102,39 @@ def table(ctx: Context) -> Response:
     redirected = legacy_redirect(ctx)
     if redirected is not None:
         return redirected
-    database = ctx.target.database or ""
     conn, schema, tbl = get_table(ctx)
-    ds, args = ctx.ds, ctx.args
-    shape = check_shape(args.get("_shape"))
-    config = ds.table_config(database, tbl.name)
-    if args.getlist("_where") and not ds.can(ctx.actor, "execute-sql", database):
+    shape = check_shape(ctx.args.get("_shape"))
+    if ctx.args.getlist("_where") and not ctx.ds.can(ctx.actor, "execute-sql", ctx.database):
         raise ApiError(403, "_where= is not allowed")
-    time_limit = ds.time_limit(args.get("_timelimit"))
+    time_limit = ctx.ds.time_limit(ctx.args.get("_timelimit"))
     if ctx.target.ext == "csv":
         return table_csv(ctx, conn, schema, tbl, time_limit)
-    infinity = query_bool(args.get("_json_infinity"), "_json_infinity")
-    plan = plan_table(tbl, schema, args, ds.settings, config)
+    infinity = query_bool(ctx.args.get("_json_infinity"), "_json_infinity")
     if shape == "object" and not tbl.pks:
         raise ApiError(400, "_shape=object not available for tables with no primary keys")
+    page = build_page(ctx, conn, schema, tbl, time_limit,
+                      # The bare shapes carry only rows: skip the count and facets nobody sees.
+                      envelope=shape not in ("array", "arrayfirst", "object"))
+    return render_page(ctx, page, shape, infinity=infinity)
 
+
+def build_page(
+    ctx: Context, conn: sqlite3.Connection, schema: Schema, tbl: Table, time_limit: int, *,
+    envelope: bool,
+) -> TablePage:
+    """Run the page's query and everything around it: the count and facets (only for an
+    `envelope`, the shapes that show them), labels, `_json` columns and the next page."""
+    ds, args, database = ctx.ds, ctx.args, ctx.database
+    config = ds.table_config(database, tbl.name)
+    plan = plan_table(tbl, schema, args, ds.settings, config)
     start = time.perf_counter()
     result = execute.run(conn, plan.page_sql(plan.size + 1), plan.params, time_limit_ms=time_limit)
     rows = result.rows
     next_token = None
     if plan.size and len(rows) > plan.size:
         next_token = plan.next_token(rows[plan.size - 1])
-    rows = rows[: plan.size]
-    if plan.extra_columns:
-        width = len(plan.columns)
-        rows = [r[:width] for r in rows]
+    rows = plan.visible(rows[: plan.size])
     columns = plan.columns
-
-    # The bare shapes carry only rows: skip the count and facets nobody will see.
-    envelope = shape not in ("array", "arrayfirst", "object")
     count = None
     if envelope and not args.flag("_nocount"):
         count = ds.count(database, conn, plan.count_sql(), plan.params, time_limit)
@@ -119,15 +143,11 @@ def table(ctx: Context) -> Response:
     rows = parse_json_columns(rows, columns, args.getlist("_json"))
     found = facets.Facets()
     if envelope:
-        page = facets.FacetPage(
+        facet_page = facets.FacetPage(
             database=database, args=args, settings=ds.settings, metadata=ds.metadata, url=ctx.url,
             cached=lambda key, compute: ds.cached(database, key, compute),
         )
-        found = facets.compute(page, conn, schema, tbl, plan, config, count)
-    elapsed = (time.perf_counter() - start) * 1000
-
-    headers = cache_control(args, ds.settings.default_cache_ttl)
-    headers["Referrer-Policy"] = "no-referrer"
+        found = facets.compute(facet_page, conn, schema, tbl, plan, config, count)
     next_url = None
     if next_token is not None:
         updates: list[tuple[str, str | None]] = [("_next", next_token)]
@@ -135,44 +155,57 @@ def table(ctx: Context) -> Response:
             updates.append(("_sort_desc" if plan.sort_desc else "_sort", plan.sort))
             updates.insert(0, ("_sort" if plan.sort_desc else "_sort_desc", None))
         next_url = ctx.url(args.replaced(updates))
-        headers["Link"] = f'<{next_url}>; rel="next"'
+    return TablePage(
+        database=database, table=tbl, plan=plan, columns=columns, rows=rows, expanded=expand,
+        expandable=labels.expandable(schema, ds.metadata, database, tbl) if envelope else [],
+        count=count, facets=found, next_token=next_token, next_url=next_url,
+        query_ms=(time.perf_counter() - start) * 1000,
+    )
 
-    if shape in ("array", "arrayfirst", "object"):
-        if shape == "arrayfirst":
-            return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
-        objects = as_objects(columns, rows)
-        if shape == "object":
-            keyed = {pk_path(_plain(o), tbl.pks): o for o in objects}
-            return json_response(keyed, headers=headers, infinity=infinity)
+
+def render_page(ctx: Context, page: TablePage, shape: str | None, *, infinity: bool) -> Response:
+    """A built page in the requested `_shape` (the 0.65 object by default)."""
+    args = ctx.args
+    headers = cache_control(args, ctx.ds.settings.default_cache_ttl)
+    headers["Referrer-Policy"] = "no-referrer"
+    if page.next_url is not None:
+        headers["Link"] = f'<{page.next_url}>; rel="next"'
+    columns, rows = page.columns, page.rows
+    if shape == "arrayfirst":
+        return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
+    if shape == "object":
+        keyed = {pk_path(_plain(o), page.table.pks): o for o in as_objects(columns, rows)}
+        return json_response(keyed, headers=headers, infinity=infinity)
+    if shape == "array":
         if args.flag("_nl"):
             return Response(ndjson(columns, rows, infinity=infinity), headers=headers,
                             media_type="text/plain")
-        return json_response(objects, headers=headers, infinity=infinity)
-
+        return json_response(as_objects(columns, rows), headers=headers, infinity=infinity)
+    plan, tbl = page.plan, page.table
     body = {
         "ok": True,
-        "database": database,
+        "database": page.database,
         "table": tbl.name,
         "is_view": tbl.is_view,
         "human_description_en": plan.human,
         # Datasette 0.65 returns expanded rows as objects whatever the shape.
-        "rows": as_objects(columns, rows) if shape == "objects" or expand else rows,
+        "rows": as_objects(columns, rows) if shape == "objects" or page.expanded else rows,
         "truncated": False,
-        "filtered_table_rows_count": count,
-        "expanded_columns": expand,
-        "expandable_columns": labels.expandable(schema, ds.metadata, database, tbl),
+        "filtered_table_rows_count": page.count,
+        "expanded_columns": page.expanded,
+        "expandable_columns": page.expandable,
         "columns": columns,
         "primary_keys": tbl.pks,
         "units": {},
         "query": {"sql": plan.page_sql(plan.size + 1), "params": plan.params},
-        "facet_results": found.results,
-        "suggested_facets": found.suggested,
-        **({"facets_timed_out": found.timed_out} if found.timed_out else {}),
-        "next": next_token,
-        "next_url": next_url,
+        "facet_results": page.facets.results,
+        "suggested_facets": page.facets.suggested,
+        **({"facets_timed_out": page.facets.timed_out} if page.facets.timed_out else {}),
+        "next": page.next_token,
+        "next_url": page.next_url,
         "private": False,
-        "allow_execute_sql": ds.can(ctx.actor, "execute-sql", database),
-        "query_ms": elapsed,
+        "allow_execute_sql": ctx.ds.can(ctx.actor, "execute-sql", page.database),
+        "query_ms": page.query_ms,
     }
     return json_response(body, headers=headers, infinity=infinity)
 

@@ -57,6 +57,13 @@ class TablePlan:
     def count_sql(self) -> str:
         return f"select count(*) {self.from_where()}"
 
+    def visible(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """`rows` of this plan's select without the extra columns only pagination needs."""
+        if not self.extra_columns:
+            return rows
+        width = len(self.columns)
+        return [r[:width] for r in rows]
+
     def next_token(self, row: tuple[Any, ...]) -> str:
         """The `next` value that resumes after `row` (a row of this plan's select)."""
         if not self.table.row_keys:
