@@ -11,12 +11,12 @@ from starlette.responses import Response
 
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
-from lambdasette.query.csvout import CsvWriter
 from lambdasette.query.render import as_objects, check_shape, ndjson, parse_json_columns
 from lambdasette.query.schema import Schema
 from lambdasette.settings import query_bool
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
+from lambdasette.web.csvresponse import csv_response
 from lambdasette.web.responses import cache_control, json_response
 
 _NAMED = re.compile(r"(?<![:\w]):([a-zA-Z_][a-zA-Z0-9_]*)")
@@ -164,13 +164,4 @@ def query(ctx: Context) -> Response:
 
 
 def csv_query(ctx: Context, name: str, columns: list[str], rows: list[Any]) -> Response:
-    writer = CsvWriter()
-    if ctx.args.get("_header") not in ("off", "0", "false"):
-        writer.write(columns)
-    writer.write_all(rows)
-    headers: dict[str, str] = {}
-    media = "text/plain; charset=utf-8"
-    if ctx.args.flag("_dl"):
-        media = "text/csv; charset=utf-8"
-        headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-    return Response(writer.take().encode("utf-8"), headers=headers, media_type=media)
+    return csv_response(ctx, columns, [rows], filename=name)

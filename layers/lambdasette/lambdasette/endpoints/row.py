@@ -10,12 +10,12 @@ from starlette.responses import Response
 from lambdasette.endpoints.table import get_table
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
-from lambdasette.query.csvout import CsvWriter
 from lambdasette.query.quote import quote
 from lambdasette.query.render import as_objects, check_shape, parse_json_columns
 from lambdasette.settings import query_bool
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
+from lambdasette.web.csvresponse import csv_response
 from lambdasette.web.responses import cache_control, json_response
 
 
@@ -46,11 +46,7 @@ def row(ctx: Context) -> Response:
     rows = parse_json_columns(result.rows, columns, args.getlist("_json"))
     headers = cache_control(args, ds.settings.default_cache_ttl)
     if ctx.target.ext == "csv":
-        writer = CsvWriter()
-        writer.write(columns)
-        writer.write_all(rows)
-        return Response(writer.take().encode("utf-8"), headers={},
-                        media_type="text/plain; charset=utf-8")
+        return csv_response(ctx, columns, [rows], filename=tbl.name)
     objects = as_objects(columns, rows)
     if shape == "array":
         return json_response(objects, headers=headers, infinity=infinity)

@@ -9,18 +9,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from lambdasette.args import Args
 from lambdasette.errors import ApiError
 from lambdasette.query import execute, facets, labels
-from lambdasette.query.csvout import CsvWriter, labelled
+from lambdasette.query.csvout import labelled
 from lambdasette.query.render import as_objects, check_shape, ndjson, parse_json_columns
 from lambdasette.query.schema import Schema, Table
-from lambdasette.query.table_plan import TablePlan, plan_table
+from lambdasette.query.table_plan import TablePlan, plan_table, walk
 from lambdasette.settings import query_bool
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
+from lambdasette.web.csvresponse import csv_response
 from lambdasette.web.responses import cache_control, json_response, redirect
 
 _FILTER_ARG = re.compile(r"^_filter_(column|op|value)_?(\d*)$")
@@ -128,7 +129,7 @@ def build_page(
     config = ds.table_config(database, tbl.name)
     plan = plan_table(tbl, schema, args, ds.settings, config)
     start = time.perf_counter()
-    result = execute.run(conn, plan.page_sql(plan.size + 1), plan.params, time_limit_ms=time_limit)
+    result = execute.run(conn, plan.page_sql(plan.size + 1), plan.page_params, time_limit_ms=time_limit)
     rows = result.rows
     next_token = None
     if plan.size and len(rows) > plan.size:
@@ -197,7 +198,7 @@ def render_page(ctx: Context, page: TablePage, shape: str | None, *, infinity: b
         "columns": columns,
         "primary_keys": tbl.pks,
         "units": {},
-        "query": {"sql": plan.page_sql(plan.size + 1), "params": plan.params},
+        "query": {"sql": plan.page_sql(plan.size + 1), "params": plan.page_params},
         "facet_results": page.facets.results,
         "suggested_facets": page.facets.suggested,
         **({"facets_timed_out": page.facets.timed_out} if page.facets.timed_out else {}),
@@ -218,8 +219,9 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 def table_csv(
     ctx: Context, conn: sqlite3.Connection, schema: Schema, tbl: Table, time_limit: int
 ) -> Response:
+    """A table page as CSV; with `_stream=on` every page of it, walked from the plan."""
     ds, args = ctx.ds, ctx.args
-    database = ctx.target.database or ""
+    database = ctx.database
     stream = args.flag("_stream")
     if stream and not ds.settings.allow_csv_stream:
         raise ApiError(400, "CSV streaming is disabled")
@@ -233,76 +235,32 @@ def table_csv(
         # connection rather than this thread's shared one.
         owned = ds.storage.connect(database)
         conn, schema = ctx.open(database, conn=owned)
-    plan = plan_table(tbl, schema, args, ds.settings, config, size=size)
-    # Fetch the first page now so that bad input is a clean 4xx before streaming starts.
-    first = execute.run(conn, plan.page_sql(plan.size + 1), plan.params, time_limit_ms=time_limit)
+    try:
+        plan = plan_table(tbl, schema, args, ds.settings, config, size=size)
+        # Fetch the first page now so that bad input is a clean 4xx before streaming starts.
+        first = execute.run(conn, plan.page_sql(plan.size + 1), plan.page_params,
+                            time_limit_ms=time_limit).rows
+    except BaseException:
+        if owned is not None:
+            owned.close()
+        raise
     expand = labels.requested(tbl, args, plan.columns)
     headers: dict[str, str] = {}
-    media = "text/plain; charset=utf-8"
-    if args.flag("_dl"):
-        media = "text/csv; charset=utf-8"
-        headers["Content-Disposition"] = f'attachment; filename="{tbl.name}.csv"'
-    if not stream and plan.size and len(first.rows) > plan.size:
-        token = plan.next_token(first.rows[plan.size - 1])
+    if not stream and plan.size and len(first) > plan.size:
+        token = plan.next_token(first[plan.size - 1])
         headers["Link"] = f'<{ctx.url(args.replaced([("_next", token)]))}>; rel="next"'
-    limit = _csv_limit(ds.settings.max_csv_mb, ds.settings.max_response_bytes)
+    header = plan.columns
+    if expand:
+        header, _ = labelled(plan.columns, [], set(expand))
 
-    def pages() -> Iterator[list[tuple[Any, ...]]]:
-        rows = first.rows
-        current = plan
-        while True:
-            page, more = rows[: current.size], len(rows) > current.size
-            yield page
-            if not (stream and more and current.size):
-                return
-            token = current.next_token(rows[current.size - 1])
-            current = plan_table(tbl, schema, args.replaced([("_next", token)]), ds.settings, config,
-                                 size=size)
-            rows = execute.run(conn, current.page_sql(current.size + 1), current.params,
-                              time_limit_ms=time_limit).rows
+    def pages() -> Iterator[list[Any]]:
+        walked = walk(conn, plan, time_limit, first) if stream else iter([first[: plan.size]])
+        for rows in walked:
+            rows = labels.expand_rows(conn, schema, ds.metadata, database, tbl, plan.columns,
+                                      plan.visible(rows), expand, time_limit)
+            if expand:
+                _, rows = labelled(plan.columns, rows, set(expand))
+            yield rows
 
-    def generate() -> Iterator[bytes]:
-        writer = CsvWriter()
-        header = plan.columns
-        if expand:
-            header, _ = labelled(plan.columns, [], set(expand))
-        if args.get("_header") not in ("off", "0", "false"):
-            writer.write(header)
-        sent = 0
-        width = len(plan.columns)
-        try:
-            for page in pages():
-                page = [r[:width] for r in page]
-                page = labels.expand_rows(conn, schema, ds.metadata, database, tbl, plan.columns,
-                                          page, expand, time_limit)
-                if expand:
-                    _, page = labelled(plan.columns, page, set(expand))
-                writer.write_all(page)
-                chunk = writer.take().encode("utf-8")
-                if limit and sent + len(chunk) > limit:
-                    # Stop at the last whole row that fits, then say why the export ended.
-                    kept = b""
-                    for cells in page:
-                        writer.write(cells)
-                        line = writer.take().encode("utf-8")
-                        if sent + len(kept) + len(line) > limit:
-                            break
-                        kept += line
-                    yield kept + f"CSV contains more than {limit} bytes".encode()
-                    return
-                sent += len(chunk)
-                yield chunk
-        except ApiError as exc:
-            yield writer.take().encode("utf-8") + f"\n{exc}".encode()
-        finally:
-            if owned is not None:
-                owned.close()
-
-    if stream:
-        return StreamingResponse(generate(), headers=headers, media_type=media)
-    return Response(b"".join(generate()), headers=headers, media_type=media)
-
-
-def _csv_limit(max_csv_mb: int, max_response_bytes: int) -> int:
-    limits = [x for x in (max_csv_mb * 1024 * 1024, max_response_bytes) if x]
-    return min(limits) if limits else 0
+    return csv_response(ctx, header, pages(), filename=tbl.name, stream=stream, headers=headers,
+                        close=owned.close if owned is not None else None)

@@ -133,8 +133,8 @@ def compute(
     for facet in facets:
         sql = _sql(facet.kind, facet.column, base, size + 1)
         try:
-            rows = page.cached(("facet", sql, _key(plan.params)), lambda sql=sql: execute.run(
-                conn, sql, plan.params, time_limit_ms=settings.facet_time_limit_ms).rows)
+            rows = page.cached(("facet", sql, _key(plan.page_params)), lambda sql=sql: execute.run(
+                conn, sql, plan.page_params, time_limit_ms=settings.facet_time_limit_ms).rows)
         except ApiError as exc:
             if exc.title == "SQL Interrupted":
                 out.timed_out.append(facet.column)
@@ -199,8 +199,8 @@ def suggest(
     """Columns worth faceting by, computed once per data version and query."""
     base = f"select * {plan.from_where(paged=True)}"
     enabled = {(f.kind, f.column) for f in facets}
-    key = ("suggest", base, _key(plan.params), size, tuple(sorted(enabled)))
-    found = page.cached(key, lambda: _suggestions(page, conn, table, base, plan.params,
+    key = ("suggest", base, _key(plan.page_params), size, tuple(sorted(enabled)))
+    found = page.cached(key, lambda: _suggestions(page, conn, table, base, plan.page_params,
                                                   enabled, size, count))
     out = []
     for kind, column in found:

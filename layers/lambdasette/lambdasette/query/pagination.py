@@ -1,4 +1,4 @@
-"""Keyset pagination: `next` tokens and the WHERE clauses that resume after them."""
+"""Keyset pagination: `next` tokens and the WHERE clauses that resume after a row."""
 
 from __future__ import annotations
 
@@ -24,37 +24,54 @@ def sort_token(sort_value: Any, key_values: Sequence[Any]) -> str:
     return ",".join([head, *(tilde_encode(str(v)) for v in key_values)])
 
 
-def keys_after(keys: list[str], params: dict[str, Any], values: list[str]) -> str:
-    """(k1 > :a) or (k1 = :a and k2 > :b) or ... — rows strictly after `values`."""
-    names = []
-    for value in values:
-        name = f"p{len(params)}"
-        params[name] = value
-        names.append(name)
+def decode_sort_token(token: str) -> tuple[Any, list[str]]:
+    """The sort value (None for `$null`) and the key values of a sorted page's token."""
+    parts = token.split(",")
+    head = None if parts[0] == NULL_TOKEN else tilde_decode(parts[0])
+    return head, [tilde_decode(p) for p in parts[1:]]
+
+
+def column_sql(column: str) -> str:
+    """`rowid` is SQLite's own; every other name is quoted."""
+    return "rowid" if column == "rowid" else quote(column)
+
+
+def _bind(params: dict[str, Any], value: Any) -> str:
+    name = f"p{len(params)}"
+    params[name] = value
+    return f":{name}"
+
+
+def keys_after(keys: Sequence[str], values: Sequence[Any], params: dict[str, Any]) -> str:
+    """(k1 > :a) or (k1 = :a and k2 > :b) or ... — rows strictly after `values` in key order.
+    A NULL key sorts first: after it comes every non-NULL value; equal to it is `is null`."""
+    names = [None if v is None else _bind(params, v) for v in values]
     ors = []
-    for i in range(len(keys)):
-        ands = [f"{quote(keys[j])} = :{names[j]}" for j in range(i)]
-        ands.append(f"{quote(keys[i])} > :{names[i]}")
+    for i, key in enumerate(keys):
+        ands = [_equal(column_sql(keys[j]), names[j]) for j in range(i)]
+        col = column_sql(key)
+        ands.append(f"{col} is not null" if names[i] is None else f"{col} > {names[i]}")
         ors.append("(" + " and ".join(ands) + ")")
     return "(" + " or ".join(ors) + ")"
 
 
+def _equal(col: str, name: str | None) -> str:
+    return f"{col} is null" if name is None else f"{col} = {name}"
+
+
 def sorted_after(
-    column: str, descending: bool, token: str, keys: list[str], params: dict[str, Any]
-) -> str | None:
-    """WHERE for the page after `token` when sorting by `column` with a key tie-breaker."""
-    parts = token.split(",")
-    sort_raw, key_parts = parts[0], parts[1:]
-    if len(key_parts) != len(keys):
-        return None
-    key_clause = keys_after(keys, params, [tilde_decode(p) for p in key_parts])
-    col = quote(column)
-    if sort_raw == NULL_TOKEN:
+    column: str, descending: bool, sort_value: Any, keys: Sequence[str], key_values: Sequence[Any],
+    params: dict[str, Any],
+) -> str:
+    """WHERE for the rows after (`sort_value`, `key_values`) when sorting by `column` with the
+    keys as tie-breaker. NULLs sort first ascending and last descending, as SQLite sorts."""
+    key_clause = keys_after(keys, key_values, params)
+    col = column_sql(column)
+    if sort_value is None:
         if descending:
             return f"({col} is null and {key_clause})"
         return f"({col} is not null or ({col} is null and {key_clause}))"
-    name = f"p{len(params)}"
-    params[name] = tilde_decode(sort_raw)
+    name = _bind(params, sort_value)
     if descending:
-        return f"({col} < :{name} or {col} is null or ({col} = :{name} and {key_clause}))"
-    return f"({col} > :{name} or ({col} = :{name} and {key_clause}))"
+        return f"({col} < {name} or {col} is null or ({col} = {name} and {key_clause}))"
+    return f"({col} > {name} or ({col} = {name} and {key_clause}))"

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lambdasette.args import Args
 from lambdasette.errors import ApiError
 from lambdasette.metadata import TableConfig
+from lambdasette.query import execute
 from lambdasette.query import filters as flt
-from lambdasette.query.pagination import decode_token, encode_token, keys_after, sort_token, sorted_after
+from lambdasette.query.pagination import (
+    column_sql,
+    decode_sort_token,
+    decode_token,
+    encode_token,
+    keys_after,
+    sort_token,
+    sorted_after,
+)
 from lambdasette.query.quote import quote
 from lambdasette.query.schema import Schema, Table
 from lambdasette.settings import Settings
@@ -18,6 +29,10 @@ from lambdasette.settings import Settings
 
 @dataclass
 class TablePlan:
+    """The SQL of one table page: columns, WHERE (filters, search, `_where`, `_through`), order
+    and window. `params` binds the filtered set (what is counted and faceted); `after` and
+    `after_params` resume after the previous page's last row (keyset) and are not counted."""
+
     table: Table
     columns: list[str]
     where: list[str]
@@ -29,12 +44,17 @@ class TablePlan:
     offset: int = 0
     human: str = ""
     extra_columns: list[str] = field(default_factory=list)
-    # Resumes after the `_next` token; not part of the filtered set that is counted.
     after: list[str] = field(default_factory=list)
+    after_params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def page_params(self) -> dict[str, Any]:
+        """Everything a page's SQL binds: the filters' values and the resume position."""
+        return {**self.params, **self.after_params}
 
     def select_sql(self) -> str:
         exprs = [quote(c) if c != "rowid" or not self.table.uses_rowid else "rowid" for c in self.columns]
-        exprs += [quote(c) if c != "rowid" else "rowid" for c in self.extra_columns]
+        exprs += [column_sql(c) for c in self.extra_columns]
         return ", ".join(exprs)
 
     def from_where(self, *, paged: bool = False) -> str:
@@ -64,15 +84,57 @@ class TablePlan:
         width = len(self.columns)
         return [r[:width] for r in rows]
 
+    def _position(self, row: tuple[Any, ...]) -> tuple[Any, list[Any]]:
+        """The sort value and key values of `row` (a row of this plan's select)."""
+        names = self.columns + self.extra_columns
+        keys = [row[names.index(k)] for k in self.table.row_keys]
+        return (row[names.index(self.sort)] if self.sort else None), keys
+
     def next_token(self, row: tuple[Any, ...]) -> str:
         """The `next` value that resumes after `row` (a row of this plan's select)."""
         if not self.table.row_keys:
             return str(self.offset + self.size)
-        names = self.columns + self.extra_columns
-        keys = [row[names.index(k)] for k in self.table.row_keys]
+        sort_value, keys = self._position(row)
         if self.sort:
-            return sort_token(row[names.index(self.sort)], keys)
+            return sort_token(sort_value, keys)
         return encode_token(keys)
+
+    def resume_after(self, sort_value: Any, key_values: list[Any]) -> TablePlan:
+        """This plan for the page after the row at (`sort_value`, `key_values`)."""
+        keys = self.table.row_keys
+        # Bound after the filters' values, so that the names (:p0, :p1, ...) never collide.
+        params = dict(self.params)
+        if self.sort:
+            clause = sorted_after(self.sort, self.sort_desc, sort_value, keys, key_values, params)
+        else:
+            clause = keys_after(keys, key_values, params)
+        after_params = {k: v for k, v in params.items() if k not in self.params}
+        return replace(self, after=[clause], after_params=after_params, offset=0)
+
+    def following(self, row: tuple[Any, ...]) -> TablePlan:
+        """This plan for the page after `row` (a row of this plan's select): how an export
+        walks every page without a round trip through a `next` token."""
+        if not self.table.row_keys:
+            return replace(self, offset=self.offset + self.size)
+        return self.resume_after(*self._position(row))
+
+
+def walk(
+    conn: sqlite3.Connection, plan: TablePlan, time_limit_ms: int,
+    first: list[tuple[Any, ...]] | None = None,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Every page of `plan` in turn, each as the rows of its select (extra columns included):
+    the keyset continues from each page's last row. `first`: the first page, already fetched."""
+    rows = first
+    while True:
+        if rows is None:
+            rows = execute.run(conn, plan.page_sql(plan.size + 1), plan.page_params,
+                               time_limit_ms=time_limit_ms).rows
+        yield rows[: plan.size]
+        if not plan.size or len(rows) <= plan.size:
+            return
+        plan = plan.following(rows[plan.size - 1])
+        rows = None
 
 
 def parse_size(raw: str | None, settings: Settings, default: int) -> int:
@@ -248,11 +310,11 @@ def plan_table(
                 raise ApiError(400, "Invalid _next: expected a row offset")
             plan.offset = int(token)
         elif sort:
-            clause = sorted_after(sort, sort_desc, token, keys, params)
-            if clause:
-                plan.after.append(clause)
+            sort_value, values = decode_sort_token(token)
+            if len(values) == len(keys):
+                plan = plan.resume_after(sort_value, values)
         else:
             values = decode_token(token)
             if len(values) == len(keys):
-                plan.after.append(keys_after(keys, params, values))
+                plan = plan.resume_after(None, values)
     return plan

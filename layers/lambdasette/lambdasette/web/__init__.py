@@ -5,6 +5,7 @@
 - `routing`: request paths to what they name (`Target`).
 - `context`: what every endpoint receives.
 - `responses`: JSON bodies, errors, caching, Link and CORS headers.
+- `csvresponse`: CSV answers for table, row and query pages (header, download, byte caps).
 - `body`: request bodies, capped and parsed.
 
 May import: base modules, `storage`, `auth`, `query`, `writes`, the instance.
