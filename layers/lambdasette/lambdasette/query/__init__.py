@@ -2,6 +2,7 @@
 
 - `schema`: what a database contains (the one model of tables, views, keys, FTS).
 - `table_plan`: the SQL of a table page — `filters`, `fts` search, sort and `pagination`.
+- `values`: cell values written into URLs (next tokens, facet links) and read back typed.
 - `facets`, `labels`: facet counts and foreign-key labels for a page.
 - `execute`: running SQL on a read connection — preparation, time limits, row caps.
 - `render`, `csvout`: rows as JSON values and shapes, and as CSV.

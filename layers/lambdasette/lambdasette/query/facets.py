@@ -152,7 +152,8 @@ def compute(
 
 
 def _key(params: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(sorted((k, json.dumps(v)) for k, v in params.items()))
+    # Typed, so that 1, 1.0, "1" and b"1" (which SQLite compares differently) stay apart.
+    return tuple(sorted((k, type(v).__name__, repr(v)) for k, v in params.items()))
 
 
 def _facet_result(

@@ -5,30 +5,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from lambdasette.errors import ApiError
 from lambdasette.query.quote import quote
-from lambdasette.tilde import tilde_decode, tilde_encode
-
-NULL_TOKEN = "$null"
+from lambdasette.query.values import decode_component, encode_component
 
 
-def encode_token(values: Sequence[Any]) -> str:
-    return ",".join(tilde_encode(str(v)) for v in values)
+def encode_token(values: Sequence[Any], affinities: Sequence[str]) -> str:
+    """A `next` token for a position: each value written so that it reads back with its type
+    (see `values`): Datasette's own tokens for ordinary keys, typed components otherwise."""
+    return ",".join(encode_component(v, a) for v, a in zip(values, affinities))
 
 
-def decode_token(token: str) -> list[str]:
-    return [tilde_decode(part) for part in token.split(",")]
-
-
-def sort_token(sort_value: Any, key_values: Sequence[Any]) -> str:
-    head = NULL_TOKEN if sort_value is None else tilde_encode(str(sort_value))
-    return ",".join([head, *(tilde_encode(str(v)) for v in key_values)])
-
-
-def decode_sort_token(token: str) -> tuple[Any, list[str]]:
-    """The sort value (None for `$null`) and the key values of a sorted page's token."""
+def decode_token(token: str, affinities: Sequence[str]) -> list[Any]:
+    """The values of a `next` token, one per affinity; ApiError 400 if it does not have that
+    many components (an invalid token never quietly means page 1)."""
     parts = token.split(",")
-    head = None if parts[0] == NULL_TOKEN else tilde_decode(parts[0])
-    return head, [tilde_decode(p) for p in parts[1:]]
+    if len(parts) != len(affinities):
+        raise ApiError(400, f"Invalid _next: expected {len(affinities)} comma-separated values")
+    return [decode_component(p, a) for p, a in zip(parts, affinities)]
 
 
 def column_sql(column: str) -> str:

@@ -10,6 +10,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field, replace
 
+from lambdasette.query import values
 from lambdasette.query.quote import quote
 
 
@@ -38,6 +39,26 @@ class Table:
     incoming: list[dict[str, str]] = field(default_factory=list)
     column_types: dict[str, str] = field(default_factory=dict)
     not_null: set[str] = field(default_factory=set)
+    strict: bool = False
+
+    def affinity(self, column: str) -> str:
+        """How SQLite compares a bound value with this column (see `values`)."""
+        if column == "rowid" and column not in self.column_types:
+            return values.INTEGER
+        return values.affinity(self.column_types.get(column, ""), strict=self.strict)
+
+    @property
+    def rowid_alias(self) -> bool:
+        """The primary key is an INTEGER PRIMARY KEY: the rowid under another name."""
+        return (self.has_rowid and not self.is_view and len(self.pks) == 1
+                and self.column_types.get(self.pks[0], "").upper() == "INTEGER")
+
+    @property
+    def rowid_tiebreak(self) -> bool:
+        """Rows may share a primary key: SQLite lets a rowid table's non-INTEGER key columns
+        hold NULLs, and NULLs are never equal, so the rowid is needed to tell them apart."""
+        return (self.has_rowid and not self.is_view and not self.is_virtual and bool(self.pks)
+                and not self.rowid_alias and any(pk not in self.not_null for pk in self.pks))
 
     @property
     def uses_rowid(self) -> bool:
@@ -139,6 +160,18 @@ def _fts_content_table(sql: str) -> str | None:
     return bare
 
 
+_OPTION = r"(?:WITHOUT\s+ROWID|STRICT)"
+_OPTIONS = re.compile(rf"\)\s*({_OPTION}(?:\s*,\s*{_OPTION})*)\s*;?\s*$", re.I)
+
+
+def _table_options(sql: str) -> set[str]:
+    """The table options after the column list: "WITHOUT ROWID", "STRICT"."""
+    match = _OPTIONS.search(sql)
+    if not match:
+        return set()
+    return {" ".join(part.upper().split()) for part in match.group(1).split(",")}
+
+
 def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
     master = conn.execute(
         "select name, type, rootpage, sql from sqlite_master where type in ('table', 'view')"
@@ -160,7 +193,7 @@ def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
         # Hidden columns of virtual tables (hidden == 1) are not part of `select *`.
         info = [row for row in xinfo if row[6] != 1]
         pk_cols = sorted((row for row in info if row[5]), key=lambda row: row[5])
-        sql_text = sql or ""
+        options = _table_options(sql or "")
         table = Table(
             name=name,
             columns=[row[1] for row in info],
@@ -168,9 +201,10 @@ def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
             pks=[row[1] for row in pk_cols],
             is_view=kind == "view",
             is_virtual=kind == "table" and rootpage == 0,
-            has_rowid=kind == "table" and not re.search(r"\)\s*WITHOUT\s+ROWID\s*;?\s*$", sql_text, re.I),
+            has_rowid=kind == "table" and "WITHOUT ROWID" not in options,
             column_types={row[1]: (row[2] or "") for row in info},
             not_null={row[1] for row in info if row[3]},
+            strict="STRICT" in options,
         )
         if kind == "table":
             table.hidden = name.startswith("sqlite_") or any(name.startswith(p) for p in hidden_prefixes)

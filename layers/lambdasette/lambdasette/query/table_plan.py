@@ -13,15 +13,7 @@ from lambdasette.errors import ApiError
 from lambdasette.metadata import TableConfig
 from lambdasette.query import execute
 from lambdasette.query import filters as flt
-from lambdasette.query.pagination import (
-    column_sql,
-    decode_sort_token,
-    decode_token,
-    encode_token,
-    keys_after,
-    sort_token,
-    sorted_after,
-)
+from lambdasette.query.pagination import column_sql, decode_token, encode_token, keys_after, sorted_after
 from lambdasette.query.quote import quote
 from lambdasette.query.schema import Schema, Table
 from lambdasette.settings import Settings
@@ -84,30 +76,50 @@ class TablePlan:
         width = len(self.columns)
         return [r[:width] for r in rows]
 
-    def _position(self, row: tuple[Any, ...]) -> tuple[Any, list[Any]]:
-        """The sort value and key values of `row` (a row of this plan's select)."""
+    def position_columns(self, *, with_rowid: bool) -> list[str]:
+        """The columns a `next` token holds: the sort column, the row's keys and, to tell
+        rows with NULL keys apart, the rowid (`with_rowid`)."""
+        columns = ([self.sort] if self.sort else []) + self.table.row_keys
+        return columns + (["rowid"] if with_rowid else [])
+
+    def _position(self, row: tuple[Any, ...]) -> list[Any]:
+        """The values of `row` (a row of this plan's select) that the next page resumes after."""
         names = self.columns + self.extra_columns
         keys = [row[names.index(k)] for k in self.table.row_keys]
-        return (row[names.index(self.sort)] if self.sort else None), keys
+        values = ([row[names.index(self.sort)]] if self.sort else []) + keys
+        if self.table.rowid_tiebreak and any(k is None for k in keys):
+            values.append(row[names.index("rowid")])
+        return values
 
     def next_token(self, row: tuple[Any, ...]) -> str:
         """The `next` value that resumes after `row` (a row of this plan's select)."""
         if not self.table.row_keys:
             return str(self.offset + self.size)
-        sort_value, keys = self._position(row)
-        if self.sort:
-            return sort_token(sort_value, keys)
-        return encode_token(keys)
+        values = self._position(row)
+        columns = self.position_columns(with_rowid=False)
+        columns += ["rowid"] if len(values) > len(columns) else []
+        return encode_token(values, [self.table.affinity(c) for c in columns])
 
-    def resume_after(self, sort_value: Any, key_values: list[Any]) -> TablePlan:
-        """This plan for the page after the row at (`sort_value`, `key_values`)."""
-        keys = self.table.row_keys
+    def decode_token(self, token: str) -> list[Any]:
+        """The position a `next` token names (ApiError 400 for one that names none)."""
+        plain = self.position_columns(with_rowid=False)
+        with_rowid = self.table.rowid_tiebreak and token.count(",") == len(plain)
+        columns = self.position_columns(with_rowid=with_rowid)
+        return decode_token(token, [self.table.affinity(c) for c in columns])
+
+    def resume_after(self, position: list[Any]) -> TablePlan:
+        """This plan for the page after the row at `position` (see `position_columns`)."""
+        keys = list(self.table.row_keys)
+        values = list(position)
+        sort_value = values.pop(0) if self.sort else None
+        if len(values) > len(keys):
+            keys.append("rowid")
         # Bound after the filters' values, so that the names (:p0, :p1, ...) never collide.
         params = dict(self.params)
         if self.sort:
-            clause = sorted_after(self.sort, self.sort_desc, sort_value, keys, key_values, params)
+            clause = sorted_after(self.sort, self.sort_desc, sort_value, keys, values, params)
         else:
-            clause = keys_after(keys, key_values, params)
+            clause = keys_after(keys, values, params)
         after_params = {k: v for k, v in params.items() if k not in self.params}
         return replace(self, after=[clause], after_params=after_params, offset=0)
 
@@ -116,7 +128,7 @@ class TablePlan:
         walks every page without a round trip through a `next` token."""
         if not self.table.row_keys:
             return replace(self, offset=self.offset + self.size)
-        return self.resume_after(*self._position(row))
+        return self.resume_after(self._position(row))
 
 
 def walk(
@@ -296,9 +308,11 @@ def plan_table(
         sort_sql = "rowid" if sort == "rowid" and table.uses_rowid else quote(sort)
         order_by.append(sort_sql + (" desc" if sort_desc else ""))
     order_by += ["rowid" if k == "rowid" else quote(k) for k in keys if k != sort]
+    tiebreak = ["rowid"] if table.rowid_tiebreak and sort != "rowid" else []
+    order_by += tiebreak
 
     plan = TablePlan(table, columns, where, params, order_by, sort, sort_desc, page_size, human=human)
-    extra = [k for k in keys if k not in columns]
+    extra = [k for k in keys + tiebreak if k not in columns]
     if sort and sort not in columns and sort not in extra:
         extra.append(sort)
     plan.extra_columns = extra
@@ -309,12 +323,6 @@ def plan_table(
             if not token.isdigit():
                 raise ApiError(400, "Invalid _next: expected a row offset")
             plan.offset = int(token)
-        elif sort:
-            sort_value, values = decode_sort_token(token)
-            if len(values) == len(keys):
-                plan = plan.resume_after(sort_value, values)
         else:
-            values = decode_token(token)
-            if len(values) == len(keys):
-                plan = plan.resume_after(None, values)
+            plan = plan.resume_after(plan.decode_token(token))
     return plan
