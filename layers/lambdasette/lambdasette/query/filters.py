@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from lambdasette.errors import ApiError
 from lambdasette.query.quote import quote
-
-
-def _number(value: str) -> Any:
-    if value.isdigit():
-        return int(value)
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return number if number not in (float("inf"), float("-inf")) and number == number else value
+from lambdasette.query.values import BLOB, from_url
 
 
 def _plain(value: str) -> str:
@@ -30,7 +23,10 @@ class Operator:
     key: str
     sql: str  # {c} quoted column, {t} quoted table, {p} parameter name
     human: Callable[[str, str], str]
-    value: Callable[[str], Any] = str
+    # The bound value from the URL's text: `typed` binds it as the column's affinity would
+    # store it (`values.from_url`), else `pattern` turns it into a LIKE pattern or the text.
+    typed: bool = True
+    pattern: str = "{v}"
     no_argument: bool = False
 
 
@@ -39,25 +35,28 @@ OPERATORS: dict[str, Operator] = {
     for op in [
         Operator("exact", "{c} = :{p}", lambda c, v: f"{c} = {_plain(v)}"),
         Operator("not", "{c} != :{p}", lambda c, v: f"{c} != {_plain(v)}"),
-        Operator("contains", "{c} like :{p}", lambda c, v: f'{c} contains "{v}"', lambda v: f"%{v}%"),
+        Operator("contains", "{c} like :{p}", lambda c, v: f'{c} contains "{v}"', False, "%{v}%"),
         Operator("notcontains", "{c} not like :{p}", lambda c, v: f'{c} does not contain "{v}"',
-                 lambda v: f"%{v}%"),
-        Operator("endswith", "{c} like :{p}", lambda c, v: f'{c} ends with "{v}"', lambda v: f"%{v}"),
-        Operator("startswith", "{c} like :{p}", lambda c, v: f'{c} starts with "{v}"', lambda v: f"{v}%"),
-        Operator("gt", "{c} > :{p}", lambda c, v: f"{c} > {v}", _number),
-        Operator("gte", "{c} >= :{p}", lambda c, v: f"{c} \u2265 {v}", _number),
-        Operator("lt", "{c} < :{p}", lambda c, v: f"{c} < {v}", _number),
-        Operator("lte", "{c} <= :{p}", lambda c, v: f"{c} \u2264 {v}", _number),
-        Operator("like", "{c} like :{p}", lambda c, v: f'{c} like "{v}"'),
-        Operator("notlike", "{c} not like :{p}", lambda c, v: f'{c} not like "{v}"'),
-        Operator("glob", "{c} glob :{p}", lambda c, v: f'{c} glob "{v}"'),
-        Operator("in", "", lambda c, v: f"{c} in {json.dumps(split_in(v))}"),
-        Operator("notin", "", lambda c, v: f"{c} not in {json.dumps(split_in(v))}"),
-        Operator("arraycontains", ":{p} in (select value from json_each({t}.{c}))",
-                 lambda c, v: f'{c} contains "{v}"'),
-        Operator("arraynotcontains", ":{p} not in (select value from json_each({t}.{c}))",
-                 lambda c, v: f'{c} does not contain "{v}"'),
-        Operator("date", "date({c}) = :{p}", lambda c, v: f'"{c}" is on date {v}'),
+                 False, "%{v}%"),
+        Operator("endswith", "{c} like :{p}", lambda c, v: f'{c} ends with "{v}"', False, "%{v}"),
+        Operator("startswith", "{c} like :{p}", lambda c, v: f'{c} starts with "{v}"', False, "{v}%"),
+        Operator("gt", "{c} > :{p}", lambda c, v: f"{c} > {v}"),
+        Operator("gte", "{c} >= :{p}", lambda c, v: f"{c} \u2265 {v}"),
+        Operator("lt", "{c} < :{p}", lambda c, v: f"{c} < {v}"),
+        Operator("lte", "{c} <= :{p}", lambda c, v: f"{c} \u2264 {v}"),
+        Operator("like", "{c} like :{p}", lambda c, v: f'{c} like "{v}"', False),
+        Operator("notlike", "{c} not like :{p}", lambda c, v: f'{c} not like "{v}"', False),
+        Operator("glob", "{c} glob :{p}", lambda c, v: f'{c} glob "{v}"', False),
+        Operator("in", "", lambda c, v: f"{c} in {json.dumps(split_in(v), default=_blob_json)}"),
+        Operator("notin", "", lambda c, v: f"{c} not in {json.dumps(split_in(v), default=_blob_json)}"),
+        # Array elements are compared as text, so that a link made from any element (a facet's
+        # toggle_url: `array_texts` below) finds it again; cells that are not JSON arrays
+        # (blank, NULL, malformed) contain nothing rather than failing the whole query.
+        Operator("arraycontains", ":{p} in (select value from {a})",
+                 lambda c, v: f'{c} contains "{v}"', False),
+        Operator("arraynotcontains", ":{p} not in (select value from {a})",
+                 lambda c, v: f'{c} does not contain "{v}"', False),
+        Operator("date", "date({c}) = :{p}", lambda c, v: f'"{c}" is on date {v}', False),
         Operator("isnull", "{c} is null", lambda c, v: f"{c} is null", no_argument=True),
         Operator("notnull", "{c} is not null", lambda c, v: f"{c} is not null", no_argument=True),
         Operator("isblank", "({c} is null or {c} = '')", lambda c, v: f"{c} is blank", no_argument=True),
@@ -67,6 +66,37 @@ OPERATORS: dict[str, Operator] = {
 }
 
 
+def json_array_cell(column_sql: str) -> str:
+    """`column_sql` if it holds a JSON array, else NULL (which `json_each` reads as empty)."""
+    return (f"(case when json_valid({column_sql}) then"
+            f" case json_type({column_sql}) when 'array' then {column_sql} end end)")
+
+
+def array_texts(column_sql: str) -> str:
+    """The elements of a JSON-array cell as text: `json_each` rows with `value` cast to text
+    (`["a", 1]` gives 'a' and '1'; NULL elements stay NULL)."""
+    return f"(select cast(value as text) as value from json_each({json_array_cell(column_sql)}))"
+
+
+def _blob_json(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$base64": True, "encoded": base64.b64encode(value).decode("ascii")}
+    raise TypeError(type(value).__name__)
+
+
+def _json_item(item: Any) -> Any:
+    """One item of a JSON `__in` array: a scalar keeps its JSON type; a BLOB is written as the
+    API writes BLOBs, `{"$base64": true, "encoded": "..."}`."""
+    if isinstance(item, dict) and item.get("$base64") is True and set(item) == {"$base64", "encoded"}:
+        try:
+            return base64.b64decode(str(item["encoded"]), validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "__in filter: invalid base64 in a $base64 value") from None
+    if isinstance(item, (list, dict)):
+        raise ApiError(400, "__in filter JSON must be an array of scalar values")
+    return item
+
+
 def split_in(value: str) -> list[Any]:
     """`[1, "a"]` is a JSON array (types kept); anything else is comma-separated."""
     if value.startswith("["):
@@ -74,9 +104,9 @@ def split_in(value: str) -> list[Any]:
             parsed = json.loads(value)
         except ValueError as exc:
             raise ApiError(400, f"Invalid JSON array for __in filter: {exc}") from None
-        if not isinstance(parsed, list) or any(isinstance(v, (list, dict)) for v in parsed):
+        if not isinstance(parsed, list):
             raise ApiError(400, "__in filter JSON must be an array of scalar values")
-        return parsed
+        return [_json_item(item) for item in parsed]
     return [part.strip() for part in value.split(",")]
 
 
@@ -94,12 +124,14 @@ def is_special(key: str) -> bool:
     return key.startswith("_") and "__" not in key
 
 
-def parse_filters(items: list[tuple[str, str]], columns: set[str]) -> list[Filter]:
+def parse_filters(items: list[tuple[str, str]], columns: Iterable[str]) -> list[Filter]:
     """Filters from the query string, sorted by key as Datasette sorts them.
 
-    Unknown operators are ignored (as Datasette does); unknown columns are a 400,
-    where Datasette would compare against a string literal and match nothing.
+    Unknown columns and unknown operators are a 400, where Datasette would compare against a
+    string literal and match nothing, or drop the filter and match everything. A key that is
+    itself a column's name (`a__b`) is an exact filter on that column.
     """
+    columns = set(columns)
     filters: list[Filter] = []
     for key, value in sorted(items, key=lambda item: item[0]):
         if is_special(key):
@@ -107,21 +139,35 @@ def parse_filters(items: list[tuple[str, str]], columns: set[str]) -> list[Filte
         column, op_key = key.rsplit("__", 1) if "__" in key else (key, "exact")
         op = OPERATORS.get(op_key)
         if op is None:
-            continue
+            if key in columns:
+                column, op = key, OPERATORS["exact"]
+            else:
+                raise ApiError(400, f"Unknown filter operator: {op_key} (in {key}); operators are "
+                               + ", ".join(OPERATORS))
         if column not in columns:
             raise ApiError(400, f"Cannot filter on column: {column} (no such column)")
         filters.append(Filter(column, op, value))
     return filters
 
 
-def where_clauses(filters: list[Filter], table: str, params: dict[str, Any]) -> list[str]:
-    """SQL for each filter; values bound into `params` as :p0, :p1, ..."""
+def where_clauses(
+    filters: list[Filter], table: str, params: dict[str, Any],
+    affinities: Mapping[str, str] | None = None,
+) -> list[str]:
+    """SQL for each filter; values bound into `params` as :p0, :p1, ... Each value from the
+    URL is bound as the column's affinity would store it (`affinities`: column -> affinity,
+    see `values`), so `?n=0` finds the integer 0 in a column with no declared type too."""
     clauses = []
     for f in filters:
         column = quote(f.column)
+        column_affinity = (affinities or {}).get(f.column, BLOB)
         if f.op.key in ("in", "notin"):
             names = []
-            for value in split_in(f.value):
+            raw = f.value
+            items = split_in(raw)
+            if not raw.startswith("["):
+                items = [from_url(item, column_affinity) for item in items]
+            for value in items:
                 name = f"p{len(params)}"
                 params[name] = value
                 names.append(f":{name}")
@@ -130,8 +176,10 @@ def where_clauses(filters: list[Filter], table: str, params: dict[str, Any]) -> 
             continue
         name = f"p{len(params)}"
         if not f.op.no_argument:
-            params[name] = f.op.value(f.value)
-        clauses.append(f.op.sql.format(c=column, t=quote(table), p=name))
+            value = f.op.pattern.format(v=f.value)
+            params[name] = from_url(value, column_affinity) if f.op.typed else value
+        clauses.append(f.op.sql.format(c=column, t=quote(table), p=name,
+                                       a=array_texts(f"{quote(table)}.{column}")))
     return clauses
 
 

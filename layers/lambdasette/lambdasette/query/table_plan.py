@@ -287,7 +287,8 @@ def plan_table(
     params: dict[str, Any] = {}
     filterable = set(table.columns) | ({"rowid"} if table.uses_rowid else set())
     filters = flt.parse_filters(args.items, filterable)
-    where = flt.where_clauses(filters, table.name, params)
+    where = flt.where_clauses(filters, table.name, params,
+                              {c: table.affinity(c) for c in filterable})
     where += [f"({w})" for w in args.getlist("_where") if w.strip()]
     search, search_human = search_clauses(table, schema, args, config, params)
     where += search
