@@ -146,7 +146,7 @@ def build_page(
     if envelope:
         facet_page = facets.FacetPage(
             database=database, args=args, settings=ds.settings, metadata=ds.metadata, url=ctx.url,
-            cached=lambda key, compute: ds.cached(database, key, compute),
+            cached=lambda key, compute: ds.cached(database, key, compute), path=ctx.relative,
         )
         found = facets.compute(facet_page, conn, schema, tbl, plan, config, count)
     next_url = None

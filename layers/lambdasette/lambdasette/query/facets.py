@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from lambdasette.args import Args
 from lambdasette.errors import ApiError
 from lambdasette.metadata import Metadata, TableConfig
-from lambdasette.query import execute, labels
+from lambdasette.query import execute, labels, values
+from lambdasette.query.filters import json_array_cell
 from lambdasette.query.quote import quote
 from lambdasette.query.schema import Schema, Table
 from lambdasette.settings import Settings
@@ -36,6 +37,9 @@ class FacetPage:
     metadata: Metadata
     url: Callable[[Args], str]
     cached: Callable[[Hashable, Callable[[], Any]], Any]
+    # The page's path with other arguments, not made absolute: Datasette gives each facet's
+    # own toggle_url (the one that removes the facet) in this form.
+    path: Callable[[Args], str] = lambda args: "?" + args.query_string()
 
 
 @dataclass
@@ -95,11 +99,16 @@ def facet_size(args: Args, config: TableConfig, default: int, maximum: int) -> i
     return min(int(size or 0), maximum)
 
 
-def _sql(kind: str, column: str, base: str, limit: int) -> str:
+def _sql(kind: str, column: str, base: str, limit: int, identity: str) -> str:
     col = quote(column)
     if kind == "array":
-        return (f"select j.value as value, count(*) as count from ({base}) join json_each({col}) j"
-                f" group by j.value order by count desc, value limit {limit}")
+        # Each row counts once per distinct element (`["a", "a"]` is one "a"), elements are
+        # counted as text, the way the `arraycontains` filter of their toggle_url compares
+        # them, and cells that are not JSON arrays (blank, malformed) hold nothing.
+        cell = json_array_cell(f'"_inner".{col}')
+        return (f"select value, count(*) as count from (select distinct {identity},"
+                f" cast(j.value as text) as value from ({base}) as \"_inner\", json_each({cell}) as j)"
+                f" where value is not null group by value order by count desc, value limit {limit}")
     if kind == "date":
         return (f"select date({col}) as value, count(*) as count from ({base})"
                 f" where date({col}) is not null group by date({col})"
@@ -109,7 +118,29 @@ def _sql(kind: str, column: str, base: str, limit: int) -> str:
 
 
 def _filter_key(kind: str, column: str) -> str:
-    return {"column": column, "array": f"{column}__arraycontains", "date": f"{column}__date"}[kind]
+    # A bare `?_city_id=1` would be a special argument: columns starting with "_" need __exact.
+    exact = f"{column}__exact" if column.startswith("_") else column
+    return {"column": exact, "array": f"{column}__arraycontains", "date": f"{column}__date"}[kind]
+
+
+def base_sql(table: Table, plan: TablePlan) -> str:
+    """The rows facets count: the page's filtered rows, with the rowid where the table has one
+    (so that `_facet=rowid` works and array facets can tell rows apart)."""
+    rowid = "rowid as rowid, " if _has_rowid(table) else ""
+    return f"select {rowid}* {plan.from_where(paged=True)}"
+
+
+def _has_rowid(table: Table) -> bool:
+    return table.has_rowid and not table.is_view and not table.is_virtual
+
+
+def _identity(table: Table) -> str:
+    """SQL that tells the rows of `base_sql` apart."""
+    if _has_rowid(table):
+        return '"_inner".rowid'
+    if table.pks:
+        return ", ".join(f'"_inner".{quote(pk)}' for pk in table.pks)
+    return '"_inner".*'
 
 
 def compute(
@@ -127,11 +158,11 @@ def compute(
     for facet in facets:
         if facet.column not in columns:
             raise ApiError(400, f"no such column: {facet.column}", title="Invalid SQL")
-    base = f"select * {plan.from_where(paged=True)}"
+    base = base_sql(table, plan)
     size = facet_size(args, config, settings.default_facet_size, settings.max_returned_rows)
     out = Facets()
     for facet in facets:
-        sql = _sql(facet.kind, facet.column, base, size + 1)
+        sql = _sql(facet.kind, facet.column, base, size + 1, _identity(table))
         try:
             rows = page.cached(("facet", sql, _key(plan.page_params)), lambda sql=sql: execute.run(
                 conn, sql, plan.page_params, time_limit_ms=settings.facet_time_limit_ms).rows)
@@ -146,7 +177,8 @@ def compute(
             name = f"{facet.column}_{suffix}"
             suffix += 1
         out.results[name] = _facet_result(page, conn, schema, table, facet, rows, size)
-    if settings.suggest_facets and not args.flag("_nosuggest") and not args.flag("_nofacet"):
+    if (settings.suggest_facets and settings.allow_facet and not args.flag("_nosuggest")
+            and not args.flag("_nofacet")):
         out.suggested = suggest(page, conn, table, plan, facets, size, count)
     return out
 
@@ -161,19 +193,18 @@ def _facet_result(
     rows: list[tuple[Any, ...]], size: int,
 ) -> dict[str, Any]:
     args = page.args
-    key = _filter_key(facet.kind, facet.column)
-    selected_values = set(args.getlist(key))
     label_map: dict[Any, Any] = {}
     if facet.kind == "column" and table.fk_for(facet.column):
         label_map = labels.fetch_labels(conn, schema, page.metadata, page.database, table, facet.column,
                                         {r[0] for r in rows[:size]}, page.settings.facet_time_limit_ms)
     out = []
     for value, n in rows[:size]:
-        selected = str(value) in selected_values
+        key, text = toggle_arg(facet, value, table)
+        selected = (key, text) in args.items
         if selected:
-            toggle = Args([(k, v) for k, v in args.items if not (k == key and v == str(value))])
+            toggle = Args([(k, v) for k, v in args.items if not (k == key and v == text)])
         else:
-            toggle = Args(args.items + [(key, str(value))])
+            toggle = Args(args.items + [(key, text)])
         out.append({
             "value": value,
             "label": label_map.get(value, value),
@@ -181,16 +212,28 @@ def _facet_result(
             "toggle_url": page.url(toggle),
             "selected": selected,
         })
-    toggle_arg = TOGGLE_ARG[facet.kind]
+    remove = TOGGLE_ARG[facet.kind]
     return {
         "name": facet.column,
         "type": facet.kind,
         "hideable": not facet.from_config,
-        "toggle_url": page.url(Args([(k, v) for k, v in args.items
-                                    if not (k == toggle_arg and v == facet.column)])),
+        "toggle_url": page.path(Args([(k, v) for k, v in args.items
+                                     if not (k == remove and v == facet.column)])),
         "results": out,
         "truncated": len(rows) > size,
     }
+
+
+def toggle_arg(facet: FacetRequest, value: Any, table: Table) -> tuple[str, str]:
+    """The query-string argument that selects exactly the rows a facet value counted: `col=v`
+    where the text reads back as that value (see `values`), else a typed `col__in=[v]` (a
+    NULL-free JSON list keeps 3 apart from "3", and carries BLOBs and infinities)."""
+    if facet.kind != "column":
+        return _filter_key(facet.kind, facet.column), str(value)
+    plain = values.to_url(value, table.affinity(facet.column))
+    if plain is not None:
+        return _filter_key("column", facet.column), plain
+    return f"{facet.column}__in", values.typed_json(value)
 
 
 def suggest(
@@ -198,7 +241,7 @@ def suggest(
     facets: list[FacetRequest], size: int, count: int | None,
 ) -> list[dict[str, Any]]:
     """Columns worth faceting by, computed once per data version and query."""
-    base = f"select * {plan.from_where(paged=True)}"
+    base = base_sql(table, plan)
     enabled = {(f.kind, f.column) for f in facets}
     key = ("suggest", base, _key(plan.page_params), size, tuple(sorted(enabled)))
     found = page.cached(key, lambda: _suggestions(page, conn, table, base, plan.page_params,
@@ -232,16 +275,24 @@ def _suggestions(
         except ApiError:
             return None
 
+    # Datasette's order: column facets, then dates, then arrays.
     for column in columns:
         if ("column", column) in enabled:
             continue
         col = quote(column)
-        values = rows(f"select {col} as value, count(*) as n from ({base}) where {col} is not null"
-                      f" group by {col} limit {size + 1}")
-        if values is not None and 1 < len(values) < (count or 0) and len(values) <= size and any(
-            r[1] > 1 for r in values
+        distinct = rows(f"select {col} as value, count(*) as n from ({base}) where {col} is not null"
+                        f" group by {col} limit {size + 1}")
+        if distinct is not None and 1 < len(distinct) < (count or 0) and len(distinct) <= size and any(
+            r[1] > 1 for r in distinct
         ):
             found.append(("column", column))
+    for column in columns:
+        if ("date", column) in enabled:
+            continue
+        col = quote(column)
+        dates = rows(f"select date({col}) from ({base}) where {col} glob '????-??-*' limit 100")
+        if dates and any(r[0] for r in dates):
+            found.append(("date", column))
     for column in columns:
         if ("array", column) in enabled:
             continue
@@ -256,14 +307,6 @@ def _suggestions(
                      f" and json_array_length({col}) > 0 limit 100")
         if first and all(_array_of_strings(r[0]) for r in first):
             found.append(("array", column))
-    for column in columns:
-        if ("date", column) in enabled:
-            continue
-        col = quote(column)
-        dates = rows(f"select date({col}) from (select * from ({base}) limit 100)"
-                     f" where {col} glob '????-??-*'")
-        if dates and any(r[0] for r in dates):
-            found.append(("date", column))
     return found
 
 

@@ -50,8 +50,7 @@ OPERATORS: dict[str, Operator] = {
         Operator("in", "", lambda c, v: f"{c} in {json.dumps(split_in(v), default=_blob_json)}"),
         Operator("notin", "", lambda c, v: f"{c} not in {json.dumps(split_in(v), default=_blob_json)}"),
         # Array elements are compared as text, so that a link made from any element (a facet's
-        # toggle_url: `array_texts` below) finds it again; cells that are not JSON arrays
-        # (blank, NULL, malformed) contain nothing rather than failing the whole query.
+        # toggle_url: `array_texts` below) finds it again; blank cells contain nothing.
         Operator("arraycontains", ":{p} in (select value from {a})",
                  lambda c, v: f'{c} contains "{v}"', False),
         Operator("arraynotcontains", ":{p} not in (select value from {a})",
@@ -67,9 +66,9 @@ OPERATORS: dict[str, Operator] = {
 
 
 def json_array_cell(column_sql: str) -> str:
-    """`column_sql` if it holds a JSON array, else NULL (which `json_each` reads as empty)."""
-    return (f"(case when json_valid({column_sql}) then"
-            f" case json_type({column_sql}) when 'array' then {column_sql} end end)")
+    """`column_sql` as `json_each` should read it: a blank cell is an empty list, as NULL is
+    (to a user a blank cell means "no tags"). Malformed JSON is still an error, as in 0.65."""
+    return f"(case when trim({column_sql}, ' ' || char(9, 10, 13)) = '' then null else {column_sql} end)"
 
 
 def array_texts(column_sql: str) -> str:

@@ -48,6 +48,11 @@ class Context:
         """This page's absolute URL with other arguments."""
         return url_with_args(self.request, self.path, args, force_https=self.ds.settings.force_https_urls)
 
+    def relative(self, args: Args) -> str:
+        """This page's path (not made absolute) with other arguments."""
+        qs = args.query_string()
+        return self.path + (f"?{qs}" if qs else "")
+
     def absolute(self, path_and_query: str) -> str:
         return absolute_url(self.request, path_and_query, force_https=self.ds.settings.force_https_urls)
 
