@@ -101,7 +101,7 @@ NULL_TOKEN = "$null"
 
 def encode_component(value: Any, column_affinity: str) -> str:
     plain = to_url(value, column_affinity)
-    if plain is not None:
+    if plain:  # an empty token would read as no token at all: page 1 again
         return tilde_encode(plain)
     if value is None:
         return NULL_TOKEN
