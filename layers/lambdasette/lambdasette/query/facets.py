@@ -296,15 +296,15 @@ def _suggestions(
     for column in columns:
         if ("array", column) in enabled:
             continue
-        col = quote(column)
-        types = rows(f"select distinct json_type({col}) from ({base})"
-                     f" where {col} is not null and {col} != ''")
+        # Blank cells are empty arrays to the facet and its filter: skip them here too.
+        cell = json_array_cell(quote(column))
+        types = rows(f"select distinct json_type({cell}) from ({base}) where {cell} is not null")
         if types is None or tuple(sorted((r[0] for r in types), key=str)) not in (
             ("array",), ("array", None), (None, "array")
         ):
             continue
-        first = rows(f"select {col} from ({base}) where {col} is not null and {col} != ''"
-                     f" and json_array_length({col}) > 0 limit 100")
+        first = rows(f"select {cell} from ({base}) where {cell} is not null"
+                     f" and json_array_length({cell}) > 0 limit 100")
         if first and all(_array_of_strings(r[0]) for r in first):
             found.append(("array", column))
     return found
