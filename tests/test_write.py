@@ -188,7 +188,8 @@ def test_nested_json_values_are_stored_as_json_text(api: Api) -> None:
 
 def test_rowid_tables(api: Api) -> None:
     r = api.post("/write/journal/-/insert", {"row": {"entry": "third"}})
-    assert r.json()["rows"] == [{"entry": "third", "mood": None}]
+    # The rowid comes back, so the caller can address the row it created (cases/data/12).
+    assert r.json()["rows"] == [{"rowid": 3, "entry": "third", "mood": None}]
     r = api.post("/write/journal/-/upsert", {"rows": [{"rowid": 1, "mood": "calm"}], "return": True})
     assert r.status_code == 200
     assert r.json()["rows"] == [{"rowid": 1, "entry": "first", "mood": "calm"}]

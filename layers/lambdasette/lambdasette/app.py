@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from lambdasette.endpoints import database, index, row, special, table, tokens, write
+from lambdasette.endpoints import blob, database, index, row, special, table, tokens, write
 from lambdasette.instance import Lambdasette
 from lambdasette.web import app as web
 from lambdasette.web.routing import Route
@@ -32,7 +32,9 @@ ROUTES = [
     Route("special", "api/tokens/{token_id}/-/revoke", POST, tokens.revoke),
     # A database: its page (and `?sql=`), its query page, creating a table
     Route("database", None, GET, database.database),
+    Route("database", None, GET, blob.query, formats=("blob",)),
     Route("database-action", "query", GET, database.query),
+    Route("database-action", "query", GET, blob.query, formats=("blob",)),
     Route("database-action", "create", POST, write.create),
     # A table or view: its page, and the write API on it
     Route("table", None, GET, table.table),
@@ -42,6 +44,7 @@ ROUTES = [
     Route("table-action", "alter", POST, write.alter),
     # A row
     Route("row", None, GET, row.row),
+    Route("row", None, GET, blob.row, formats=("blob",)),
     Route("row-action", "update", POST, write.update),
     Route("row-action", "delete", POST, write.delete),
 ]

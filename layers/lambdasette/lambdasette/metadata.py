@@ -21,6 +21,7 @@ class TableConfig:
     fts_pk: str | None = None
     searchmode: str | None = None
     hidden: bool = False
+    units: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TableConfig:
@@ -41,13 +42,56 @@ def load_document(path: Path) -> Any:
     return json.loads(text)
 
 
+ABOUT_KEYS = ("source", "source_url", "license", "license_url")
+
+
+@dataclass(frozen=True)
+class CannedQuery:
+    """A named query from metadata `queries:` (`/<db>/<name>.json`)."""
+
+    name: str
+    sql: str
+    write: bool = False
+    title: str | None = None
+    description: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.options, "name": self.name}
+
+
 class Metadata:
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         self.data = data or {}
         self._tables: dict[tuple[str, str], TableConfig] = {}
+        self._queries: dict[str, dict[str, CannedQuery]] = {}
         for db_name, db in (self.data.get("databases") or {}).items():
             for table_name, config in ((db or {}).get("tables") or {}).items():
                 self._tables[(db_name, table_name)] = TableConfig.from_dict(config or {})
+            for query_name, query in ((db or {}).get("queries") or {}).items():
+                # Datasette accepts `name: "select ..."` as short for `name: {sql: "select ..."}`.
+                options = dict(query) if isinstance(query, dict) else {"sql": str(query)}
+                self._queries.setdefault(db_name, {})[str(query_name)] = CannedQuery(
+                    name=str(query_name), sql=str(options.get("sql") or ""),
+                    write=bool(options.get("write")), title=options.get("title"),
+                    description=options.get("description"), options=options,
+                )
+
+    def about(self) -> dict[str, Any]:
+        """The instance's `source`, `license` and their URLs, as 0.65 adds them to every
+        table, row, database and query answer."""
+        return {key: self.data[key] for key in ABOUT_KEYS if self.data.get(key)}
+
+    def queries(self, database: str) -> dict[str, CannedQuery]:
+        """The canned queries metadata defines for `database`, by name."""
+        return self._queries.get(database, {})
+
+    def as_json(self) -> dict[str, Any]:
+        """The metadata as `/-/metadata.json` shows it: as given, each query with its name."""
+        out = json.loads(json.dumps(self.data, default=str))
+        for db_name, queries in self._queries.items():
+            out["databases"][db_name]["queries"] = {n: q.as_json() for n, q in queries.items()}
+        return out
 
     @classmethod
     def load(cls, path: Path | None) -> Metadata:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import Response
@@ -93,6 +95,7 @@ def database(ctx: Context) -> Response:
         "queries": [],
         "allow_execute_sql": ctx.ds.can(ctx.actor, "execute-sql", name),
         "query_ms": (time.perf_counter() - start) * 1000,
+        **ctx.ds.metadata.about(),
     }
     return json_response(body, headers=cache_control(ctx.args, ctx.ds.settings.default_cache_ttl))
 
@@ -111,8 +114,20 @@ def named_parameters(conn: sqlite3.Connection, sql: str) -> list[str]:
     return [row[5].lstrip(":") for row in rows if row[1] == "Variable" and row[5]]
 
 
-def query(ctx: Context) -> Response:
-    name = ctx.target.database or ""
+@dataclass
+class QueryRun:
+    """A read-only query that ran: its SQL, the parameters echoed back and what came out."""
+
+    sql: str
+    params: dict[str, Any]
+    result: execute.Result
+    query_ms: float
+    query_name: str | None = None
+
+
+def checked_sql(ctx: Context) -> tuple[sqlite3.Connection, str]:
+    """The `?sql=` of the request and a connection to run it on, once the caller may."""
+    name = ctx.database
     sql = ctx.args.get("sql") or ""
     conn = ctx.ds.connection(name)  # 404 for an unknown database before anything else
     if not sql.strip():
@@ -120,11 +135,18 @@ def query(ctx: Context) -> Response:
     ctx.ds.require(ctx.actor, "execute-sql", name,
                    message="You do not have permission to execute SQL against this database")
     conn, _ = ctx.open(name, strict=True, conn=conn)
-    shape = check_shape(ctx.args.get("_shape"))
-    if shape == "object":
-        raise ApiError(400, "_shape=object is only available on tables")
     execute.validate_select(sql)
-    params = {k: v for k, v in ctx.args.items if k not in ("sql", "_shape")}
+    return conn, sql
+
+
+def run_query(ctx: Context, conn: sqlite3.Connection, sql: str, *,
+              query_name: str | None = None) -> QueryRun:
+    """Run read-only `sql` with its `:named` parameters from the query string (the first of
+    repeated ones, as 0.65 reads them; missing ones bind as "")."""
+    params: dict[str, Any] = {}
+    for key, value in ctx.args.items:
+        if key not in ("sql", "_shape"):
+            params.setdefault(key, value)
     for param in named_parameters(conn, sql):
         params.setdefault(param, "")
     bind = {k: v for k, v in params.items() if not k.startswith("_")}
@@ -133,13 +155,28 @@ def query(ctx: Context) -> Response:
         conn, sql, bind, time_limit_ms=ctx.ds.time_limit(ctx.args.get("_timelimit")),
         max_rows=ctx.ds.settings.max_returned_rows,
     )
-    elapsed = (time.perf_counter() - start) * 1000
+    return QueryRun(sql, params, result, (time.perf_counter() - start) * 1000, query_name)
+
+
+def query(ctx: Context) -> Response:
+    conn, sql = checked_sql(ctx)
+    return render_query(ctx, run_query(ctx, conn, sql), filename=ctx.database)
+
+
+def render_query(ctx: Context, ran: QueryRun, *, filename: str) -> Response:
+    """A query's answer in the requested format and shape."""
+    name = ctx.database
+    shape = check_shape(ctx.args.get("_shape"))
+    if shape == "object":
+        raise ApiError(400, "_shape=object is only available on tables")
+    result = ran.result
     rows = parse_json_columns(result.rows, result.columns, ctx.args.getlist("_json"))
     infinity = query_bool(ctx.args.get("_json_infinity"), "_json_infinity")
     headers = cache_control(ctx.args, ctx.ds.settings.default_cache_ttl)
     headers["Referrer-Policy"] = "no-referrer"
     if ctx.target.ext == "csv":
-        return csv_query(ctx, name, result.columns, rows)
+        return csv_response(ctx, result.columns, [query_blob_links(ctx, result.columns, rows)],
+                            filename=filename)
     if shape == "array" and ctx.args.flag("_nl"):
         return Response(ndjson(result.columns, rows, infinity=infinity), headers=headers,
                         media_type="text/plain")
@@ -150,18 +187,32 @@ def query(ctx: Context) -> Response:
     body = {
         "ok": True,
         "database": name,
-        "query_name": None,
+        "query_name": ran.query_name,
         "rows": as_objects(result.columns, rows) if shape == "objects" else rows,
         "truncated": result.truncated,
         "columns": result.columns,
-        "query": {"sql": sql, "params": params},
+        "query": {"sql": ran.sql, "params": ran.params},
         "error": None,
         "private": False,
-        "allow_execute_sql": True,
-        "query_ms": elapsed,
+        "allow_execute_sql": ctx.ds.can(ctx.actor, "execute-sql", name),
+        "query_ms": ran.query_ms,
+        **ctx.ds.metadata.about(),
     }
     return json_response(body, headers=headers, infinity=infinity)
 
 
-def csv_query(ctx: Context, name: str, columns: list[str], rows: list[Any]) -> Response:
-    return csv_response(ctx, columns, [rows], filename=name)
+def query_blob_links(ctx: Context, columns: list[str], rows: list[Any]) -> list[Any]:
+    """CSV cells for BLOBs in a query's answer: as in Datasette 0.65, a link to this query's
+    `.blob` download of that column, the row found again by the value's SHA-256."""
+    out = []
+    path = ctx.path.rsplit(".", 1)[0] + ".blob"
+    for row in rows:
+        if any(isinstance(v, bytes) for v in row):
+            row = tuple(
+                ctx.absolute(path + "?" + ctx.args.replaced([
+                    ("_blob_column", c), ("_blob_hash", hashlib.sha256(v).hexdigest())
+                ]).query_string()) if isinstance(v, bytes) else v
+                for c, v in zip(columns, row)
+            )
+        out.append(row)
+    return out

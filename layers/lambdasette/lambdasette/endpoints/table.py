@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from lambdasette.args import Args
 from lambdasette.errors import ApiError
 from lambdasette.query import execute, facets, labels
 from lambdasette.query.csvout import labelled
+from lambdasette.query.pagination import encode_token
 from lambdasette.query.render import as_objects, check_shape, ndjson, parse_json_columns
 from lambdasette.query.schema import Schema, Table
 from lambdasette.query.table_plan import TablePlan, plan_table, walk
@@ -71,8 +73,30 @@ def get_table(ctx: Context) -> tuple[sqlite3.Connection, Schema, Table]:
     return conn, schema, table
 
 
-def pk_path(row: dict[str, Any], keys: list[str]) -> str:
-    return ",".join(tilde_encode(str(row[k])) for k in keys)
+def row_path(tbl: Table, row: dict[str, Any]) -> str:
+    """The key part of a row's URL, `a,1` (a row's keys, written as `next` tokens write them,
+    so that BLOB and NULL keys make URLs that find the row too)."""
+    keys = tbl.row_keys
+    return encode_token([_plain(row)[k] for k in keys], [tbl.affinity(k) for k in keys])
+
+
+def blob_links(
+    ctx: Context, tbl: Table, columns: list[str], rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """CSV cells for BLOBs: as in Datasette 0.65, a link to the row's `.blob` download of
+    that column rather than the bytes themselves."""
+    out = []
+    base = f"/{tilde_encode(ctx.database)}/{tilde_encode(tbl.name)}/"
+    for row in rows:
+        if any(isinstance(v, bytes) for v in row):
+            path = row_path(tbl, dict(zip(columns, row)))
+            row = tuple(
+                ctx.absolute(f"{base}{path}.blob?_blob_column={urllib.parse.quote_plus(c)}")
+                if isinstance(v, bytes) else v
+                for c, v in zip(columns, row)
+            )
+        out.append(row)
+    return out
 
 
 @dataclass
@@ -175,7 +199,7 @@ def render_page(ctx: Context, page: TablePage, shape: str | None, *, infinity: b
     if shape == "arrayfirst":
         return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
     if shape == "object":
-        keyed = {pk_path(_plain(o), page.table.pks): o for o in as_objects(columns, rows)}
+        keyed = {row_path(page.table, o): o for o in as_objects(columns, rows)}
         return json_response(keyed, headers=headers, infinity=infinity)
     if shape == "array":
         if args.flag("_nl"):
@@ -207,6 +231,7 @@ def render_page(ctx: Context, page: TablePage, shape: str | None, *, infinity: b
         "private": False,
         "allow_execute_sql": ctx.ds.can(ctx.actor, "execute-sql", page.database),
         "query_ms": page.query_ms,
+        **ctx.ds.metadata.about(),
     }
     return json_response(body, headers=headers, infinity=infinity)
 
@@ -256,8 +281,9 @@ def table_csv(
     def pages() -> Iterator[list[Any]]:
         walked = walk(conn, plan, time_limit, first) if stream else iter([first[: plan.size]])
         for rows in walked:
+            rows = blob_links(ctx, tbl, plan.columns, plan.visible(rows))
             rows = labels.expand_rows(conn, schema, ds.metadata, database, tbl, plan.columns,
-                                      plan.visible(rows), expand, time_limit)
+                                      rows, expand, time_limit)
             if expand:
                 _, rows = labelled(plan.columns, rows, set(expand))
             yield rows

@@ -15,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from lambdasette.errors import ApiError
 from lambdasette.query.csvout import CsvWriter
 from lambdasette.web.context import Context
+from lambdasette.web.responses import attachment
 
 PLAIN = "text/plain; charset=utf-8"
 DOWNLOAD = "text/csv; charset=utf-8"
@@ -47,7 +48,7 @@ def csv_response(
     media = PLAIN
     if ctx.args.flag("_dl"):
         media = DOWNLOAD
-        headers["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+        headers["Content-Disposition"] = attachment(f"{filename}.csv")
 
     def generate() -> Iterator[bytes]:
         writer = CsvWriter()

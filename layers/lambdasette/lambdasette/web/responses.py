@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from starlette.requests import Request
@@ -10,6 +11,7 @@ from starlette.responses import Response
 from lambdasette.args import Args
 from lambdasette.errors import ApiError
 from lambdasette.query.render import dumps
+from lambdasette.tilde import tilde_encode
 
 JSON = "application/json; charset=utf-8"
 
@@ -62,6 +64,20 @@ def url_with_args(request: Request, path: str, args: Args, *, force_https: bool 
     """`path` (raw) with `args` as its query string, made absolute for this request's host."""
     qs = args.query_string()
     return absolute_url(request, path + (f"?{qs}" if qs else ""), force_https=force_https)
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition header value for a download called `filename`. Header values are
+    Latin-1 and a quoted name ends at its first `"`: a name that is not plain printable ASCII
+    gets an ASCII fallback (its stem tilde-encoded, as Datasette 0.65 names such downloads) and
+    the real name as RFC 6266's `filename*=UTF-8''...`."""
+    if all(32 <= ord(c) < 127 for c in filename) and '"' not in filename and "\\" not in filename:
+        return f'attachment; filename="{filename}"'
+    stem, dot, ext = filename.rpartition(".")
+    if not dot or not ext.isalnum():
+        stem, dot, ext = filename, "", ""
+    fallback = tilde_encode(stem) + dot + ext
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(filename, safe='')}"
 
 
 def redirect(location: str) -> Response:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     Handler = Callable[[Context], Response]
 
 FORMATS = ("json", "csv", "jsono", "blob")
+CLAIMED_FORMATS = ("blob",)
 
 
 def decode_segment(raw: str) -> str:
@@ -110,6 +111,14 @@ class Route:
     action: str | None
     methods: tuple[str, ...]
     handler: Handler
+    # The path's format suffixes this route answers; None: any but those another route claims
+    # explicitly (`.blob` downloads are their own routes).
+    formats: tuple[str, ...] | None = None
+
+    def serves(self, fmt: str | None) -> bool:
+        if self.formats is None:
+            return fmt not in CLAIMED_FORMATS
+        return fmt in self.formats
 
     def pattern(self) -> re.Pattern[str] | None:
         if self.action is None:
@@ -144,6 +153,8 @@ class Router:
         method = "GET" if method == "HEAD" else method
         allowed: list[str] = []
         for route, pattern in self._by_kind.get(target.kind, ()):
+            if not route.serves(target.format):
+                continue
             if pattern is None:
                 if target.action is not None:
                     continue

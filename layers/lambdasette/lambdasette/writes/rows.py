@@ -264,7 +264,9 @@ def write_rows(
         keys = [[r.get(k) for k in table.row_keys] for r in rows]
         return _fetch_by_keys(tx.conn, table, keys) if returning else []
     rowids = _insert(tx.conn, table, rows, ignore=ignore, replace=replace, want_rowids=returning)
-    return _fetch_by_rowids(tx.conn, table, rowids) if returning else []
+    # A rowid table's rows come back with their rowid (as upsert and update return them), so
+    # the caller can address what it created; 1.0a41 leaves it out.
+    return _fetch_by_rowids(tx.conn, table, rowids, with_rowid=True) if returning else []
 
 
 def update_row(tx: Transaction, name: str, key: list[str], changes: dict[str, Any], *,
