@@ -24,6 +24,9 @@ ROUTES = [
     Route("special", "settings", GET, special.settings),
     Route("special", "databases", GET, special.databases),
     Route("special", "actor", GET, special.actor),
+    Route("special", "config", GET, special.config),
+    Route("special", "plugins", GET, special.plugins),
+    Route("special", "metadata", GET, special.metadata),
     # The token API
     Route("special", "api/tokens", GET, tokens.list_tokens),
     Route("special", "api/tokens", POST, tokens.create),

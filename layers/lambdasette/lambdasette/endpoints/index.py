@@ -23,16 +23,23 @@ def index(ctx: Context) -> Response:
         tables, views = table_summaries(ctx, name, conn, schema)
         visible = [t for t in tables if not t["hidden"]]
         hidden = [t for t in tables if t["hidden"]]
+        by_relationships = ctx.args.get("_sort") == "relationships"
         for t in visible:
-            t.pop("foreign_keys", None)
-            t["num_relationships_for_sorting"] = 0
-        ordered = sorted(visible, key=lambda t: (t["count"] or 0, t["name"]), reverse=True)
+            fks = t.pop("foreign_keys", None) or {}
+            # 0.65 counts a table's relationships only when asked to sort by them.
+            t["num_relationships_for_sorting"] = (
+                len(fks.get("incoming", [])) + len(fks.get("outgoing", [])) if by_relationships else 0
+            )
+        ordered = sorted(visible, key=lambda t: (t["num_relationships_for_sorting"], t["count"] or 0,
+                                                 t["name"]), reverse=True)[:5]
+        # Views fill what is left of the five places, in their order.
+        truncated: list[dict[str, Any]] = ordered + views[: 5 - len(ordered)]
         body[name] = {
             "name": name,
             "hash": None,
             "color": hashlib.md5(name.encode("utf-8")).hexdigest()[:6],
             "path": "/" + tilde_encode(name),
-            "tables_and_views_truncated": ordered[:5],
+            "tables_and_views_truncated": truncated,
             "tables_and_views_more": len(visible) + len(views) > 5,
             "tables_count": len(visible),
             "table_rows_sum": sum(t["count"] or 0 for t in visible),

@@ -73,3 +73,20 @@ def databases(ctx: Context) -> Response:
 def actor(ctx: Context) -> Response:
     """Who the caller is (anyone may ask)."""
     return json_response({"actor": ctx.actor})
+
+
+def config(ctx: Context) -> Response:
+    """`/-/config(.json)` is 0.65's old name for the settings page."""
+    suffix = ".json" if ctx.target.format == "json" else ""
+    return Response(b"", status_code=301, headers={"Location": f"/-/settings{suffix}"})
+
+
+def plugins(ctx: Context) -> Response:
+    """No plugins: lambdasette is one fixed program."""
+    ctx.ds.require(ctx.actor, "view-instance")
+    return json_response([])
+
+
+def metadata(ctx: Context) -> Response:
+    ctx.ds.require(ctx.actor, "view-instance")
+    return json_response(ctx.ds.metadata.as_json())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from lambdasette.query import values
@@ -40,6 +41,8 @@ class Table:
     column_types: dict[str, str] = field(default_factory=dict)
     not_null: set[str] = field(default_factory=set)
     strict: bool = False
+    # An FTS table's hidden columns, which its table pages show (row pages do not).
+    hidden_columns: list[str] = field(default_factory=list)
 
     def affinity(self, column: str) -> str:
         """How SQLite compares a bound value with this column (see `values`)."""
@@ -190,7 +193,9 @@ def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
         if name.startswith(LITESTREAM_PREFIX):
             continue  # Litestream's bookkeeping, not the user's data
         xinfo = conn.execute(f"PRAGMA table_xinfo({quote(name)})").fetchall()
-        # Hidden columns of virtual tables (hidden == 1) are not part of `select *`.
+        # Hidden columns of virtual tables (hidden == 1) are not part of `select *`; an FTS
+        # table's pages list them all the same (its own name, `rank`, `docid`), as 0.65 does.
+        fts = kind == "table" and rootpage == 0 and _is_fts(sql)
         info = [row for row in xinfo if row[6] != 1]
         pk_cols = sorted((row for row in info if row[5]), key=lambda row: row[5])
         options = _table_options(sql or "")
@@ -205,6 +210,7 @@ def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
             column_types={row[1]: (row[2] or "") for row in info},
             not_null={row[1] for row in info if row[3]},
             strict="STRICT" in options,
+            hidden_columns=[row[1] for row in xinfo if row[6] == 1] if fts else [],
         )
         if kind == "table":
             table.hidden = name.startswith("sqlite_") or any(name.startswith(p) for p in hidden_prefixes)
@@ -214,7 +220,12 @@ def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
         if table.is_view:
             continue
         rows = conn.execute(f"PRAGMA foreign_key_list({quote(table.name)})").fetchall()
+        # A compound foreign key (several rows with one id) is no column's label: 0.65
+        # leaves such keys out of labels, CSV labels and the database page.
+        ids = Counter(row[0] for row in rows)
         for row in rows:
+            if ids[row[0]] > 1:
+                continue
             other_table, column, other_column = row[2], row[3], row[4]
             if other_column is None:
                 target = tables.get(other_table)

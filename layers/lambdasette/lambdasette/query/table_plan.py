@@ -163,7 +163,7 @@ def parse_size(raw: str | None, settings: Settings, default: int) -> int:
 
 
 def _columns(table: Table, args: Args) -> list[str]:
-    table_columns = table.columns
+    table_columns = table.columns + table.hidden_columns
     keys = table.row_keys
     col = args.getlist("_col")
     nocol = args.getlist("_nocol")
@@ -171,7 +171,8 @@ def _columns(table: Table, args: Args) -> list[str]:
         invalid = [c for c in col if c not in table_columns]
         if invalid:
             raise ApiError(400, f"_col={', '.join(invalid)} - invalid columns")
-        chosen = [c for c in table_columns if c in col and c not in keys]
+        # In the order given (as 0.65 does), each once; the keys always come first.
+        chosen = [c for c in dict.fromkeys(col) if c not in keys]
     else:
         chosen = [c for c in table_columns if c not in keys]
     if nocol:
@@ -204,13 +205,16 @@ def _sort(table: Table, args: Args, config: TableConfig) -> tuple[str | None, bo
 def search_clauses(
     table: Table, schema: Schema, args: Args, config: TableConfig, params: dict[str, Any]
 ) -> tuple[list[str], list[str]]:
-    fts_table = config.fts_table or table.fts_table
+    # 0.65: `_fts_table` and `_fts_pk` name the FTS table and the key it indexes for this
+    # request, over the metadata's and the detected ones. Only tables the caller can see.
+    fts_table = args.get("_fts_table") or config.fts_table or table.fts_table
     if not fts_table:
         return [], []
-    fts_pk = config.fts_pk or "rowid"
-    requested = (args.get("_fts_table"), args.get("_fts_pk"))
-    if requested[0] and requested[0] != fts_table or requested[1] and requested[1] != fts_pk:
-        raise ApiError(400, "Invalid _fts_table or _fts_pk")
+    fts_pk = args.get("_fts_pk") or config.fts_pk or "rowid"
+    if fts_table not in schema.tables:
+        raise ApiError(400, f"Invalid _fts_table: {fts_table}")
+    if fts_pk != "rowid" and fts_pk not in table.columns:
+        raise ApiError(400, f"Invalid _fts_pk: {fts_pk}")
     raw_mode = (args.get("_searchmode") or config.searchmode or "") == "raw"
     clauses: list[str] = []
     human: list[str] = []
@@ -225,9 +229,10 @@ def search_clauses(
     if search:
         clauses.append(f"{pk} in (select rowid from {fts} where {fts} match {match(search, 'search')})")
         human.append(f'search matches "{search}"')
-    fts_columns = schema.tables[fts_table].columns if fts_table in schema.tables else []
+    fts_columns = schema.tables[fts_table].columns
     index = 0
-    for key, value in args.items:
+    # As in 0.65, `_search` searches the whole index and `_search_COL` only without it.
+    for key, value in [] if search else args.items:
         if not key.startswith("_search_") or not value:
             continue
         column = key[len("_search_"):]
