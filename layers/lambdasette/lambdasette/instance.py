@@ -10,7 +10,7 @@ from lambdasette.auth import permissions
 from lambdasette.auth.permissions import Policy
 from lambdasette.auth.tokens import TokenStore, verify
 from lambdasette.errors import ApiError
-from lambdasette.metadata import Metadata, TableConfig
+from lambdasette.metadata import CannedQuery, Metadata, TableConfig
 from lambdasette.query import execute
 from lambdasette.query.schema import Schema, SchemaCache
 from lambdasette.settings import Settings
@@ -100,6 +100,15 @@ class Lambdasette:
 
     def schema(self, database: str, conn: sqlite3.Connection) -> Schema:
         return self.schemas.get(database, conn)
+
+    def canned_query(self, database: str, name: str) -> CannedQuery | None:
+        """The named query `/<database>/<name>` runs, if there is one. Today these come from
+        metadata `queries:`; this is the one place to look others up (e.g. stored queries)."""
+        return self.canned_queries(database).get(name)
+
+    def canned_queries(self, database: str) -> dict[str, CannedQuery]:
+        """Every named query of `database`, by name."""
+        return self.metadata.queries(database)
 
     def table_config(self, database: str, table: str) -> TableConfig:
         return self.metadata.table(database, table)

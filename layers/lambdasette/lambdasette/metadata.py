@@ -22,6 +22,8 @@ class TableConfig:
     searchmode: str | None = None
     hidden: bool = False
     units: dict[str, str] = field(default_factory=dict)
+    # The instance's `custom_units` (Pint definitions), which the table's units may use.
+    custom_units: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TableConfig:
@@ -67,7 +69,9 @@ class Metadata:
         self._queries: dict[str, dict[str, CannedQuery]] = {}
         for db_name, db in (self.data.get("databases") or {}).items():
             for table_name, config in ((db or {}).get("tables") or {}).items():
-                self._tables[(db_name, table_name)] = TableConfig.from_dict(config or {})
+                custom = tuple(str(u) for u in self.data.get("custom_units") or ())
+                self._tables[(db_name, table_name)] = TableConfig.from_dict(
+                    {**(config or {}), "custom_units": custom})
             for query_name, query in ((db or {}).get("queries") or {}).items():
                 # Datasette accepts `name: "select ..."` as short for `name: {sql: "select ..."}`.
                 options = dict(query) if isinstance(query, dict) else {"sql": str(query)}

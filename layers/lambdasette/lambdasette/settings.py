@@ -39,8 +39,9 @@ class Settings:
     max_post_body_bytes: int = 2 * 1024 * 1024
     force_https_urls: bool = False
     trace_debug: bool = False
-    # Lambda answers at most 6 MB; a buffered response is capped below that.
-    max_response_bytes: int = 5 * 1024 * 1024
+    # The most one answer may hold (0: no cap). Lambda answers at most 6 MB, so the Lambda
+    # handlers set 5 MiB (handlers.lambda_app); a local server has no such limit.
+    max_response_bytes: int = 0
     # Replicated storage: how long a write waits for the replica to confirm it, and how long a
     # read carrying X-Lambdasette-Txid waits for this copy to catch up.
     replica_sync_timeout_s: int = 30

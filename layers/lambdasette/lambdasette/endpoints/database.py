@@ -6,7 +6,7 @@ import hashlib
 import re
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.responses import Response
@@ -92,7 +92,10 @@ def database(ctx: Context) -> Response:
         "tables": tables,
         "hidden_count": sum(1 for t in tables if t["hidden"]),
         "views": views,
-        "queries": [],
+        "queries": [
+            {**q.as_json(), "private": False} for q in ctx.ds.canned_queries(name).values()
+            if ctx.ds.can(ctx.actor, "view-query", name, q.name)
+        ],
         "allow_execute_sql": ctx.ds.can(ctx.actor, "execute-sql", name),
         "query_ms": (time.perf_counter() - start) * 1000,
         **ctx.ds.metadata.about(),
@@ -165,18 +168,36 @@ def query(ctx: Context) -> Response:
 
 def render_query(ctx: Context, ran: QueryRun, *, filename: str) -> Response:
     """A query's answer in the requested format and shape."""
-    name = ctx.database
     shape = check_shape(ctx.args.get("_shape"))
     if shape == "object":
         raise ApiError(400, "_shape=object is only available on tables")
+    result = ran.result
+    if ctx.target.ext != "csv":
+        response = _render_query(ctx, ran, shape)
+        limit = ctx.ds.settings.max_response_bytes
+        while limit and len(response.body) > limit:
+            # Too big for one answer (a Lambda answer is at most 6 MB): fewer rows, marked
+            # `truncated` as a capped result is, rather than a body cut off mid-way.
+            rows = ran.result.rows
+            keep = min(len(rows) - 1, int(len(rows) * limit / len(response.body) * 0.9))
+            if keep < 1:
+                raise ApiError(413, f"A single row of this result is larger than max_response_bytes "
+                                    f"({limit} bytes): select fewer or smaller columns")
+            ran = replace(ran, result=replace(ran.result, rows=rows[:keep], truncated=True))
+            response = _render_query(ctx, ran, shape)
+        return response
+    rows = parse_json_columns(result.rows, result.columns, ctx.args.getlist("_json"))
+    return csv_response(ctx, result.columns, [query_blob_links(ctx, result.columns, rows)],
+                        filename=filename)
+
+
+def _render_query(ctx: Context, ran: QueryRun, shape: str | None) -> Response:
+    name = ctx.database
     result = ran.result
     rows = parse_json_columns(result.rows, result.columns, ctx.args.getlist("_json"))
     infinity = query_bool(ctx.args.get("_json_infinity"), "_json_infinity")
     headers = cache_control(ctx.args, ctx.ds.settings.default_cache_ttl)
     headers["Referrer-Policy"] = "no-referrer"
-    if ctx.target.ext == "csv":
-        return csv_response(ctx, result.columns, [query_blob_links(ctx, result.columns, rows)],
-                            filename=filename)
     if shape == "array" and ctx.args.flag("_nl"):
         return Response(ndjson(result.columns, rows, infinity=infinity), headers=headers,
                         media_type="text/plain")

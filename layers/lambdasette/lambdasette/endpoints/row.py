@@ -111,7 +111,7 @@ def row(ctx: Context) -> Response:
         "columns": columns,
         "primary_keys": keys,
         "primary_key_values": values,
-        "units": {},
+        "units": ds.table_config(database, tbl.name).units,
         "query_ms": (time.perf_counter() - start) * 1000,
         **ctx.ds.metadata.about(),
     }

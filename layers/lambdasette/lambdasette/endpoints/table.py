@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.responses import Response
 
 from lambdasette.args import Args
+from lambdasette.endpoints.canned import canned
 from lambdasette.errors import ApiError
 from lambdasette.query import execute, facets, labels
 from lambdasette.query.csvout import labelled
@@ -25,6 +27,8 @@ from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
 from lambdasette.web.csvresponse import csv_response
 from lambdasette.web.responses import cache_control, json_response, redirect
+
+log = logging.getLogger("lambdasette")
 
 _FILTER_ARG = re.compile(r"^_filter_(column|op|value)_?(\d*)$")
 
@@ -116,9 +120,14 @@ class TablePage:
     next_token: str | None
     next_url: str | None
     query_ms: float
+    # The rows as the page's SQL returned them (with the columns only pagination needs).
+    raw_rows: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def table(ctx: Context) -> Response:
+    query = ctx.ds.canned_query(ctx.database, ctx.table)
+    if query is not None:  # as in 0.65, a canned query's name comes before a table's
+        return canned(ctx, query)
     if ctx.target.format == "jsono":
         path = ctx.path
         path = path[: -len(".jsono")] + ".json"
@@ -140,7 +149,36 @@ def table(ctx: Context) -> Response:
     page = build_page(ctx, conn, schema, tbl, time_limit,
                       # The bare shapes carry only rows: skip the count and facets nobody sees.
                       envelope=shape not in ("array", "arrayfirst", "object"))
-    return render_page(ctx, page, shape, infinity=infinity)
+    response = render_page(ctx, page, shape, infinity=infinity)
+    limit = ctx.ds.settings.max_response_bytes
+    while limit and len(response.body) > limit:
+        # Too big for one answer (a Lambda answer is at most 6 MB): a smaller page, whose
+        # `next` resumes where it stops, tells the truth; a cut-off body would not.
+        keep = min(len(page.rows) - 1, int(len(page.rows) * limit / len(response.body) * 0.9))
+        if keep < 1:
+            raise ApiError(413, f"A single row of this page is larger than max_response_bytes "
+                                f"({limit} bytes): choose fewer columns with _col= or _nocol=")
+        log.info("%s: %d rows are %d bytes, over max_response_bytes; answering %d rows",
+                 ctx.path, len(page.rows), len(response.body), keep)
+        page = shorter(ctx, page, keep)
+        response = render_page(ctx, page, shape, infinity=infinity)
+    return response
+
+
+def shorter(ctx: Context, page: TablePage, keep: int) -> TablePage:
+    """`page` cut to its first `keep` rows, its next page starting after them."""
+    token = page.plan.next_token(page.raw_rows[keep - 1], index=keep - 1)
+    return replace(page, rows=page.rows[:keep], raw_rows=page.raw_rows[:keep], next_token=token,
+                   next_url=next_url(ctx, page.plan, token))
+
+
+def next_url(ctx: Context, plan: TablePlan, token: str) -> str:
+    """This page's URL with `_next=token`, the sort argument last (as 0.65 writes it)."""
+    updates: list[tuple[str, str | None]] = [("_next", token)]
+    if plan.sort:
+        updates.append(("_sort_desc" if plan.sort_desc else "_sort", plan.sort))
+        updates.insert(0, ("_sort" if plan.sort_desc else "_sort_desc", None))
+    return ctx.url(ctx.args.replaced(updates))
 
 
 def build_page(
@@ -158,7 +196,8 @@ def build_page(
     next_token = None
     if plan.size and len(rows) > plan.size:
         next_token = plan.next_token(rows[plan.size - 1])
-    rows = plan.visible(rows[: plan.size])
+    raw_rows = rows[: plan.size]
+    rows = plan.visible(raw_rows)
     columns = plan.columns
     count = None
     if envelope and not args.flag("_nocount"):
@@ -173,17 +212,11 @@ def build_page(
             cached=lambda key, compute: ds.cached(database, key, compute), path=ctx.relative,
         )
         found = facets.compute(facet_page, conn, schema, tbl, plan, config, count)
-    next_url = None
-    if next_token is not None:
-        updates: list[tuple[str, str | None]] = [("_next", next_token)]
-        if plan.sort:
-            updates.append(("_sort_desc" if plan.sort_desc else "_sort", plan.sort))
-            updates.insert(0, ("_sort" if plan.sort_desc else "_sort_desc", None))
-        next_url = ctx.url(args.replaced(updates))
     return TablePage(
         database=database, table=tbl, plan=plan, columns=columns, rows=rows, expanded=expand,
         expandable=labels.expandable(schema, ds.metadata, database, tbl) if envelope else [],
-        count=count, facets=found, next_token=next_token, next_url=next_url,
+        count=count, facets=found, next_token=next_token, raw_rows=raw_rows,
+        next_url=next_url(ctx, plan, next_token) if next_token is not None else None,
         query_ms=(time.perf_counter() - start) * 1000,
     )
 
@@ -221,7 +254,7 @@ def render_page(ctx: Context, page: TablePage, shape: str | None, *, infinity: b
         "expandable_columns": page.expandable,
         "columns": columns,
         "primary_keys": tbl.pks,
-        "units": {},
+        "units": ctx.ds.table_config(page.database, tbl.name).units,
         "query": {"sql": plan.page_sql(plan.size + 1), "params": plan.page_params},
         "facet_results": page.facets.results,
         "suggested_facets": page.facets.suggested,

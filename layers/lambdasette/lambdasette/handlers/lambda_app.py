@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lambdasette.app import create_app
 from lambdasette.auth.permissions import Policy
 from lambdasette.auth.tokens import open_store
+from lambdasette.errors import ApiError
 from lambdasette.instance import Lambdasette, Options
 from lambdasette.metadata import Metadata
 from lambdasette.settings import Settings, parse_bool
 from lambdasette.storage.base import Storage
 from lambdasette.storage.local import LocalStorage
 
-# A buffered Lambda response is capped at 6 MB; keep exports safely below it.
+log = logging.getLogger("lambdasette")
+
+# A buffered Lambda response is capped at 6 MB: keep answers (pages, query results, CSV
+# exports) below it, with room for the escaping of the body inside Lambda's JSON payload.
 LAMBDA_MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 
 
@@ -80,13 +87,44 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
     return RawPathFromEvent(create_app(ds))
 
 
+# Lambda refuses a synchronous answer over 6 MB (its payload: the API Gateway response as
+# JSON, the body escaped inside it); API Gateway then answers an opaque 500.
+LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024 - 1024
+
+
+def within_payload_limit(http: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """`http` (Mangum), with every answer too big for Lambda replaced by a truthful 413 that
+    says what to do, and logged: the endpoints keep answers under max_response_bytes, so this
+    is the net for whatever still slips through (e.g. a body of escaped characters)."""
+
+    def handler(event: Any, context: Any) -> Any:
+        response = http(event, context)
+        if not isinstance(response, dict) or "body" not in response:
+            return response
+        size = len(json.dumps(response))
+        if size <= LAMBDA_PAYLOAD_LIMIT:
+            return response
+        path = (event or {}).get("rawPath", "") if isinstance(event, dict) else ""
+        log.error("Answer to %s is %d bytes, over Lambda's 6 MB: answering 413", path, size)
+        error = ApiError(413, f"The answer would be {size} bytes, more than AWS Lambda can return "
+                              "(6 MB). Ask for less: fewer rows (_size=), fewer columns (_col=), "
+                              "or page through with _next.")
+        headers = {k: v for k, v in (response.get("headers") or {}).items()
+                   if k.lower().startswith("access-control-") or k.lower() == "vary"}
+        headers["content-type"] = "application/json; charset=utf-8"
+        return {"statusCode": 413, "headers": headers, "isBase64Encoded": False,
+                "body": json.dumps(error.body())}
+
+    return handler
+
+
 def handler_for(role: str) -> Any:
     """The Lambda handler: API Gateway events through Mangum; for the write function also the
     direct invocations of `tasks` (maintenance, import batches)."""
     from mangum import Mangum
 
     app = build(role)
-    http = Mangum(app, lifespan="off")
+    http = within_payload_limit(Mangum(app, lifespan="off"))
     if role != "write":
         return http
     from lambdasette.handlers import tasks

@@ -114,6 +114,8 @@ class Filter:
     column: str
     op: Operator
     value: str
+    # What to bind instead of `value`, e.g. `75000.0` for `75km` on a column in metres.
+    bound: str | None = None
 
     def human(self) -> str:
         return self.op.human(self.column, self.value)
@@ -175,7 +177,7 @@ def where_clauses(
             continue
         name = f"p{len(params)}"
         if not f.op.no_argument:
-            value = f.op.pattern.format(v=f.value)
+            value = f.op.pattern.format(v=f.value if f.bound is None else f.bound)
             params[name] = from_url(value, column_affinity) if f.op.typed else value
         clauses.append(f.op.sql.format(c=column, t=quote(table), p=name,
                                        a=array_texts(f"{quote(table)}.{column}")))

@@ -11,7 +11,7 @@ from typing import Any
 from lambdasette.args import Args
 from lambdasette.errors import ApiError
 from lambdasette.metadata import TableConfig
-from lambdasette.query import execute
+from lambdasette.query import execute, units
 from lambdasette.query import filters as flt
 from lambdasette.query.pagination import column_sql, decode_token, encode_token, keys_after, sorted_after
 from lambdasette.query.quote import quote
@@ -91,10 +91,11 @@ class TablePlan:
             values.append(row[names.index("rowid")])
         return values
 
-    def next_token(self, row: tuple[Any, ...]) -> str:
-        """The `next` value that resumes after `row` (a row of this plan's select)."""
+    def next_token(self, row: tuple[Any, ...], index: int | None = None) -> str:
+        """The `next` value that resumes after `row` (a row of this plan's select, the
+        `index`th of its page: by default the last of a full page)."""
         if not self.table.row_keys:
-            return str(self.offset + self.size)
+            return str(self.offset + (self.size if index is None else index + 1))
         values = self._position(row)
         columns = self.position_columns(with_rowid=False)
         columns += ["rowid"] if len(values) > len(columns) else []
@@ -292,6 +293,12 @@ def plan_table(
     params: dict[str, Any] = {}
     filterable = set(table.columns) | ({"rowid"} if table.uses_rowid else set())
     filters = flt.parse_filters(args.items, filterable)
+    if config.units:
+        filters = [
+            replace(f, bound=units.convert(f.value, config.units[f.column], config.custom_units))
+            if f.column in config.units and f.op.typed and not f.op.no_argument else f
+            for f in filters
+        ]
     where = flt.where_clauses(filters, table.name, params,
                               {c: table.affinity(c) for c in filterable})
     where += [f"({w})" for w in args.getlist("_where") if w.strip()]
