@@ -161,3 +161,10 @@ def test_index_sorted_by_relationships(client: TestClient) -> None:
     top = client.get("/.json?_sort=relationships").json()["data"]["tables_and_views_truncated"]
     assert [t["name"] for t in top][:2] == ["dogs", "pets"]
     assert top[0]["num_relationships_for_sorting"] == 1
+
+
+def test_table_schema(client: TestClient) -> None:
+    body = client.get("/data/dogs/-/schema.json").json()
+    assert body == {"ok": True, "database": "data", "table": "dogs",
+                    "schema": "CREATE TABLE dogs (id integer primary key, name text, breed text)"}
+    assert client.get("/data/nope/-/schema.json").status_code == 404

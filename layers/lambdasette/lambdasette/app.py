@@ -41,6 +41,7 @@ ROUTES = [
     Route("database-action", "create", POST, write.create),
     # A table or view: its page, and the write API on it
     Route("table", None, GET, table.table),
+    Route("table-action", "schema", GET, table.table_schema),
     Route("table-action", "insert", POST, write.insert),
     Route("table-action", "upsert", POST, write.upsert),
     Route("table-action", "drop", POST, write.drop),

@@ -323,3 +323,11 @@ def table_csv(
 
     return csv_response(ctx, header, pages(), filename=tbl.name, stream=stream, headers=headers,
                         close=owned.close if owned is not None else None)
+
+
+def table_schema(ctx: Context) -> Response:
+    """1.0a41's `/<db>/<table>/-/schema.json`: the table's or view's CREATE statement."""
+    conn, _, tbl = get_table(ctx)
+    sql = execute.scalar(conn, "select sql from sqlite_master where name = :name and type in "
+                               "('table', 'view')", {"name": tbl.name}, time_limit_ms=None)
+    return json_response({"ok": True, "database": ctx.database, "table": tbl.name, "schema": sql})
