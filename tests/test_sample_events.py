@@ -255,8 +255,10 @@ def actor(answer: Answer, cloud: Cloud) -> None:
 
 
 def refused_preflight(answer: Answer, cloud: Cloud) -> None:
-    # The template's default is Cors=off; with Cors=on the same event answers 200.
-    assert answer.json()["ok"] is False
+    # The template's default is Cors=off: OPTIONS answers 200 "ok" as Datasette 0.65 does, but
+    # without the CORS headers, so a browser still refuses the cross-origin request.
+    assert answer.text == "ok"
+    assert not any(k.lower().startswith("access-control-") for k in answer.headers)
 
 
 def written(answer: Answer, cloud: Cloud) -> None:
@@ -312,7 +314,7 @@ def federal_register_run(result: Any, cloud: Cloud) -> None:
 # What each sample must answer. A new file in events/ needs a line here (test below).
 EXPECTATIONS: dict[str, Callable[[Any, Cloud], None]] = {
     "importer/schedule-federal-register.json": federal_register_run,
-    "read/cors-preflight.json": http(405, refused_preflight),
+    "read/cors-preflight.json": http(200, refused_preflight),
     "read/csv-export.json": http(200, csv_export),
     "read/head.json": http(200, head),
     "read/instance.json": http(200, instance),
