@@ -152,6 +152,9 @@ def test_restricted_token_reads_its_table_and_sees_nothing_of_others(setup: dict
 @pytest.mark.parametrize("path", VAULT_ENDPOINTS + SQL_ENDPOINTS)
 def test_restricted_token_cannot_reach_other_tables(setup: dict, path: str) -> None:
     r = get(setup["private"], path, setup["tokens"]["restricted"])
+    if "pragma_table_info" in path:  # answers as for a table that does not exist: no rows
+        assert r.status_code == 200 and r.json()["rows"] == [], r.text
+        return
     assert r.status_code in (400, 403), r.text
     assert SECRET not in r.text and r.json()["ok"] is False
 
@@ -194,7 +197,9 @@ def test_permissions_file_grants_and_hides(tmp_path: Path) -> None:
         assert get(c, "/data/vault.json").status_code == 403
         assert get(c, "/data/vault.json", bob).status_code == 200
         sql = "/data/-/query.json?sql=select+*+from+vault"
-        assert get(c, sql).status_code == 403 and SECRET not in get(c, sql).text
+        # As for a table that does not exist (tests/test_security_leaks.py has the rest).
+        assert get(c, sql).status_code == 400 and SECRET not in get(c, sql).text
+        assert get(c, sql).json()["error"] == "no such table: vault"
         assert get(c, sql, bob).status_code == 200
         assert "vault" not in {t["name"] for t in get(c, "/data.json").json()["tables"]}
         # Writes are root's alone by default.

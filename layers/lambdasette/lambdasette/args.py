@@ -45,3 +45,14 @@ class Args:
 
     def query_string(self) -> str:
         return urllib.parse.urlencode(self.items)
+
+
+def ascii_count(raw: str | None, *, ceiling: int) -> int | None:
+    """A non-negative integer written in ASCII digits, capped at `ceiling`; None for anything
+    else. (`str.isdigit` accepts '²' and other digits `int` refuses, and `int` refuses more
+    than 4,300 digits: both would be a 500.)"""
+    if not raw or not raw.isascii() or not raw.isdigit():
+        return None
+    if len(raw) > len(str(ceiling)):
+        return ceiling
+    return min(int(raw), ceiling)

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdasette.auth import permissions
+from lambdasette.auth import authorizer, permissions
 from lambdasette.auth.permissions import Policy
 from lambdasette.auth.tokens import TokenStore, verify
 from lambdasette.errors import ApiError
@@ -47,6 +47,8 @@ class Lambdasette:
             table: str | None = None) -> bool:
         if action == "execute-sql" and not self.settings.default_allow_sql:
             return False  # Datasette's default_allow_sql=off: a global deny, root included
+        if table is not None and authorizer.is_internal(table):
+            return False  # SQLite's and Litestream's own tables: nobody's, root included
         return permissions.allowed(self.policy, self.options.public, actor, action, database, table)
 
     def require(self, actor: dict[str, Any] | None, action: str, database: str | None = None,
@@ -57,15 +59,17 @@ class Lambdasette:
             raise ApiError(403, message or f"Permission denied: {action}")
 
     def hidden_tables(self, actor: dict[str, Any] | None, database: str, schema: Schema) -> frozenset[str]:
-        """The tables of `database` (lower-cased) the actor may not view: neither read nor named."""
+        """The tables and views of `database` (lower-cased) the actor may not view: neither
+        read nor named. SQLite's internal tables are among them for everyone, and so is every
+        view that reads a hidden table."""
         uniform = not self.policy.has_table_rules(database) and not (actor and actor.get("_r"))
         if uniform and self.can(actor, "view-table", database):
-            return frozenset()  # the hot path: every table is visible
+            return schema.always_hidden  # the hot path: every user table is visible
         owners = schema.owners()
-        return frozenset(
+        return schema.closed({
             name.lower() for name in schema.tables
             if not self.can(actor, "view-table", database, owners.get(name, name))
-        )
+        })
 
     def actor_for(self, authorization: str | None) -> dict[str, Any] | None:
         """The actor for an `Authorization: Bearer` header; InvalidToken for a bad, expired or

@@ -37,6 +37,8 @@ class Settings:
     default_cache_ttl: int = 5
     max_insert_rows: int = 100
     max_post_body_bytes: int = 2 * 1024 * 1024
+    # The largest string or BLOB one query may make or read (SQLITE_LIMIT_LENGTH).
+    max_value_mb: int = 8
     force_https_urls: bool = False
     trace_debug: bool = False
     # The most one answer may hold (0: no cap). Lambda answers at most 6 MB, so the Lambda

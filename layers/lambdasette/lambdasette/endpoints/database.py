@@ -137,7 +137,7 @@ def checked_sql(ctx: Context) -> tuple[sqlite3.Connection, str]:
         raise ApiError(400, "?sql= is required")
     ctx.ds.require(ctx.actor, "execute-sql", name,
                    message="You do not have permission to execute SQL against this database")
-    conn, _ = ctx.open(name, strict=True, conn=conn)
+    conn, _ = ctx.open(name, conn=conn)
     execute.validate_select(sql)
     return conn, sql
 

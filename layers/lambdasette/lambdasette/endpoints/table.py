@@ -30,6 +30,7 @@ from lambdasette.web.responses import cache_control, json_response, redirect
 
 log = logging.getLogger("lambdasette")
 
+TABLE_DENIED = "You do not have permission to view this table"
 _FILTER_ARG = re.compile(r"^_filter_(column|op|value)_?(\d*)$")
 
 
@@ -68,11 +69,14 @@ def get_table(ctx: Context) -> tuple[sqlite3.Connection, Schema, Table]:
     database, name = ctx.target.database or "", ctx.target.table or ""
     conn = ctx.ds.connection(database)  # 404 for an unknown database before anything else
     # Checked before the lookup, so a caller cannot tell hidden tables from missing ones.
-    ctx.ds.require(ctx.actor, "view-table", database, name,
-                   message="You do not have permission to view this table")
+    ctx.ds.require(ctx.actor, "view-table", database, name, message=TABLE_DENIED)
     conn, schema = ctx.open(database, conn=conn)
     table = schema.get(name)
     if table is None:
+        # A caller who may not view some table gets the same answer for a missing one: a
+        # 404 here would tell the hidden names apart.
+        if ctx.hides_tables:
+            raise ApiError(403, TABLE_DENIED)
         raise ApiError(404, "Table not found")
     return conn, schema, table
 

@@ -187,10 +187,14 @@ def drop(ctx: Context) -> Response:
     data = parse_object(ctx.body, empty={})
     ds.require(actor, "drop-table", database, name, message="Permission denied")
     confirm = flag(data, "confirm")
+    # The row count is a read: only for callers who may also view the table.
+    counted = ds.can(actor, "view-table", database, name)
 
     def work(tx: Transaction) -> int | None:
         table = write_tables.writable(tx, name)
         if not confirm:
+            if not counted:
+                return None
             return tx.conn.execute(f"select count(*) from {quote(table.name)}").fetchone()[0]
         write_tables.drop(tx, table.name)
         return None
@@ -198,8 +202,11 @@ def drop(ctx: Context) -> Response:
     count, txid = perform(ctx, work)
     if confirm:
         return written({"ok": True}, txid)
-    return written({"ok": True, "database": database, "table": name, "row_count": count,
-                    "message": 'Pass "confirm": true to confirm'}, txid)
+    out: dict[str, Any] = {"ok": True, "database": database, "table": name}
+    if counted:
+        out["row_count"] = count
+    out["message"] = 'Pass "confirm": true to confirm'
+    return written(out, txid)
 
 
 # -- create -------------------------------------------------------------------------------------

@@ -9,11 +9,12 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lambdasette.args import Args
+from lambdasette.args import Args, ascii_count
 from lambdasette.errors import ApiError
 from lambdasette.metadata import Metadata, TableConfig
 from lambdasette.query import execute, labels, values
 from lambdasette.query.filters import json_array_cell
+from lambdasette.query import filters as flt
 from lambdasette.query.quote import quote
 from lambdasette.query.schema import Schema, Table
 from lambdasette.settings import Settings
@@ -73,10 +74,7 @@ def requested(args: Args, config: TableConfig) -> list[FacetRequest]:
         if kind is None or not value:
             continue
         if key == "_facet" and value.startswith("{"):
-            try:
-                parsed = json.loads(value)
-            except ValueError:
-                raise ApiError(400, f"Invalid _facet JSON: {value}") from None
+            parsed = flt.json_param("_facet", value, "in _facet")
             if not isinstance(parsed, dict) or len(parsed) != 1:
                 raise ApiError(400, "_facet JSON must be an object with one key")
             ((kind, value),) = parsed.items()
@@ -92,8 +90,8 @@ def facet_size(args: Args, config: TableConfig, default: int, maximum: int) -> i
     size: int | str | None = config.facet_size if config.facet_size is not None else default
     if raw == "max":
         size = maximum
-    elif raw is not None and raw.isdigit():
-        size = int(raw)
+    elif (count := ascii_count(raw, ceiling=maximum)) is not None:
+        size = count
     if size == "max":
         size = maximum
     return min(int(size or 0), maximum)

@@ -13,6 +13,41 @@ from lambdasette.errors import ApiError
 from lambdasette.query.quote import quote
 from lambdasette.query.values import BLOB, from_url
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_value(name: str, value: Any) -> Any:
+    """`value` (from the query string, or JSON in it) if SQLite can hold it; else a 400 that
+    names the parameter. JSON can spell what SQLite cannot: integers beyond 64 bits and lone
+    surrogates ("\\ud800"), which are not Unicode text."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(400, f"{name}: text that is not valid Unicode (a lone surrogate "
+                                "such as \\ud800)") from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ApiError(400, f"{name}: integer out of range (SQLite integers are 64-bit)")
+    elif isinstance(value, list):
+        for item in value:
+            check_value(name, item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_value(name, key)
+            check_value(name, item)
+    return value
+
+
+def json_param(name: str, raw: str, what: str) -> Any:
+    """The JSON in query-string parameter `name`, checked with `check_value`."""
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        detail = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise ApiError(400, f"Invalid JSON {what}: {detail}") from None
+    return check_value(name, parsed)
+
 
 def _plain(value: str) -> str:
     return value if value.isdigit() else f'"{value}"'
@@ -96,13 +131,10 @@ def _json_item(item: Any) -> Any:
     return item
 
 
-def split_in(value: str) -> list[Any]:
+def split_in(value: str, name: str = "__in") -> list[Any]:
     """`[1, "a"]` is a JSON array (types kept); anything else is comma-separated."""
     if value.startswith("["):
-        try:
-            parsed = json.loads(value)
-        except ValueError as exc:
-            raise ApiError(400, f"Invalid JSON array for __in filter: {exc}") from None
+        parsed = json_param(name, value, "array for __in filter")
         if not isinstance(parsed, list):
             raise ApiError(400, "__in filter JSON must be an array of scalar values")
         return [_json_item(item) for item in parsed]
@@ -116,6 +148,10 @@ class Filter:
     value: str
     # What to bind instead of `value`, e.g. `75000.0` for `75km` on a column in metres.
     bound: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.column if self.op.key == "exact" else f"{self.column}__{self.op.key}"
 
     def human(self) -> str:
         return self.op.human(self.column, self.value)
@@ -165,7 +201,7 @@ def where_clauses(
         if f.op.key in ("in", "notin"):
             names = []
             raw = f.value
-            items = split_in(raw)
+            items = split_in(raw, f.key)
             if not raw.startswith("["):
                 items = [from_url(item, column_affinity) for item in items]
             for value in items:

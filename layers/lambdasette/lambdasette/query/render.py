@@ -39,13 +39,20 @@ def _without_infinity(value: Any) -> Any:
 
 def dumps(body: Any, *, infinity: bool = False) -> bytes:
     """JSON bytes; non-finite floats become null unless `infinity` (`_json_infinity=on`)."""
-    if infinity:
-        return json.dumps(body, ensure_ascii=False, default=_default).encode("utf-8")
+    if not infinity:
+        try:
+            text = json.dumps(body, ensure_ascii=False, allow_nan=False, default=_default)
+        except ValueError:
+            body = _without_infinity(body)
+            text = json.dumps(body, ensure_ascii=False, allow_nan=False, default=_default)
+    else:
+        text = json.dumps(body, ensure_ascii=False, default=_default)
     try:
-        return json.dumps(body, ensure_ascii=False, allow_nan=False, default=_default).encode("utf-8")
-    except ValueError:
-        cleaned = _without_infinity(body)
-        return json.dumps(cleaned, ensure_ascii=False, allow_nan=False, default=_default).encode("utf-8")
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON text such as "\\ud800" parsed by `_json`) cannot be UTF-8:
+        # escape it as JSON does, rather than fail the response.
+        return json.dumps(body, ensure_ascii=True, allow_nan=infinity, default=_default).encode("ascii")
 
 
 def parse_json_columns(

@@ -10,7 +10,9 @@ import sqlite3
 import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+from lambdasette.auth import authorizer
 from lambdasette.query import values
 from lambdasette.query.quote import quote
 
@@ -82,19 +84,70 @@ class Table:
         return None
 
 
+@dataclass(frozen=True)
+class SchemaObject:
+    """One row of sqlite_master."""
+
+    type: str
+    name: str
+    tbl_name: str
+    sql: str | None
+
+
 @dataclass
 class Schema:
     version: int
     tables: dict[str, Table]
+    # Everything in sqlite_master, Litestream's tables included (for the shadow schema that
+    # words a caller's errors: query.visibility).
+    objects: list[SchemaObject] = field(default_factory=list)
+    # SQLite's and Litestream's own tables present (lower-cased): hidden from everyone.
+    internal: frozenset[str] = frozenset()
+    # index (lower-cased) -> its table (lower-cased)
+    indexes: dict[str, str] = field(default_factory=dict)
+    # view (lower-cased) -> every table and view it reads, however deep (lower-cased)
+    view_reads: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Per-caller derivations (query.visibility), computed once per schema version.
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def get(self, name: str) -> Table | None:
         return self.tables.get(name)
+
+    @property
+    def known(self) -> frozenset[str]:
+        """Every table and view (lower-cased): what a statement may name at all."""
+        known = self.memo.get("known")
+        if known is None:
+            known = self.memo["known"] = frozenset(name.lower() for name in self.tables)
+        return known
+
+    def closed(self, hidden: set[str] | frozenset[str]) -> frozenset[str]:
+        """`hidden` (lower-cased names) plus SQLite's internal tables and every view that reads
+        any of them: a view over a table the caller may not view cannot be read either, so it
+        is hidden too (and its errors cannot name the table)."""
+        out = set(hidden) | self.internal
+        for view, reads in self.view_reads.items():
+            if reads & out:
+                out.add(view)
+        return frozenset(out)
+
+    @property
+    def always_hidden(self) -> frozenset[str]:
+        """What nobody sees: internal tables and views over them."""
+        hidden = self.memo.get("always_hidden")
+        if hidden is None:
+            hidden = self.memo["always_hidden"] = self.closed(frozenset())
+        return hidden
 
     def without(self, hidden: frozenset[str]) -> Schema:
         """This schema as seen by a caller who may not view the `hidden` tables (lower-cased):
         they and every foreign key or FTS link to them are gone."""
         if not hidden:
             return self
+        key = ("without", hidden)
+        cached = self.memo.get(key)
+        if cached is not None:
+            return cached
         tables = {}
         for name, table in self.tables.items():
             if name.lower() in hidden:
@@ -106,7 +159,9 @@ class Schema:
                 fts_table=table.fts_table if table.fts_table and table.fts_table.lower() not in hidden
                 else None,
             )
-        return Schema(version=self.version, tables=tables)
+        narrowed = replace(self, tables=tables, memo={})
+        self.memo[key] = narrowed
+        return narrowed
 
     def is_shadow(self, name: str) -> bool:
         """Is `name` a shadow table of a virtual table (an FTS index's or an R*Tree's
@@ -176,6 +231,11 @@ def _table_options(sql: str) -> set[str]:
 
 
 def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
+    """Introspect `conn`'s database; run with no authorizer (`authorizer.trusted`)."""
+    objects = [
+        SchemaObject(*row) for row in
+        conn.execute("select type, name, tbl_name, sql from sqlite_master").fetchall()
+    ]
     master = conn.execute(
         "select name, type, rootpage, sql from sqlite_master where type in ('table', 'view')"
     ).fetchall()
@@ -238,7 +298,33 @@ def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
                 target.incoming.append(
                     {"other_table": table.name, "column": fk.other_column, "other_column": fk.column}
                 )
-    return Schema(version=version, tables=tables)
+    internal = frozenset(
+        o.name.lower() for o in objects if o.type == "table" and authorizer.is_internal(o.name)
+    )
+    indexes = {o.name.lower(): o.tbl_name.lower() for o in objects if o.type == "index"}
+    view_reads = {t.name.lower(): _reads(conn, t.name) for t in tables.values() if t.is_view}
+    return Schema(version=version, tables=tables, objects=objects, internal=internal,
+                  indexes=indexes, view_reads=view_reads)
+
+
+def _reads(conn: sqlite3.Connection, view: str) -> frozenset[str]:
+    """Every table and view that reading `view` reads, as SQLite itself resolves it."""
+    reads: set[str] = set()
+
+    def collect(code: int, arg1: str | None, *_: object) -> int:
+        if code == sqlite3.SQLITE_READ and arg1:
+            reads.add(arg1.lower())
+        return sqlite3.SQLITE_OK
+
+    conn.set_authorizer(collect)
+    try:
+        conn.execute(f"explain select * from {quote(view)}").fetchall()
+    except sqlite3.Error:
+        pass  # a broken view: whatever it reads, it cannot be read
+    finally:
+        conn.set_authorizer(None)
+    reads.discard(view.lower())
+    return frozenset(reads)
 
 
 class SchemaCache:
@@ -249,10 +335,12 @@ class SchemaCache:
         self._lock = threading.Lock()
 
     def get(self, name: str, conn: sqlite3.Connection) -> Schema:
+        # Every guard allows this pragma: it names no table.
         version = conn.execute("PRAGMA schema_version").fetchone()[0]
         schema = self._schemas.get(name)
         if schema is None or schema.version != version:
-            schema = load_schema(conn, version)
+            with authorizer.trusted(conn):
+                schema = load_schema(conn, version)
             with self._lock:
                 self._schemas[name] = schema
         return schema

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lambdasette.args import Args
+from lambdasette.args import Args, ascii_count
 from lambdasette.errors import ApiError
 from lambdasette.metadata import TableConfig
 from lambdasette.query import execute, units
@@ -155,9 +155,9 @@ def parse_size(raw: str | None, settings: Settings, default: int) -> int:
         return default
     if raw == "max":
         return settings.max_returned_rows
-    if not raw.isdigit():
+    size = ascii_count(raw, ceiling=settings.max_returned_rows + 1)
+    if size is None:
         raise ApiError(400, "_size must be a positive integer")
-    size = int(raw)
     if size > settings.max_returned_rows:
         raise ApiError(400, f"_size must be <= {settings.max_returned_rows}")
     return size
@@ -251,10 +251,7 @@ def search_clauses(
 def through_clause(
     table: Table, schema: Schema, raw: str, params: dict[str, Any]
 ) -> tuple[str, str]:
-    try:
-        through = json.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, f"Invalid _through JSON: {exc}") from None
+    through = flt.json_param("_through", raw, "in _through")
     if not isinstance(through, dict) or not {"table", "column", "value"} <= set(through):
         raise ApiError(400, '_through must be a JSON object with "table", "column" and "value" keys')
     through_table = schema.get(str(through["table"]))
@@ -333,9 +330,10 @@ def plan_table(
     token = args.get("_next")
     if token:
         if not keys:
-            if not token.isdigit():
+            offset = ascii_count(token, ceiling=flt.INT64_MAX)
+            if offset is None:
                 raise ApiError(400, "Invalid _next: expected a row offset")
-            plan.offset = int(token)
+            plan.offset = offset
         else:
             plan = plan.resume_after(plan.decode_token(token))
     return plan

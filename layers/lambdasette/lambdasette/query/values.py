@@ -50,6 +50,8 @@ def from_url(text: str, column_affinity: str) -> Any:
     if column_affinity == TEXT:
         return text
     if _INT.match(text):
+        if len(text) > 20:  # beyond 64 bits whatever the digits (and `int` refuses 4,301)
+            return text
         number = int(text)
         # Beyond 64 bits SQLite has no integer: leave such text as text.
         return number if number in _INT64 else text

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from lambdasette.args import Args
 from lambdasette.auth import authorizer
 from lambdasette.instance import Lambdasette
-from lambdasette.query import execute
+from lambdasette.query import execute, visibility
 from lambdasette.query.schema import Schema
 from lambdasette.web.responses import absolute_url, url_with_args
 from lambdasette.web.routing import Target
@@ -35,6 +35,8 @@ class Context:
     actor: dict[str, Any] | None = None
     body: bytes = b""
     path_params: dict[str, str] = field(default_factory=dict)
+    # Set by `open`: the caller may not view some user table of that database.
+    hides_tables: bool = False
 
     @property
     def database(self) -> str:
@@ -56,18 +58,17 @@ class Context:
     def absolute(self, path_and_query: str) -> str:
         return absolute_url(self.request, path_and_query, force_https=self.ds.settings.force_https_urls)
 
-    def open(self, database: str, *, strict: bool = False,
+    def open(self, database: str, *,
              conn: sqlite3.Connection | None = None) -> tuple[sqlite3.Connection, Schema]:
         """A read connection and the schema as this caller may see it. The connection is
-        guarded so that no statement on it can read a table the caller may not view;
-        `strict` also keeps arbitrary SQL away from the schema table."""
+        guarded so that no statement on it can read a table the caller may not view, call a
+        function that is not allowed, or read the schema of hidden tables."""
         if conn is None:
             conn = self.ds.connection(database)
-        execute.prepare(conn)
-        authorizer.install(conn, None)
+        execute.prepare(conn, max_value_bytes=max(self.ds.settings.max_value_mb, 1) * execute.MiB)
         schema = self.ds.schema(database, conn)
+        visibility.warm(conn, schema)
         hidden = self.ds.hidden_tables(self.actor, database, schema)
-        if hidden:
-            schema = schema.without(hidden)
-            authorizer.install(conn, authorizer.TableGuard(hidden, strict))
-        return conn, schema
+        authorizer.install(conn, visibility.guard_for(schema, hidden))
+        self.hides_tables = visibility.user_hidden(schema, hidden)
+        return conn, schema.without(hidden)

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lambdasette.args import Args
+from lambdasette.args import Args, ascii_count
 from lambdasette.errors import ApiError
 from lambdasette.query.render import dumps
 from lambdasette.tilde import tilde_encode
@@ -48,9 +48,9 @@ def error_response(error: ApiError) -> Response:
 def cache_control(args: Args, default_ttl: int) -> dict[str, str]:
     """`_ttl=N` overrides the default max-age; `_ttl=0` means no-cache."""
     ttl = default_ttl
-    raw = args.get("_ttl")
-    if raw is not None and raw.isdigit():
-        ttl = int(raw)
+    requested = ascii_count(args.get("_ttl"), ceiling=10**9)
+    if requested is not None:
+        ttl = requested
     return {"Cache-Control": f"max-age={ttl}" if ttl else "no-cache"}
 
 
