@@ -45,11 +45,12 @@ def is_internal(name: str) -> bool:
 # The pragma functions a caller may use (Datasette's list), plus the ones SQLite's own modules
 # run internally (FTS5 checks `data_version`). Anything else — journal_mode, writable_schema,
 # table_list (which would list hidden tables) — is refused.
-ALLOWED_PRAGMAS = frozenset({
+ALLOWED_PRAGMA_NAMES = (  # Datasette's order, which its error message lists
     "database_list", "foreign_key_list", "function_list", "index_info", "index_list",
     "index_xinfo", "page_count", "max_page_count", "page_size", "schema_version",
     "table_info", "table_xinfo",
-})
+)
+ALLOWED_PRAGMAS = frozenset(ALLOWED_PRAGMA_NAMES)
 _INTERNAL_PRAGMAS = frozenset({"data_version"})
 # Pragmas whose argument names a table or an index: refused (as if it did not exist) for
 # hidden ones.

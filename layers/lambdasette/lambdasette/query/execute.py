@@ -35,10 +35,12 @@ DEFAULT_MAX_VALUE_BYTES = 8 * MiB
 # The longest statement (SQLITE_LIMIT_SQL_LENGTH). Generated SQL stays far below it (a query
 # string is at most a few tens of KB); it bounds how many calls one expression can hold.
 MAX_SQL_BYTES = 100_000
-# What one query may fetch into the server, whatever its row cap.
-MAX_RESULT_BYTES = 64 * MiB
+# What one query's randomblob and zeroblob calls may make in all: without it, rows of
+# zeroblob(max value) fill memory at gigabytes a second. (Other functions that make large
+# values are far slower, so the time limit bounds them; SQLite's heap limit bounds one row.)
+MAX_GENERATED_BYTES = 64 * MiB
 
-_ALLOWED_PRAGMAS = tuple(sorted(authorizer.ALLOWED_PRAGMAS))
+_ALLOWED_PRAGMAS = authorizer.ALLOWED_PRAGMA_NAMES
 _DISALLOWED_PRAGMA = re.compile(r"pragma(?!_(" + "|".join(_ALLOWED_PRAGMAS) + r")\b)")
 _PRAGMA_MESSAGE = "Statement contained a disallowed PRAGMA. Allowed pragma functions are " + ", ".join(
     f"pragma_{name}()" for name in _ALLOWED_PRAGMAS
@@ -71,12 +73,17 @@ class QueryState:
     max_value: int
     deadline: float | None = None
     reason: str | None = None
+    generated: int = 0
+
+    def start(self, deadline: float | None) -> None:
+        self.deadline, self.reason, self.generated = deadline, None, 0
 
     def check(self, size: int = 0) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
             self.reason = "interrupted"
             raise TimeoutError
-        if size > self.max_value:
+        self.generated += size
+        if size > self.max_value or self.generated > MAX_GENERATED_BYTES:
             self.reason = "toobig"
             raise OverflowError
 
@@ -148,7 +155,8 @@ _heap_limited = False
 
 def heap_limit_bytes() -> int:
     """A quarter of the memory (Lambda's configured size, else the machine's), between
-    256 MiB and 1 GiB: what SQLite may hold at once across the whole process."""
+    256 and 512 MiB: what SQLite may hold at once across the whole process. (A result row
+    is held by SQLite, then copied into Python: a row that fits here costs at most twice.)"""
     configured = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
     if configured.isdigit():
         total = int(configured) * MiB
@@ -157,7 +165,7 @@ def heap_limit_bytes() -> int:
             total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (ValueError, OSError, AttributeError):
             total = 4096 * MiB
-    return max(256 * MiB, min(1024 * MiB, total // 4))
+    return max(256 * MiB, min(512 * MiB, total // 4))
 
 
 def _limit_heap(conn: sqlite3.Connection) -> None:
@@ -193,8 +201,7 @@ class TimeLimit:
 
     def __enter__(self) -> TimeLimit:
         if self.state is not None:
-            self.state.deadline = self.deadline
-            self.state.reason = None
+            self.state.start(self.deadline)
         if self.deadline is not None:
             deadline = self.deadline
             self.conn.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
@@ -204,7 +211,7 @@ class TimeLimit:
         if self.deadline is not None:
             self.conn.set_progress_handler(None, 0)
         if self.state is not None:
-            self.state.deadline = None
+            self.state.deadline = None  # the reason stays, for `sql_error`
 
 
 def _max_value(conn: sqlite3.Connection) -> int:
@@ -219,10 +226,6 @@ def too_big_error(limit: int) -> ApiError:
 
 def memory_error() -> ApiError:
     return ApiError(400, "SQL query needed more memory than a query may use", title="SQL Interrupted")
-
-
-def result_too_big_error(limit: int) -> ApiError:
-    return ApiError(400, f"SQL query result is larger than {limit} bytes", title="SQL Interrupted")
 
 
 def sql_error(exc: sqlite3.Error, conn: sqlite3.Connection | None = None) -> ApiError:
@@ -278,11 +281,6 @@ def caller_error(conn: sqlite3.Connection, exc: sqlite3.Error, sql: str,
     return sql_error(exc, conn)
 
 
-def _size(rows: list[tuple[Any, ...]]) -> int:
-    # Strings and BLOBs are what can be large; everything else counts as 8 bytes.
-    return sum(len(v) if v.__class__ in (str, bytes) else 8 for row in rows for v in row)
-
-
 def run(
     conn: sqlite3.Connection,
     sql: str,
@@ -290,14 +288,13 @@ def run(
     *,
     time_limit_ms: int | None,
     max_rows: int | None = None,
-    max_bytes: int = MAX_RESULT_BYTES,
 ) -> Result:
     if time_limit_ms is not None and time_limit_ms <= 0:
         raise ApiError(400, TIMEOUT_MESSAGE, title="SQL Interrupted")
     deadline = None if time_limit_ms is None else time.monotonic() + time_limit_ms / 1000
     try:
         try:
-            return _run(conn, sql, params, deadline, max_rows, max_bytes)
+            return _run(conn, sql, params, deadline, max_rows)
         except sqlite3.Error as exc:
             error = caller_error(conn, exc, sql, params)
             if error is not None:
@@ -305,7 +302,7 @@ def run(
         guard = conn.guard
         authorizer.install(conn, dataclasses.replace(guard, lenient=True))
         try:
-            return _run(conn, sql, params, deadline, max_rows, max_bytes)
+            return _run(conn, sql, params, deadline, max_rows)
         except sqlite3.Error as exc:
             raise caller_error(conn, exc, sql, params) or sql_error(exc, conn) from None
         finally:
@@ -317,20 +314,10 @@ def run(
 
 
 def _run(conn: sqlite3.Connection, sql: str, params: dict[str, Any] | Sequence[Any] | None,
-         deadline: float | None, max_rows: int | None, max_bytes: int) -> Result:
-    rows: list[tuple[Any, ...]] = []
+         deadline: float | None, max_rows: int | None) -> Result:
     with TimeLimit(conn, deadline):
         cursor = conn.execute(sql, params or {})
-        wanted = None if max_rows is None else max_rows + 1
-        size = 0
-        while wanted is None or len(rows) < wanted:
-            chunk = cursor.fetchmany(100 if wanted is None else min(100, wanted - len(rows)))
-            if not chunk:
-                break
-            size += _size(chunk)
-            if size > max_bytes:
-                raise result_too_big_error(max_bytes)
-            rows += chunk
+        rows = cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows + 1)
         columns = [d[0] for d in cursor.description or ()]
     truncated = max_rows is not None and len(rows) > max_rows
     return Result(columns, rows[:max_rows] if truncated else rows, truncated)
