@@ -35,10 +35,17 @@ DEFAULT_MAX_VALUE_BYTES = 8 * MiB
 # The longest statement (SQLITE_LIMIT_SQL_LENGTH). Generated SQL stays far below it (a query
 # string is at most a few tens of KB); it bounds how many calls one expression can hold.
 MAX_SQL_BYTES = 100_000
-# What one query's randomblob and zeroblob calls may make in all: without it, rows of
-# zeroblob(max value) fill memory at gigabytes a second. (Other functions that make large
-# values are far slower, so the time limit bounds them; SQLite's heap limit bounds one row.)
+# What one query's randomblob and zeroblob calls may make in all.
 MAX_GENERATED_BYTES = 64 * MiB
+# What one query may fetch into the server (strings and BLOBs): rows that repeat a large
+# value (`select printf('%.8000000c', 'x') from big_table`) would otherwise fill memory far
+# faster than any time limit ends them. SQLite's heap limit bounds one row.
+MAX_RESULT_BYTES = 128 * MiB
+# Rows are fetched in small chunks; only a chunk that took this long to fetch can hold
+# enough bytes to matter (copying 8 MB alone takes longer), so only those are measured:
+# measuring every cell of every page would cost more than the rest of a page.
+_CHUNK_ROWS = 16
+_SLOW_CHUNK_S = 0.002
 
 _ALLOWED_PRAGMAS = authorizer.ALLOWED_PRAGMA_NAMES
 _DISALLOWED_PRAGMA = re.compile(r"pragma(?!_(" + "|".join(_ALLOWED_PRAGMAS) + r")\b)")
@@ -107,6 +114,8 @@ def prepare(conn: sqlite3.Connection, *, max_value_bytes: int = DEFAULT_MAX_VALU
     conn.create_function("escape_fts", 1, escape_fts, deterministic=True)
     conn.create_function("randomblob", 1, _randomblob(state))
     conn.create_function("zeroblob", 1, _zeroblob(state), deterministic=True)
+    for name in ("printf", "format"):
+        conn.create_function(name, -1, _printf(state, max_value_bytes), deterministic=True)
     for category, value in limits(max_value_bytes).items():
         conn.setlimit(category, value)
     _limit_heap(conn)
@@ -148,6 +157,58 @@ def _zeroblob(state: QueryState) -> Callable[[object], bytes]:
         return bytes(size)
 
     return zeroblob
+
+
+# A printf conversion: flags, width, precision, length, type. SQLite's `%c` repeats its
+# character `precision` times in a loop that goes on even once the value is too big: one
+# `printf('%.*c', 2000000000, 'x')` runs for half a minute. Everything else in printf fails
+# fast at SQLITE_LIMIT_LENGTH.
+_PRINTF_SPEC = re.compile(r"%([-+ #0!,]*)(\*|\d+)?(?:\.(\*|\d*))?(l{0,2})(.?)", re.S)
+
+
+def _char_repeat(args: tuple[object, ...]) -> int:
+    """The largest repeat count a `%c` conversion in printf(*args) asks for."""
+    fmt = args[0]
+    if isinstance(fmt, bytes):
+        fmt = fmt.decode("utf-8", "replace")
+    if not isinstance(fmt, str) or "c" not in fmt:
+        return 0
+    largest, index = 0, 1
+    for match in _PRINTF_SPEC.finditer(fmt):
+        width, precision, kind = match.group(2), match.group(3), match.group(5)
+        if kind == "%":
+            continue
+        if width == "*":
+            index += 1
+        if precision == "*":
+            precision = str(abs(_sqlite_int(args[index] if index < len(args) else 0)))
+            index += 1
+        if kind == "c" and precision:
+            largest = max(largest, int(precision[:12]))
+        index += 1
+    return largest
+
+
+def _printf(state: QueryState, max_value: int) -> Callable[..., object]:
+    """SQLite's own printf, run on a private connection, after refusing a `%c` repeat
+    beyond the value limit and checking the deadline."""
+    helper: sqlite3.Connection | None = None
+    statements: dict[int, str] = {}
+
+    def printf(*args: object) -> object:
+        nonlocal helper
+        state.check()
+        if args and _char_repeat(args) > max_value:
+            state.check(max_value + 1)  # too big: raises
+        if helper is None:
+            helper = sqlite3.connect(":memory:", check_same_thread=False)
+            helper.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_value)
+        sql = statements.get(len(args))
+        if sql is None:
+            sql = statements[len(args)] = "select printf(" + ", ".join("?" * len(args)) + ")"
+        return helper.execute(sql, args).fetchone()[0]
+
+    return printf
 
 
 _heap_limited = False
@@ -222,6 +283,20 @@ def _max_value(conn: sqlite3.Connection) -> int:
 def too_big_error(limit: int) -> ApiError:
     return ApiError(400, f"SQL query made or read a value larger than {limit} bytes "
                          "(the max_value_mb setting)", title="SQL Interrupted")
+
+
+def result_too_big_error(limit: int) -> ApiError:
+    return ApiError(400, f"SQL query result is larger than {limit} bytes", title="SQL Interrupted")
+
+
+def _size(rows: list[tuple[Any, ...]]) -> int:
+    size = 0
+    for row in rows:
+        for value in row:
+            kind = type(value)
+            if kind is str or kind is bytes:
+                size += len(value)
+    return size
 
 
 def memory_error() -> ApiError:
@@ -315,9 +390,22 @@ def run(
 
 def _run(conn: sqlite3.Connection, sql: str, params: dict[str, Any] | Sequence[Any] | None,
          deadline: float | None, max_rows: int | None) -> Result:
+    rows: list[tuple[Any, ...]] = []
     with TimeLimit(conn, deadline):
         cursor = conn.execute(sql, params or {})
-        rows = cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows + 1)
+        wanted = None if max_rows is None else max_rows + 1
+        size = 0
+        while wanted is None or len(rows) < wanted:
+            started = time.perf_counter()
+            chunk = cursor.fetchmany(_CHUNK_ROWS if wanted is None
+                                     else min(_CHUNK_ROWS, wanted - len(rows)))
+            if not chunk:
+                break
+            if time.perf_counter() - started > _SLOW_CHUNK_S:
+                size += _size(chunk)
+                if size > MAX_RESULT_BYTES:
+                    raise result_too_big_error(MAX_RESULT_BYTES)
+            rows += chunk
         columns = [d[0] for d in cursor.description or ()]
     truncated = max_rows is not None and len(rows) > max_rows
     return Result(columns, rows[:max_rows] if truncated else rows, truncated)
