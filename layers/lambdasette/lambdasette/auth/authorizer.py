@@ -100,6 +100,22 @@ SAFE_FUNCTIONS = frozenset({
 })
 
 
+# The functions reviewed and refused, by kind (see `function_allowed`). Refusal does not
+# depend on this table — anything not in SAFE_FUNCTIONS is refused — but a test checks that
+# every function this SQLite offers is in one of the two, so a new one gets reviewed.
+DENIED_FUNCTIONS: dict[str, frozenset[str]] = {
+    "memory": frozenset({"fts3_tokenizer", "fts5"}),
+    "files and code": frozenset({"load_extension", "readfile", "writefile", "edit", "fsdir",
+                                 "lsmode", "sha3", "sha3_query", "zipfile", "sqlar_compress",
+                                 "sqlar_uncompress"}),
+    "writes and internals": frozenset({"optimize", "fts5_source_id", "rtreecheck", "rtreenode",
+                                       "rtreedepth", "sqlite_offset", "subtype", "sqlite_log",
+                                       "implies_nonnull_row", "expr_compare", "expr_implies_expr",
+                                       "affinity", "sqlite_dbdata", "sqlite_dbptr"}),
+    "other callers' state": frozenset({"changes", "total_changes", "last_insert_rowid"}),
+}
+
+
 def function_allowed(name: str) -> bool:
     """Whether a caller's SQL may call the function `name`: only those in `SAFE_FUNCTIONS`.
 

@@ -252,7 +252,12 @@ def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
     for name, kind, rootpage, sql in master:
         if name.startswith(LITESTREAM_PREFIX):
             continue  # Litestream's bookkeeping, not the user's data
-        xinfo = conn.execute(f"PRAGMA table_xinfo({quote(name)})").fetchall()
+        try:
+            xinfo = conn.execute(f"PRAGMA table_xinfo({quote(name)})").fetchall()
+        except sqlite3.Error:
+            # A view over a dropped table, or one SQLite refuses to expand (it calls a
+            # direct-only function): reading it fails for every caller; listing it must not.
+            xinfo = []
         # Hidden columns of virtual tables (hidden == 1) are not part of `select *`; an FTS
         # table's pages list them all the same (its own name, `rank`, `docid`), as 0.65 does.
         fts = kind == "table" and rootpage == 0 and _is_fts(sql)

@@ -88,10 +88,13 @@ def read_only_uri(path: Path) -> str:
 
 class ReadConnection(sqlite3.Connection):
     """A read connection that remembers what the query layer has set up on it: its SQL
-    functions and limits (`prepared`) and the table guard (authorizer) it carries."""
+    functions and limits (`prepared`, `query_state`), the guard (authorizer) it carries, and
+    the schema version whose R*Tree tables it has opened (`warmed`)."""
 
     prepared: bool = False
     guard: object = None
+    query_state: object = None
+    warmed: object = None
 
 
 def thread_connection(local: threading.local, name: str, key: Hashable, path: Path) -> sqlite3.Connection:
