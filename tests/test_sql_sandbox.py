@@ -21,6 +21,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from lambdasette.auth import authorizer
+from lambdasette.errors import ApiError
 from lambdasette.instance import Lambdasette, Options
 from lambdasette.settings import Settings
 from lambdasette.storage.base import ReadConnection
@@ -395,3 +396,27 @@ def test_fts3_tokenizer_cannot_crash_the_server(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_prepare_readies_any_connection_for_untrusted_sql(tmp_path: Path) -> None:
+    """What an execute-write endpoint would use: the writer's kind of connection, prepared."""
+    from lambdasette.query import execute
+    from lambdasette.storage.base import open_read_write
+
+    conn = open_read_write(make_db(tmp_path / "w.db"))
+    execute.prepare(conn)
+    execute.prepare(conn)  # once is enough; twice is harmless
+    run = execute.run
+    for sql, error in [
+        ("select fts3_tokenizer('simple')", "SQL function fts3_tokenizer() is not allowed"),
+        ("select randomblob(1e9)", "larger than 8388608 bytes"),
+        ("select printf('%.*c', 1e9, 'x')", "larger than 8388608 bytes"),
+        ("select * from pragma_journal_mode", "disallowed PRAGMA or ATTACH"),
+        ("attach database ':memory:' as other", "disallowed PRAGMA or ATTACH"),
+        ("select name from dbstat", "Permission denied"),
+    ]:
+        with pytest.raises(ApiError) as caught:
+            run(conn, sql, time_limit_ms=1000)
+        assert error in str(caught.value), (sql, caught.value)
+    assert run(conn, "select count(*) from docs", time_limit_ms=1000).rows == [(2,)]
+    conn.execute("insert into counter (label) values ('two')")  # our own statements still run

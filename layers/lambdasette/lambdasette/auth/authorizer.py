@@ -60,6 +60,9 @@ _NAMED_PRAGMAS = frozenset({"table_info", "table_xinfo", "index_list", "index_in
 # Table-valued functions (eponymous virtual tables) a caller may read. Not dbstat (page
 # statistics of every table, hidden ones included), sqlite_stmt (the SQL other callers ran on
 # this shared connection) or sqlite_dbpage (raw pages), nor any module a future SQLite adds.
+# Refused even where no schema is known to check reads against (`UNTRUSTED`).
+DENIED_TABLE_FUNCTIONS = frozenset({"dbstat", "sqlite_stmt", "sqlite_dbpage", "sqlite_dbdata",
+                                    "sqlite_dbptr"})
 SAFE_TABLE_FUNCTIONS = frozenset(
     {"json_each", "json_tree", "jsonb_each", "jsonb_tree", "generate_series"}
     | {f"pragma_{name}" for name in ALLOWED_PRAGMAS}
@@ -198,8 +201,9 @@ class Guard:
             if self.secret_schema and column != "ROWID":
                 return sqlite3.SQLITE_DENY
             return sqlite3.SQLITE_OK
-        if (column and self.known is not None and name not in self.known
-                and name not in SAFE_TABLE_FUNCTIONS):
+        if column and (name in DENIED_TABLE_FUNCTIONS or (
+                self.known is not None and name not in self.known
+                and name not in SAFE_TABLE_FUNCTIONS)):
             # (A read of column '' may be a CTE's name: no columns, nothing to see.)
             return sqlite3.SQLITE_DENY
         if name == "pragma_database_list" and column == "file":
@@ -234,17 +238,17 @@ UNTRUSTED = Guard()
 def install(conn: sqlite3.Connection, guard: Guard | None) -> None:
     """Put `guard` on the connection (None removes it), touching SQLite only on a change:
     setting an authorizer expires every cached statement."""
-    if not hasattr(conn, "guard"):  # not one of ours: nothing remembered, always set
-        conn.set_authorizer(guard)
-        return
-    current = conn.guard
-    if current is guard:
+    current = getattr(conn, "guard", None)
+    if current is guard and current is not None:
         return
     if current is None or guard is None or current != guard:
         conn.set_authorizer(guard)
     # An equal guard decides alike, so SQLite keeps the one it has; remember the newer one
     # (its `shadow` follows the current schema).
-    conn.guard = guard
+    try:
+        conn.guard = guard  # type: ignore[attr-defined]
+    except AttributeError:
+        pass  # a plain sqlite3.Connection: nothing remembered, always set
 
 
 @contextmanager

@@ -121,9 +121,13 @@ def prepare(conn: sqlite3.Connection, *, max_value_bytes: int = DEFAULT_MAX_VALU
     _limit_heap(conn)
     if getattr(conn, "guard", None) is None:
         authorizer.install(conn, authorizer.UNTRUSTED)
-    if hasattr(conn, "prepared"):
-        conn.prepared = True
-        conn.query_state = state
+    # Remembered on our connection classes (a plain sqlite3.Connection takes no attributes:
+    # it is prepared again if asked, and its functions then see no deadline).
+    try:
+        conn.query_state = state  # type: ignore[attr-defined]
+        conn.prepared = True  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
 
 
 def _sqlite_int(value: object) -> int:
@@ -322,6 +326,9 @@ def sql_error(exc: sqlite3.Error, conn: sqlite3.Connection | None = None) -> Api
     function = authorizer.denied_function(exc)
     if function is not None:
         return authorizer.function_error(function)
+    if message == "not authorized":  # a pragma or ATTACH the guard refused
+        return ApiError(400, "Statement is not allowed: it uses a disallowed PRAGMA or ATTACH",
+                        title="Invalid SQL")
     if authorizer.is_denial(exc):
         return authorizer.denied_error()
     return ApiError(400, message, title="Invalid SQL")

@@ -68,8 +68,10 @@ def warm(conn: sqlite3.Connection, schema: Schema) -> None:
                     conn.execute(f"select 1 from {quote(name)} limit 0").fetchall()
                 except sqlite3.Error:
                     pass  # a table this build cannot open fails for every caller alike
-    if hasattr(conn, "warmed"):
-        conn.warmed = schema.version
+    try:
+        conn.warmed = schema.version  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
 
 
 _shadow_lock = threading.Lock()
