@@ -65,7 +65,8 @@ class Context:
         function that is not allowed, or read the schema of hidden tables."""
         if conn is None:
             conn = self.ds.connection(database)
-        execute.prepare(conn, max_value_bytes=max(self.ds.settings.max_value_mb, 1) * execute.MiB)
+        if not getattr(conn, "prepared", False):
+            execute.prepare(conn, max_value_bytes=max(self.ds.settings.max_value_mb, 1) * execute.MiB)
         schema = self.ds.schema(database, conn)
         visibility.warm(conn, schema)
         hidden = self.ds.hidden_tables(self.actor, database, schema)
