@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
+from lambdasette.app import create_app
 from lambdasette.instance import Lambdasette, Options
 from lambdasette.storage.local import LocalStorage
-from lambdasette.web.app import create_app
 
 BIG = "9" * 30  # beyond 64 bits
 HUGE = "9" * 5000  # beyond what Python's int() accepts from a string

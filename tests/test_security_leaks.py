@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from lambdasette.app import create_app
 from lambdasette.auth import tokens
 from lambdasette.auth.permissions import Policy
 from lambdasette.auth.tokens import LocalTokenStore
 from lambdasette.instance import Lambdasette, Options
 from lambdasette.storage.local import LocalStorage
-from lambdasette.web.app import create_app
 
 SECRET = "TOPSECRET"
 

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from lambdasette.app import create_app
 from lambdasette.auth import authorizer
 from lambdasette.errors import ApiError
 from lambdasette.instance import Lambdasette, Options
 from lambdasette.settings import Settings
 from lambdasette.storage.base import ReadConnection
 from lambdasette.storage.local import LocalStorage
-from lambdasette.web.app import create_app
 
 from .test_cli_serve import free_port, wait_until_answering
 
