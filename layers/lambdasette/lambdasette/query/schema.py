@@ -9,8 +9,9 @@ import re
 import sqlite3
 import threading
 from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from lambdasette.auth import authorizer
 from lambdasette.query import values
@@ -84,6 +85,9 @@ class Table:
         return None
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class SchemaObject:
     """One row of sqlite_master."""
@@ -112,6 +116,18 @@ class Schema:
 
     def get(self, name: str) -> Table | None:
         return self.tables.get(name)
+
+    def remember(self, kind: str, key: Hashable, compute: Callable[[], T], limit: int = 64) -> T:
+        """`compute()` once per `key` for this schema version, keeping at most `limit` of a
+        kind: there is one per set of hidden tables, and callers choose their restrictions."""
+        table = self.memo.setdefault(kind, {})
+        value = table.get(key)
+        if value is None:
+            value = compute()
+            if len(table) >= limit:
+                table.pop(next(iter(table), None), None)  # the oldest
+            table[key] = value
+        return value
 
     @property
     def known(self) -> frozenset[str]:
@@ -144,10 +160,9 @@ class Schema:
         they and every foreign key or FTS link to them are gone."""
         if not hidden:
             return self
-        key = ("without", hidden)
-        cached = self.memo.get(key)
-        if cached is not None:
-            return cached
+        return self.remember("without", hidden, lambda: self._without(hidden))
+
+    def _without(self, hidden: frozenset[str]) -> Schema:
         tables = {}
         for name, table in self.tables.items():
             if name.lower() in hidden:
@@ -159,9 +174,7 @@ class Schema:
                 fts_table=table.fts_table if table.fts_table and table.fts_table.lower() not in hidden
                 else None,
             )
-        narrowed = replace(self, tables=tables, memo={})
-        self.memo[key] = narrowed
-        return narrowed
+        return replace(self, tables=tables, memo={})
 
     def is_shadow(self, name: str) -> bool:
         """Is `name` a shadow table of a virtual table (an FTS index's or an R*Tree's

@@ -30,23 +30,22 @@ _STAT_READERS = re.compile(r"\bUSING\s+(rtree|rtree_i32|geopoly)\b", re.I)
 def guard_for(schema: Schema, hidden: frozenset[str]) -> authorizer.Guard:
     """The guard for a caller who may not view `hidden` (from `hidden_tables`); one object
     per schema version and hidden set, so that `authorizer.install` rarely touches SQLite."""
-    key = ("guard", hidden)
-    guard = schema.memo.get(key)
-    if guard is None:
-        user_hidden = hidden - schema.always_hidden
-        guard = authorizer.Guard(
-            hidden=hidden,
-            known=schema.known,
-            hidden_indexes=frozenset(i for i, t in schema.indexes.items() if t in hidden),
-            secret_schema=bool(user_hidden),
-            fk_to_hidden=frozenset(
-                t.name.lower() for t in schema.tables.values()
-                if any(fk.other_table.lower() in hidden for fk in t.outgoing)
-            ),
-            shadow=functools.partial(_shadow, schema, hidden),
-        )
-        schema.memo[key] = guard
-    return guard
+    return schema.remember("guard", hidden, lambda: _guard(schema, hidden))
+
+
+def _guard(schema: Schema, hidden: frozenset[str]) -> authorizer.Guard:
+    user_hidden = hidden - schema.always_hidden
+    return authorizer.Guard(
+        hidden=hidden,
+        known=schema.known,
+        hidden_indexes=frozenset(i for i, t in schema.indexes.items() if t in hidden),
+        secret_schema=bool(user_hidden),
+        fk_to_hidden=frozenset(
+            t.name.lower() for t in schema.tables.values()
+            if any(fk.other_table.lower() in hidden for fk in t.outgoing)
+        ),
+        shadow=functools.partial(_shadow, schema, hidden),
+    )
 
 
 def user_hidden(schema: Schema, hidden: frozenset[str]) -> bool:
@@ -80,12 +79,9 @@ _shadow_lock = threading.Lock()
 def _shadow(schema: Schema, hidden: frozenset[str]) -> tuple[sqlite3.Connection, threading.Lock]:
     """This caller's shadow (built once per schema version and hidden set) and the lock to
     hold while using it."""
-    key = ("shadow", hidden)
     with _shadow_lock:
-        found = schema.memo.get(key)
-        if found is None:
-            found = schema.memo[key] = (_build(schema, hidden), threading.Lock())
-    return found
+        return schema.remember("shadow", hidden,
+                               lambda: (_build(schema, hidden), threading.Lock()), limit=16)
 
 
 def _build(schema: Schema, hidden: frozenset[str]) -> sqlite3.Connection:
