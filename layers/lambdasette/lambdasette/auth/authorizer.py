@@ -230,8 +230,8 @@ class Guard:
         return sqlite3.SQLITE_OK
 
 
-# For connections that have no schema to check reads against (the shadow schemas used to word
-# errors, and any connection prepared for untrusted SQL before its schema is known).
+# For a connection prepared for untrusted SQL before its caller's guard is known: functions,
+# pragmas, ATTACH and the eponymous tables in DENIED_TABLE_FUNCTIONS are already refused.
 UNTRUSTED = Guard()
 
 
