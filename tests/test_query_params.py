@@ -1,5 +1,5 @@
-"""No query-string input gives a 500: what SQLite cannot hold is a 400 that names the
-parameter (../shared/cases/security/08 and 10, query-string side)."""
+"""No query-string input gives a 500: JSON in a parameter that SQLite cannot hold is a 400
+that names the parameter (../shared/cases/security/08 and 10, query-string side)."""
 
 from __future__ import annotations
 
@@ -56,8 +56,6 @@ NAMED_400 = [
     ("n__in", url("/data/t1.json", n__in=f"[{BIG}]")),
     ("n__in", url("/data/t1.json", n__in=f"[-{BIG}]")),
     ("n__notin", url("/data/t1.json", n__notin=f"[1, {BIG}]")),
-    ("n__gt", url("/data/t1.json", n__gt=BIG)),
-    ("n__lte", url("/data/t1.json", n__lte=HUGE)),
     ("_through", url("/data/tags.json", _through=through(value="\ud800"))),
     ("_through", url("/data/tags.json", _through=through(value=int(BIG)))),
     ("_through", url("/data/tags.json", _through=through(table="\ud800"))),
@@ -97,6 +95,9 @@ def test_malformed_values_are_a_400(client: TestClient, path: str) -> None:
     url("/data/v1.json", _next=BIG), url("/data/t1.json", _next=BIG),
     url("/data/t1.json", _sort="n", _next=f"{BIG},1"), url("/data/t1.json", n__gt="\u00b2"),
     url("/data/t1.json", n__lt="\u0661\u0662"), url("/data/t1.json", id=BIG),
+    # beyond 64 bits a number in a URL is text to SQLite, and is compared as such
+    url("/data/t1.json", n__gt=BIG), url("/data/t1.json", n__lte=HUGE),
+    url("/data/t1.json", n__in=f"1,{HUGE}"),
     url("/data/t1.json", n__arraycontains=BIG), url("/data/t1.json", n__date=BIG),
     url("/data/t1.json", _where=f"n > {BIG}"), url("/data.json", sql="select :a", a=BIG),
     url("/data.json", sql=f"select {BIG}"), url("/data.json", sql=f"select {HUGE}"),

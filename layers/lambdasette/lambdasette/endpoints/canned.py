@@ -17,7 +17,7 @@ def canned(ctx: Context, query: CannedQuery) -> Response:
     conn = ctx.ds.connection(name)
     ctx.ds.require(ctx.actor, "view-query", name, query.name,
                    message="You do not have permission to view this query")
-    conn, _ = ctx.open(name, strict=True, conn=conn)
+    conn, _ = ctx.open(name, conn=conn)
     if query.write:
         # A writable query runs on POST in 0.65; a GET only describes it. (Writes through
         # canned queries are not served: the write API is the way to change data.)

@@ -13,8 +13,8 @@ from lambdasette.args import Args, ascii_count
 from lambdasette.errors import ApiError
 from lambdasette.metadata import Metadata, TableConfig
 from lambdasette.query import execute, labels, values
-from lambdasette.query.filters import json_array_cell
 from lambdasette.query import filters as flt
+from lambdasette.query.filters import json_array_cell
 from lambdasette.query.quote import quote
 from lambdasette.query.schema import Schema, Table
 from lambdasette.settings import Settings
