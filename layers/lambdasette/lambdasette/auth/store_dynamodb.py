@@ -3,11 +3,18 @@
 The table is `TokensTable` in template.yaml: hash key `id`, a `by_actor` index
 (actor, created) for listing, and TTL on `expires_at`, which DynamoDB honours up to
 days late - so `tokens.verify` checks `expires` itself on every request.
+
+What a request costs here: one strongly consistent GetItem of the token (1 read request unit);
+a token minted from another adds one strongly consistent BatchGetItem of its chain (one read
+unit per ancestor, at most `MAX_CHAIN - 1`; one round trip whatever the depth). A write adds
+one more BatchGetItem (the token and its chain) right before its commit. `last_used` costs an
+UpdateItem at most once a minute per token.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from lambdasette.auth.tokens import TokenRecord
@@ -40,6 +47,8 @@ class DynamoDBTokenStore:
             item["expires_at"] = {"N": str(record.expires + KEEP_EXPIRED_SECONDS)}
         if record.last_used is not None:
             item["last_used"] = {"N": str(record.last_used)}
+        if record.ancestors:
+            item["ancestors"] = {"L": [{"S": a} for a in record.ancestors]}
         return item
 
     @staticmethod
@@ -56,6 +65,8 @@ class DynamoDBTokenStore:
             expires=number("expires"),
             last_used=number("last_used"),
             revoked=item.get("revoked", {}).get("BOOL", False),
+            # Items stored before token chains have no `ancestors`: they are roots.
+            ancestors=[a["S"] for a in item.get("ancestors", {}).get("L", [])],
         )
 
     def put(self, record: TokenRecord) -> None:
@@ -69,6 +80,25 @@ class DynamoDBTokenStore:
                                         ConsistentRead=True)
         item = response.get("Item")
         return self._record(item) if item else None
+
+    def get_many(self, token_ids: list[str]) -> dict[str, TokenRecord]:
+        # One BatchGetItem (up to 100 keys; a chain is at most MAX_CHAIN), strongly consistent
+        # like `get`. Keys DynamoDB leaves unprocessed (throttling) are asked for again.
+        keys = [{"id": {"S": token_id}} for token_id in dict.fromkeys(token_ids)]
+        found: dict[str, TokenRecord] = {}
+        delay = 0.02
+        while keys:
+            response = self.client.batch_get_item(
+                RequestItems={self.table: {"Keys": keys[:100], "ConsistentRead": True}})
+            for item in response.get("Responses", {}).get(self.table, []):
+                record = self._record(item)
+                found[record.id] = record
+            unprocessed = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+            keys = unprocessed + keys[100:]
+            if unprocessed:
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        return found
 
     def list(self, actor: str | None = None) -> list[TokenRecord]:
         items: list[dict[str, Any]] = []

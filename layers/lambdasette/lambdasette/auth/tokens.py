@@ -1,7 +1,11 @@
 """API tokens: shown once, stored as a hash, with restrictions, expiry and revocation.
 
 A token is `lstok_<id>_<secret>`. The store keeps the id, a SHA-256 of the secret (compared
-in constant time), the actor, restrictions, created/expiry/last-used times and a revoked flag.
+in constant time), the actor, restrictions, created/expiry/last-used times, a revoked flag and
+the token's chain: the ids of the tokens it was minted from (root first, its parent last).
+A token is valid only while every token of its chain is (`verify`, `recheck`): revoking or
+the expiry of a token reaches every token minted from it, at any depth. A record without a
+chain (every token made by the CLI, and tokens stored before chains existed) is a root.
 `TokenStore` is the interface; `LocalTokenStore` keeps tokens in a SQLite file.
 """
 
@@ -25,6 +29,11 @@ from lambdasette.errors import InvalidToken
 
 PREFIX = "lstok_"
 LAST_USED_EVERY = 60  # seconds: last-used time is written at most this often
+# Every request reads the whole chain, so its length is bounded: a token minted from a token
+# minted from ... at most this many tokens deep (one batch read either way).
+MAX_CHAIN = 16
+# Far enough for any real use; keeps `created + expires_after` a 64-bit integer everywhere.
+MAX_LIFESPAN = 100 * 365 * 24 * 3600
 
 
 @dataclass
@@ -37,6 +46,15 @@ class TokenRecord:
     expires: int | None = None
     last_used: int | None = None
     revoked: bool = False
+    # The tokens this one was minted from, root first and its parent last; empty for a root.
+    ancestors: list[str] = field(default_factory=list)
+
+    @property
+    def parent(self) -> str | None:
+        return self.ancestors[-1] if self.ancestors else None
+
+    def expired(self, now: int) -> bool:
+        return self.expires is not None and now >= self.expires
 
     def public(self) -> dict[str, Any]:
         """Everything but the hash: what the token API may show."""
@@ -48,6 +66,7 @@ class TokenRecord:
             "expires": self.expires,
             "last_used": self.last_used,
             "revoked": self.revoked,
+            "parent": self.parent,
         }
 
 
@@ -66,11 +85,23 @@ def parse_token(token: str) -> tuple[str, str] | None:
 
 
 def new_record(actor: str, restrictions: Any, expires_after: int | None,
-               now: int | None = None) -> tuple[str, TokenRecord]:
+               now: int | None = None, parent: TokenRecord | None = None) -> tuple[str, TokenRecord]:
+    """A new token and its record; ValueError for what cannot be stored. `parent`: the token
+    it is minted from (the caller checks that it holds no more than the parent)."""
     if not actor:
         raise ValueError("A token needs an actor")
-    if expires_after is not None and expires_after <= 0:
+    if not valid_text(actor):
+        raise ValueError("The actor must be valid Unicode text")
+    if expires_after is not None and (isinstance(expires_after, bool) or not isinstance(expires_after, int)
+                                      or expires_after <= 0):
         raise ValueError("expires_after must be a positive number of seconds")
+    if expires_after is not None and expires_after > MAX_LIFESPAN:
+        raise ValueError(f"expires_after can be at most {MAX_LIFESPAN} seconds (100 years)")
+    ancestors: list[str] = []
+    if parent is not None:
+        ancestors = [*parent.ancestors, parent.id]
+        if len(ancestors) >= MAX_CHAIN:
+            raise ValueError(f"A token can be minted from tokens at most {MAX_CHAIN - 1} deep")
     now = int(time.time()) if now is None else now
     token_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
@@ -81,8 +112,18 @@ def new_record(actor: str, restrictions: Any, expires_after: int | None,
         restrictions=normalize_restrictions(restrictions),
         created=now,
         expires=now + expires_after if expires_after else None,
+        ancestors=ancestors,
     )
     return f"{PREFIX}{token_id}_{secret}", record
+
+
+def valid_text(text: str) -> bool:
+    """Encodable as UTF-8: no lone surrogates, which no store, SQLite or JSON answer can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class TokenStore(Protocol):
@@ -94,6 +135,11 @@ class TokenStore(Protocol):
 
     def get(self, token_id: str) -> TokenRecord | None:
         """The record, read consistently (a revocation holds from the next request)."""
+        ...
+
+    def get_many(self, token_ids: list[str]) -> dict[str, TokenRecord]:
+        """The records that exist among `token_ids` (at most MAX_CHAIN of them), by id, read
+        consistently and in one round trip: how a token's chain is checked on every request."""
         ...
 
     def list(self, actor: str | None = None) -> list[TokenRecord]:
@@ -114,14 +160,18 @@ class TokenStore(Protocol):
 
 
 def create(store: TokenStore, actor: str, restrictions: Any = None,
-           expires_after: int | None = None) -> tuple[str, TokenRecord]:
-    token, record = new_record(actor, restrictions, expires_after)
+           expires_after: int | None = None, parent: TokenRecord | None = None) -> tuple[str, TokenRecord]:
+    token, record = new_record(actor, restrictions, expires_after, parent=parent)
     store.put(record)
     return token, record
 
 
 def verify(store: TokenStore, token: str, now: int | None = None) -> TokenRecord | None:
-    """The record for a valid token; None if not ours; InvalidToken if bad/expired/revoked."""
+    """The record for a valid token; None if not ours; InvalidToken if bad/expired/revoked,
+    or if a token it was minted from is.
+
+    Cost: one consistent read of the token; a token minted from another adds one batch read
+    of its whole chain (a root token, e.g. every token the CLI makes, adds nothing)."""
     parsed = parse_token(token)
     if parsed is None:
         return None
@@ -132,14 +182,54 @@ def verify(store: TokenStore, token: str, now: int | None = None) -> TokenRecord
     if not hmac.compare_digest(expected, hash_secret(secret)) or record is None:
         raise InvalidToken("Invalid token")
     now = int(time.time()) if now is None else now
-    if record.revoked:
-        raise InvalidToken("Token has been revoked")
-    if record.expires is not None and now >= record.expires:
-        raise InvalidToken("Token has expired")
+    _check(record, now)
+    if record.ancestors:
+        _check_chain(record, store.get_many(record.ancestors), now)
     if record.last_used is None or now - record.last_used >= LAST_USED_EVERY:
         store.touch(record.id, now)
         record.last_used = now
     return record
+
+
+def recheck(store: TokenStore, record: TokenRecord, now: int | None = None) -> None:
+    """InvalidToken unless the verified token `record` and its whole chain are still valid:
+    the check right before a write commits. One batch read of the token and its chain."""
+    now = int(time.time()) if now is None else now
+    found = store.get_many([record.id, *record.ancestors])
+    current = found.get(record.id)
+    if current is None:
+        raise InvalidToken("Token has been revoked")
+    _check(current, now)
+    _check_chain(record, found, now)
+
+
+def chain_status(record: TokenRecord, known: dict[str, TokenRecord], now: int) -> str:
+    """`active`, `expired` or `revoked`, counting the tokens it was minted from (`known`, by
+    id; a missing one counts as revoked)."""
+    for token in [record, *(known.get(i) for i in record.ancestors)]:
+        if token is None or token.revoked:
+            return "revoked"
+        if token.expired(now):
+            return "expired"
+    return "active"
+
+
+def _check(record: TokenRecord, now: int) -> None:
+    if record.revoked:
+        raise InvalidToken("Token has been revoked")
+    if record.expired(now):
+        raise InvalidToken("Token has expired")
+
+
+def _check_chain(record: TokenRecord, found: dict[str, TokenRecord], now: int) -> None:
+    for ancestor_id in record.ancestors:
+        ancestor = found.get(ancestor_id)
+        # A missing ancestor was deleted (DynamoDB's TTL removes only long-expired tokens):
+        # fail closed, as for a revoked one.
+        if ancestor is None or ancestor.revoked or ancestor.actor != record.actor:
+            raise InvalidToken("Token has been revoked: a token it was minted from was revoked")
+        if ancestor.expired(now):
+            raise InvalidToken("Token has expired: a token it was minted from has expired")
 
 
 class LocalTokenStore:
@@ -155,9 +245,22 @@ class LocalTokenStore:
                 """create table if not exists tokens (
                     id text primary key, actor text not null, secret_hash text not null,
                     restrictions text not null, created integer not null, expires integer,
-                    last_used integer, revoked integer not null default 0)"""
+                    last_used integer, revoked integer not null default 0, ancestors text)"""
             )
             conn.execute("create index if not exists tokens_by_actor on tokens (actor, created)")
+            self._migrate(conn)
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Stores made before token chains lack the `ancestors` column: their tokens are all
+        roots, which is what a NULL there means."""
+        columns = {row[1] for row in conn.execute("pragma table_info(tokens)")}
+        if "ancestors" not in columns:
+            try:
+                conn.execute("alter table tokens add column ancestors text")
+            except sqlite3.OperationalError as exc:  # another process migrated it first
+                if "duplicate column" not in str(exc):
+                    raise
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -176,20 +279,31 @@ class LocalTokenStore:
             id=row["id"], actor=row["actor"], secret_hash=row["secret_hash"],
             restrictions=json.loads(row["restrictions"]), created=row["created"],
             expires=row["expires"], last_used=row["last_used"], revoked=bool(row["revoked"]),
+            ancestors=json.loads(row["ancestors"]) if row["ancestors"] else [],
         )
 
     def put(self, record: TokenRecord) -> None:
         with self._connect() as conn:
             conn.execute(
-                "insert into tokens values (?, ?, ?, ?, ?, ?, ?, ?)",
+                "insert into tokens (id, actor, secret_hash, restrictions, created, expires,"
+                " last_used, revoked, ancestors) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.id, record.actor, record.secret_hash, json.dumps(record.restrictions),
-                 record.created, record.expires, record.last_used, int(record.revoked)),
+                 record.created, record.expires, record.last_used, int(record.revoked),
+                 json.dumps(record.ancestors) if record.ancestors else None),
             )
 
     def get(self, token_id: str) -> TokenRecord | None:
         with self._connect() as conn:
             row = conn.execute("select * from tokens where id = ?", (token_id,)).fetchone()
         return self._record(row) if row else None
+
+    def get_many(self, token_ids: list[str]) -> dict[str, TokenRecord]:
+        if not token_ids:
+            return {}
+        marks = ", ".join("?" * len(token_ids))
+        with self._connect() as conn:
+            rows = conn.execute(f"select * from tokens where id in ({marks})", list(token_ids)).fetchall()
+        return {row["id"]: self._record(row) for row in rows}
 
     def list(self, actor: str | None = None) -> list[TokenRecord]:
         with self._connect() as conn:
