@@ -131,4 +131,8 @@ def test_bearer_token_resolves_actor_and_bad_ones_are_401(fixture_path: Path, tm
         assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
         store.revoke(record.id)
         assert c.get("/fixtures.json", headers={"Authorization": f"Bearer {token}"}).status_code == 401
-        assert c.get("/-/actor.json", headers={"Authorization": "Bearer other"}).json()["actor"] is None
+        # A token that is not ours is never quietly anonymous: a 401 that says why.
+        r = c.get("/-/actor.json", headers={"Authorization": "Bearer other"})
+        assert r.status_code == 401 and r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        # Other schemes carry no lambdasette credential.
+        assert c.get("/-/actor.json", headers={"Authorization": "Basic eDp5"}).json()["actor"] is None

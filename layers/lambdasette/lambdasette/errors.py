@@ -6,8 +6,10 @@
     ├── DatabaseNotFound    storage: no database by that name                       → 404
     ├── ReplicaUnavailable  storage: the replica cannot be reached, or a write could
     │                       not be made durable in time                             → 503, Retry-After
-    └── InvalidToken        auth: a token in our format that is bad, expired or revoked
-                                                                                    → 401, WWW-Authenticate
+    ├── InvalidToken        auth: a token that is malformed, bad, expired or revoked, or
+    │                       minted from one that is revoked or expired              → 401, WWW-Authenticate
+    └── DataDirLocked       storage: another process holds the data directory (at start-up,
+                            never an HTTP answer: the process refuses to start)
 
 The layers below the web raise these; `web.app` maps them to responses (`as_api_error`), so
 no endpoint translates a domain error itself. Anything else that escapes is a bug: it is
@@ -70,4 +72,14 @@ class ReplicaUnavailable(LambdasetteError):
 
 
 class InvalidToken(LambdasetteError):
-    """A token in our format that is bad, expired or revoked."""
+    """A token that cannot be valid (not `lstok_...`), or one in our format that is bad,
+    expired or revoked, or whose chain (the tokens it was minted from) is no longer valid."""
+
+
+class DataDirLocked(LambdasetteError):
+    """Another process holds the lock on this data directory: two processes working on one
+    directory would delete and restore each other's copies."""
+
+    def __init__(self, directory: str) -> None:
+        super().__init__(f"the data directory {directory} is in use by another lambdasette process")
+        self.directory = directory

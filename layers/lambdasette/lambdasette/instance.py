@@ -6,10 +6,10 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdasette.auth import authorizer, permissions
+from lambdasette.auth import authorizer, permissions, tokens
 from lambdasette.auth.permissions import Policy
-from lambdasette.auth.tokens import TokenStore, verify
-from lambdasette.errors import ApiError
+from lambdasette.auth.tokens import TokenRecord, TokenStore
+from lambdasette.errors import ApiError, InvalidToken
 from lambdasette.metadata import CannedQuery, Metadata, TableConfig
 from lambdasette.query import execute
 from lambdasette.query.schema import Schema, SchemaCache
@@ -26,6 +26,16 @@ class Options:
     # A Lambda container serves one request at a time, so a worker-thread hop is pure
     # overhead there; the local server runs queries in threads to stay concurrent.
     threaded: bool = True
+
+
+def actor_of(record: TokenRecord) -> dict[str, Any]:
+    """The actor a token speaks for, as permissions see it (and `/-/actor.json` shows it)."""
+    actor: dict[str, Any] = {"id": record.actor, "token": "lstok", "token_id": record.id}
+    if record.restrictions:
+        actor["_r"] = record.restrictions
+    if record.expires is not None:
+        actor["token_expires"] = record.expires
+    return actor
 
 
 @dataclass
@@ -71,20 +81,36 @@ class Lambdasette:
             if not self.can(actor, "view-table", database, owners.get(name, name))
         })
 
-    def actor_for(self, authorization: str | None) -> dict[str, Any] | None:
-        """The actor for an `Authorization: Bearer` header; InvalidToken for a bad, expired or
-        revoked token."""
-        if not authorization or not authorization.startswith("Bearer ") or self.tokens is None:
+    @staticmethod
+    def credential(authorization: str | None) -> str | None:
+        """The bearer token of an `Authorization` header: None without one (other schemes
+        carry no lambdasette credential); InvalidToken, without asking the store, for one that
+        cannot be a token of ours - a typo must never quietly make a caller anonymous."""
+        if not authorization:
             return None
-        record = verify(self.tokens, authorization[len("Bearer "):].strip())
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        token = value.strip()
+        if tokens.parse_token(token) is None:
+            raise InvalidToken("Invalid token: not an lstok_ token")
+        return token
+
+    def authenticate(self, token: str) -> tuple[dict[str, Any], TokenRecord]:
+        """The actor and record of a token that is valid now, with its whole chain;
+        InvalidToken otherwise."""
+        if self.tokens is None:
+            raise InvalidToken("Invalid token: this instance has no token store")
+        record = tokens.verify(self.tokens, token)
         if record is None:
-            return None
-        actor: dict[str, Any] = {"id": record.actor, "token": "lstok", "token_id": record.id}
-        if record.restrictions:
-            actor["_r"] = record.restrictions
-        if record.expires is not None:
-            actor["token_expires"] = record.expires
-        return actor
+            raise InvalidToken("Invalid token: not an lstok_ token")
+        return actor_of(record), record
+
+    def recheck(self, record: TokenRecord | None) -> None:
+        """InvalidToken unless the token a request was authenticated with (None: anonymous)
+        is still valid, chain included - right before a write commits."""
+        if record is not None and self.tokens is not None:
+            tokens.recheck(self.tokens, record)
 
     @property
     def writer(self) -> Any:

@@ -35,9 +35,10 @@ def flag(data: dict[str, Any], key: str) -> bool:
 
 
 def perform(ctx: Context, work: Callable[[Transaction], T]) -> tuple[T, int | None]:
-    """Run `work(db)` in the database's writer transaction: its result, and the replica's
-    transaction id of the write (None without a replica) for the answer's txid header."""
-    return ctx.ds.writer.run(ctx.database, work)
+    """Run `work(tx)` in the database's writer transaction: its result, and the replica's
+    transaction id of the write (None without a replica) for the answer's txid header. The
+    caller's token is checked again right before the commit."""
+    return ctx.ds.writer.run(ctx.database, work, before_commit=ctx.recheck)
 
 
 def written(body: dict[str, Any], txid: int | None, status: int = 200) -> Response:

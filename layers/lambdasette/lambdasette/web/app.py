@@ -1,11 +1,18 @@
 """The Starlette application: one way through every request.
 
-    request → path (`resolve`) → actor (the token) → route (`Router`) → body → handler → response
+    request → path (`resolve`) → credential (its shape) → route (`Router`) → body
+            → token (verified, chain included) → handler → response
+
+The token is verified when the request is acted on - after its body has arrived, however
+slowly it came - and writes check it once more right before their commit (`Context.recheck`).
+Before the body only its presence and shape are checked, which needs no store: a private
+instance turns away a request without one at once.
 
 Every handler has the signature `(Context) -> Response` and runs in a worker thread locally
 (`lambdasette serve` stays concurrent) or directly in Lambda (one request per container).
 Errors map to HTTP here and only here (`as_api_error`), and the headers every response
-carries are added here.
+carries are added here: `X-Content-Type-Options: nosniff` on all, `Cache-Control: private,
+no-store` on all to a request with credentials (or a POST), CORS when enabled.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
+from starlette.types import Receive, Scope, Send
 
 from lambdasette.args import Args
 from lambdasette.errors import (
@@ -72,18 +80,6 @@ def raw_path(request: Request) -> str:
     return urllib.parse.quote(request.scope["path"], safe="/~+,")
 
 
-def is_write_path(path: str) -> bool:
-    """A write API path (`.../-/insert` and the like), whatever the method: such paths send
-    the write API's CORS headers."""
-    segments = path.strip("/").split("/")
-    return len(segments) >= 3 and segments[-2] == "-" and segments[-1] in WRITE_ACTIONS
-
-
-WRITE_ACTIONS = frozenset(
-    {"create", "insert", "upsert", "update", "delete", "drop", "alter", "execute-write"}
-)
-
-
 def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
     """The ASGI app serving `routes` for the instance `ds`."""
     router = Router(routes)
@@ -97,23 +93,38 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
         except Exception:  # a bug, never the client's fault: log it, answer JSON
             log.exception("Unhandled error for %s %s", request.method, path)
             response = error_response(ApiError(500, "Internal server error"))
-        response.headers["Vary"] = "Cookie, Authorization"
-        if request.method == "POST" or (
-            "authorization" in request.headers and "cache-control" in response.headers
-        ):
-            # What a token may see is nobody else's business: keep it out of shared caches.
-            response.headers["Cache-Control"] = "private, no-store"
+        headers = response.headers
+        headers["Vary"] = "Cookie, Authorization"
+        headers["X-Content-Type-Options"] = "nosniff"
+        if request.method == "POST" or "authorization" in request.headers:
+            # What a token may see is nobody else's business: keep every answer to it - data,
+            # listings, CSV, errors - out of shared caches.
+            headers["Cache-Control"] = "private, no-store"
         if ds.options.cors:
-            write = request.method == "POST" or is_write_path(path)
-            response.headers.update(CORS_HEADERS if write else READ_CORS_HEADERS)
+            write = request.method == "POST" or takes_post(router, path)
+            headers.update(CORS_HEADERS if write else READ_CORS_HEADERS)
         return response
 
-    app = Starlette(
-        routes=[StarletteRoute("/{path:path}", dispatch,
-                               methods=["GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"])]
-    )
+    class Dispatch:
+        """Every request, whatever its path or method (TRACE, made-up verbs), reaches
+        `dispatch`, so every answer is JSON with the headers above."""
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                return
+            response = await dispatch(Request(scope, receive))
+            await response(scope, receive, send)
+
+    app = Starlette(routes=[StarletteRoute("/{path:path}", Dispatch())])
+    app.router.default = Dispatch()  # paths outside "/..." too (`OPTIONS *`)
     app.state.lambdasette = ds
     return app
+
+
+def takes_post(router: Router, path: str) -> bool:
+    """Does the path answer POST (the write API, the token API)? Such paths send the CORS
+    headers a POST needs - with their preflight, whatever its method."""
+    return bool(router.match(resolve(path), "POST").route)
 
 
 async def handle(ds: Lambdasette, router: Router, request: Request, path: str) -> Response:
@@ -124,8 +135,8 @@ async def handle(ds: Lambdasette, router: Router, request: Request, path: str) -
     if method == "OPTIONS":
         # As 0.65 answers it, with or without --cors (which only adds the CORS headers).
         return Response(b"ok", media_type="text/plain; charset=utf-8")
-    actor = ds.actor_for(request.headers.get("authorization"))
-    if actor is None and not ds.options.public:
+    token = ds.credential(request.headers.get("authorization"))  # its shape only: no store yet
+    if token is None and not ds.options.public:
         raise ApiError(401, "Authentication required: send Authorization: Bearer <token>",
                        headers={"WWW-Authenticate": "Bearer"})
     reading = method in ("GET", "HEAD")
@@ -140,11 +151,19 @@ async def handle(ds: Lambdasette, router: Router, request: Request, path: str) -
             raise ApiError(405, "Method not allowed", headers={"Allow": ", ".join(match.allowed)})
         raise ApiError(404, "Not found")
     body = b"" if reading else await read_bytes(request, ds.settings.max_post_body_bytes)
-    ctx = Context(ds, request, target, Args.parse(request.url.query), path, actor=actor, body=body,
-                  path_params=match.params)
-    if reading and TXID_HEADER in request.headers:
-        await call(ds, wait_for_txid, ds, request, target.database)
-    return await call(ds, match.route.handler, ctx)
+    handler = match.route.handler
+
+    def act() -> Response:
+        # The request is acted on now, its body in hand: only now is the token verified, so
+        # a token revoked (or expired) while a slow body was on its way does nothing.
+        actor, record = ds.authenticate(token) if token is not None else (None, None)
+        ctx = Context(ds, request, target, Args.parse(request.url.query), path, actor=actor,
+                      body=body, path_params=match.params, token=record)
+        if reading and TXID_HEADER in request.headers:
+            wait_for_txid(ds, request, target.database)
+        return handler(ctx)
+
+    return await call(ds, act)
 
 
 async def call(ds: Lambdasette, function: Callable[..., T], *args: Any) -> T:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from lambdasette.args import Args
 from lambdasette.auth import authorizer
+from lambdasette.auth.tokens import TokenRecord
 from lambdasette.instance import Lambdasette
 from lambdasette.query import execute, visibility
 from lambdasette.query.schema import Schema
@@ -25,7 +26,8 @@ class Context:
     `path` is the raw (still percent/tilde-encoded) path without the query string; `body` is
     the request body, already read and capped at `max_post_body_bytes` (empty for GET);
     `path_params` are the `{name}` parts of the route's action pattern; `actor` is who the
-    token says the caller is (None: anonymous)."""
+    token says the caller is (None: anonymous) and `token` its record, verified once the body
+    had arrived, when the request is acted on."""
 
     ds: Lambdasette
     request: Request
@@ -37,6 +39,13 @@ class Context:
     path_params: dict[str, str] = field(default_factory=dict)
     # Set by `open`: the caller may not view some user table of that database.
     hides_tables: bool = False
+    token: TokenRecord | None = None
+
+    def recheck(self) -> None:
+        """InvalidToken unless the caller's token (and every token it was minted from) is
+        still valid: what a write calls right before its commit (`Writer.run(before_commit=)`),
+        so a token revoked while the write waited for the lock writes nothing."""
+        self.ds.recheck(self.token)
 
     @property
     def database(self) -> str:

@@ -18,16 +18,18 @@ JSON = "application/json; charset=utf-8"
 # Sent with every durable write; sent back with a read, it makes the read wait for that write.
 TXID_HEADER = "X-Lambdasette-Txid"
 
-# Datasette 0.65's set for reads; the write API (a 1.0 feature) sends the 1.0 set.
+# Datasette 0.65's set for reads; paths that take a POST (the write API, a 1.0 feature, and
+# the token API) send the 1.0 set. Both let a browser use read-your-writes: send the txid
+# header with a read (allowed) and see it on a write's answer (exposed).
 READ_CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Headers": "Authorization",
-    "Access-Control-Expose-Headers": "Link",
+    "Access-Control-Allow-Headers": f"Authorization, {TXID_HEADER}",
+    "Access-Control-Expose-Headers": f"Link, {TXID_HEADER}",
 }
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type",
-    "Access-Control-Expose-Headers": "Link",
+    "Access-Control-Allow-Headers": f"Authorization, Content-Type, {TXID_HEADER}",
+    "Access-Control-Expose-Headers": f"Link, {TXID_HEADER}",
     "Access-Control-Allow-Methods": "GET, POST, HEAD, OPTIONS",
     "Access-Control-Max-Age": "3600",
 }
@@ -81,4 +83,18 @@ def attachment(filename: str) -> str:
 
 
 def redirect(location: str) -> Response:
-    return Response(b"", status_code=302, headers={"Location": location})
+    """A 302 to a path on this host. `location` is made safe first: however a client spelled
+    the path, the answer can never send a browser to another host (see `local_location`)."""
+    return Response(b"", status_code=302, headers={"Location": local_location(location)})
+
+
+# What may stay as it is in a Location path; everything else (backslashes, which browsers
+# read as '/', spaces, control characters) is percent-encoded. '%' stays: the path is raw.
+_LOCATION_SAFE = "/%~+,:;=@!$&'()*-._?"
+
+
+def local_location(location: str) -> str:
+    """`location` as a path on this host: `//evil.example` (protocol-relative) and `/\\evil`
+    (read as `//` by browsers) become `/evil.example` and `/%5Cevil`."""
+    quoted = urllib.parse.quote(location, safe=_LOCATION_SAFE)
+    return "/" + quoted.lstrip("/")

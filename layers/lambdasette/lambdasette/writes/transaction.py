@@ -63,19 +63,24 @@ class Writer:
             self._databases[name] = db
         return db
 
-    def run(self, name: str, work: Callable[[Transaction], T]) -> tuple[T, int | None]:
+    def run(self, name: str, work: Callable[[Transaction], T], *,
+            before_commit: Callable[[], None] | None = None) -> tuple[T, int | None]:
         """Run `work(tx)` in one transaction on database `name`;
         returns its result and the replica's transaction id once the commit is durable.
+        `before_commit()` runs after `work`, inside the transaction and the lock, right
+        before COMMIT: whatever it raises rolls everything back (the caller's token is
+        re-checked there, so one revoked while the write waited writes nothing).
 
         Raises DatabaseNotFound, ReplicaUnavailable (nothing acknowledged), ApiError from
         `work`, and ApiError for what SQLite refused: 400 for the data's fault (a constraint,
         a bad value), 503 when the database is locked by another process."""
         try:
-            return self._run(name, work)
+            return self._run(name, work, before_commit)
         except sqlite3.Error as exc:
             raise refused(exc) from None
 
-    def _run(self, name: str, work: Callable[[Transaction], T]) -> tuple[T, int | None]:
+    def _run(self, name: str, work: Callable[[Transaction], T],
+             before_commit: Callable[[], None] | None) -> tuple[T, int | None]:
         with self._lock(name):
             if self.storage.is_stale(name):
                 # Someone else wrote to the replica: never build on an old copy.
@@ -86,6 +91,8 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = work(Transaction(db, name, self._schemas))
+                if before_commit is not None:
+                    before_commit()
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
