@@ -64,16 +64,19 @@ def test_actors_see_and_revoke_only_their_own(env) -> None:
     listed = c.get("/-/api/tokens", headers=auth(alice)).json()["tokens"]
     assert {t["actor"] for t in listed} == {"alice"}
     assert c.get("/-/api/tokens?actor=root", headers=auth(alice)).status_code == 403
-    assert c.get(f"/-/api/tokens/{root_record.id}", headers=auth(alice)).status_code == 403
+    # Someone else's token is answered as a missing one: its id reveals nothing.
+    assert c.get(f"/-/api/tokens/{root_record.id}", headers=auth(alice)).status_code == 404
     r = c.post(f"/-/api/tokens/{root_record.id}/-/revoke", headers=auth(alice))
-    assert r.status_code == 403 and r.json()["error"] == "You may revoke only your own tokens"
+    assert r.status_code == 404 and r.json()["error"] == "Token not found"
     assert not store.get(root_record.id).revoked
     assert c.post(f"/-/api/tokens/{mine['id']}/-/revoke", headers=auth(alice)).status_code == 200
-    # bob has no create-token grant; anonymous callers have nothing at all.
-    r = c.post("/-/api/tokens", headers=auth(bob), json={})
-    assert r.status_code == 403 and r.json()["error"] == "Permission denied: need create-token"
+    # bob has no create-token grant: no token API at all; anonymous callers have nothing.
+    for method, path in [("post", "/-/api/tokens"), ("get", "/-/api/tokens"),
+                         ("get", "/-/api/tokens/nope"), ("post", "/-/api/tokens/nope/-/revoke")]:
+        r = getattr(c, method)(path, headers=auth(bob))
+        assert r.status_code == 403 and r.json()["error"] == "Permission denied: need create-token"
     assert c.post("/-/api/tokens", json={}).status_code == 401
-    assert c.get("/-/api/tokens/nope", headers=auth(bob)).status_code == 404
+    assert c.get("/-/api/tokens/nope", headers=auth(alice)).status_code == 404
 
 
 def test_a_token_mints_no_more_than_it_holds(env) -> None:

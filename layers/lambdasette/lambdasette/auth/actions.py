@@ -28,8 +28,26 @@ def full_action(name: str) -> str:
     """The full action name for a name or an abbreviation; ValueError if unknown."""
     action = ABBREVIATIONS.get(name, name)
     if action not in ACTIONS:
-        raise ValueError(f"Unknown action: {name}")
+        raise ValueError(f"Unknown action: {shown_name(name)}")
     return action
+
+
+def shown_name(name: str) -> str:
+    """`name` safe to put in a message: lone surrogates (which cannot be encoded) escaped."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _name(name: Any, what: str) -> str:
+    """A database or table name in restrictions: text that SQLite and every store can hold."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{what} names must be non-empty strings")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} name {shown_name(name)} is not valid Unicode text") from None
+    if "\x00" in name:
+        raise ValueError(f"{what} names cannot contain NUL characters")
+    return name
 
 
 def normalize_restrictions(raw: Any) -> dict[str, Any]:
@@ -46,7 +64,8 @@ def normalize_restrictions(raw: Any) -> dict[str, Any]:
     if "d" in raw:
         if not isinstance(raw["d"], dict) or not all(isinstance(v, list) for v in raw["d"].values()):
             raise ValueError('"d" must map database names to lists of actions')
-        out["d"] = {db: sorted({full_action(str(a)) for a in acts}) for db, acts in raw["d"].items()}
+        out["d"] = {_name(db, "Database"): sorted({full_action(str(a)) for a in acts})
+                    for db, acts in raw["d"].items()}
     if "r" in raw:
         tables = raw["r"]
         if not isinstance(tables, dict) or not all(isinstance(v, dict) for v in tables.values()):
@@ -55,7 +74,8 @@ def normalize_restrictions(raw: Any) -> dict[str, Any]:
         for db, per_table in tables.items():
             if not all(isinstance(v, list) for v in per_table.values()):
                 raise ValueError('"r" must map database names to {table: [actions]}')
-            out["r"][db] = {t: sorted({full_action(str(a)) for a in acts}) for t, acts in per_table.items()}
+            out["r"][_name(db, "Database")] = {_name(t, "Table"): sorted({full_action(str(a)) for a in acts})
+                                               for t, acts in per_table.items()}
     return out
 
 

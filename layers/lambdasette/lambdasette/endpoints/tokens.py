@@ -1,9 +1,23 @@
 """The token API: `/-/api/tokens` to create and list, `/-/api/tokens/<id>` to show,
-`/-/api/tokens/<id>/-/revoke` to revoke. Callers see and revoke their own tokens; root all."""
+`/-/api/tokens/<id>/-/revoke` to revoke.
+
+Every operation needs `create-token` on the calling token itself (its actor granted it, and its
+restrictions, if any, include it). What a caller may manage - see, and revoke - depends on the
+token it calls with:
+
+- a token minted from another token, or one with restrictions: itself and the tokens minted
+  from it (at any depth), never its actor's other tokens: those may hold more than it does;
+- an unrestricted root of its chain (a token the CLI made, or `serve --root`'s): every token
+  of its actor, and for the actor `root` every actor's tokens.
+
+Tokens outside that are answered as missing (404), so their ids reveal nothing. In what is
+shown, names of databases and tables the caller may not see are left out of restrictions.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import Response
@@ -11,49 +25,116 @@ from starlette.responses import Response
 from lambdasette.auth import tokens
 from lambdasette.auth.actions import normalize_restrictions, restrictions_within
 from lambdasette.auth.permissions import ROOT
-from lambdasette.errors import ApiError
+from lambdasette.errors import ApiError, InvalidToken
 from lambdasette.web.body import parse_object
 from lambdasette.web.context import Context
 from lambdasette.web.responses import json_response
 
 TOKEN_BODY_LIMIT = 64 * 1024
 CREATE_KEYS = {"restrictions", "expires_after"}
+NO_STORE = {"Cache-Control": "private, no-store"}
 
 
-def _status(record: tokens.TokenRecord, now: int) -> str:
-    if record.revoked:
-        return "revoked"
-    if record.expires is not None and now >= record.expires:
-        return "expired"
-    return "active"
+@dataclass
+class Caller:
+    """Who calls the token API, and which tokens it may manage."""
+
+    ctx: Context
+    store: tokens.TokenStore
+    actor: dict[str, Any]
+    token: tokens.TokenRecord
+
+    @property
+    def everyone(self) -> bool:
+        """An unrestricted root-of-chain token of `root`: every actor's tokens."""
+        return self.actor_wide and self.token.actor == ROOT
+
+    @property
+    def actor_wide(self) -> bool:
+        """An unrestricted root of its chain: every token of its actor."""
+        return not self.token.restrictions and not self.token.ancestors
+
+    def manages(self, record: tokens.TokenRecord) -> bool:
+        if self.everyone:
+            return True
+        if record.actor != self.token.actor:
+            return False
+        return self.actor_wide or record.id == self.token.id or self.token.id in record.ancestors
+
+    def shown(self, record: tokens.TokenRecord, known: dict[str, tokens.TokenRecord],
+              now: int) -> dict[str, Any]:
+        """A record as this caller may see it; `known`: records by id, for its chain."""
+        out = record.public()
+        out["status"] = tokens.chain_status(record, known, now)
+        parent = known.get(record.parent) if record.parent else None
+        if parent is None or not self.manages(parent):
+            out["parent"] = None  # a token the caller may not see: not even its id
+        restrictions, partial = self.visible(record.restrictions)
+        out["restrictions"] = restrictions
+        if partial:
+            out["restrictions_partial"] = True
+        return out
+
+    def visible(self, restrictions: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """`restrictions` without the databases and tables the caller may not see (neither
+        view nor name in its own restrictions), and whether any were left out."""
+        ds, actor = self.ctx.ds, self.actor
+        own = self.token.restrictions
+        own_dbs = set(own.get("d", {})) | set(own.get("r", {}))
+        own_tables = {(db, t) for db, tables in own.get("r", {}).items() for t in tables}
+        out: dict[str, Any] = {}
+        partial = False
+        if "a" in restrictions:
+            out["a"] = restrictions["a"]
+        for db, actions in restrictions.get("d", {}).items():
+            if db in own_dbs or ds.can(actor, "view-database", db):
+                out.setdefault("d", {})[db] = actions
+            else:
+                partial = True
+        for db, per_table in restrictions.get("r", {}).items():
+            for table, actions in per_table.items():
+                if (db, table) in own_tables or ds.can(actor, "view-table", db, table):
+                    out.setdefault("r", {}).setdefault(db, {})[table] = actions
+                else:
+                    partial = True
+        return out, partial
+
+    def record(self, token_id: str) -> tokens.TokenRecord:
+        """A token this caller may manage, by id; 404 for any other (or none)."""
+        record = self.store.get(token_id)
+        if record is None or not self.manages(record):
+            raise ApiError(404, "Token not found")
+        return record
 
 
-def _shown(record: tokens.TokenRecord, now: int) -> dict[str, Any]:
-    return {**record.public(), "status": _status(record, now)}
-
-
-def _caller(ctx: Context) -> tuple[tokens.TokenStore, dict[str, Any]]:
+def _caller(ctx: Context) -> Caller:
     """The token store and the signed-in caller: 404 without a store, 401 when anonymous
-    (even on a public instance: tokens are always someone's)."""
+    (even on a public instance: tokens are always someone's), 403 without create-token."""
     if ctx.ds.tokens is None:
         raise ApiError(404, "API tokens are not configured on this instance")
-    if ctx.actor is None:
+    if ctx.actor is None or ctx.token is None:
         raise ApiError(401, "Authentication required: send Authorization: Bearer <token>",
                        headers={"WWW-Authenticate": "Bearer"})
-    return ctx.ds.tokens, ctx.actor
+    ctx.ds.require(ctx.actor, "create-token", message="Permission denied: need create-token")
+    return Caller(ctx, ctx.ds.tokens, ctx.actor, ctx.token)
+
+
+def _chain(caller: Caller, record: tokens.TokenRecord) -> dict[str, tokens.TokenRecord]:
+    known = caller.store.get_many(record.ancestors) if record.ancestors else {}
+    known[record.id] = record
+    return known
 
 
 def create(ctx: Context) -> Response:
-    """`POST /-/api/tokens` (or `/-/api/tokens/create`): mint a token for the caller."""
-    store, actor = _caller(ctx)
-    ds = ctx.ds
+    """`POST /-/api/tokens` (or `/-/api/tokens/create`): mint a token for the caller, from
+    the caller's token: it is valid only while that one (and its own chain) is."""
     if len(ctx.body) > TOKEN_BODY_LIMIT:
         raise ApiError(413, f"Request body exceeded maximum size of {TOKEN_BODY_LIMIT} bytes")
+    caller = _caller(ctx)
     data = parse_object(ctx.body, empty={})
     unknown = sorted(set(data) - CREATE_KEYS)
     if unknown:
         raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
-    ds.require(actor, "create-token", message="Permission denied: need create-token")
     try:
         restrictions = normalize_restrictions(data.get("restrictions"))
     except ValueError as exc:
@@ -64,7 +145,7 @@ def create(ctx: Context) -> Response:
     ):
         raise ApiError(400, "expires_after must be a positive whole number of seconds")
     # A token minted with a token holds at most what that token holds, for no longer.
-    held = actor.get("_r")
+    held = caller.token.restrictions
     if held:
         restrictions = restrictions or dict(held)
         wider = restrictions_within(restrictions, held)
@@ -72,55 +153,60 @@ def create(ctx: Context) -> Response:
             raise ApiError(403, "A token cannot grant more than the token that creates it: "
                            + ", ".join(wider))
     now = int(time.time())
-    held_until = actor.get("token_expires")
-    if held_until is not None:
-        remaining = held_until - now
+    if caller.token.expires is not None:
+        remaining = caller.token.expires - now
+        if remaining <= 0:  # it expired while this request was being handled
+            raise InvalidToken("Token has expired")
         if expires_after is None:
             expires_after = remaining
         elif expires_after > remaining:
             raise ApiError(403, f"expires_after can be at most {remaining} seconds: "
                            "the token that creates it expires then")
-    secret, record = tokens.create(store, actor["id"], restrictions or None, expires_after)
-    return json_response({"ok": True, "token": secret, **_shown(record, now)}, status=201)
+    try:
+        secret, record = tokens.new_record(caller.token.actor, restrictions or None, expires_after,
+                                           now=now, parent=caller.token)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    ctx.recheck()  # the caller's token is still valid right before the new one is stored
+    caller.store.put(record)
+    shown = caller.shown(record, {caller.token.id: caller.token, record.id: record}, now)
+    return json_response({"ok": True, "token": secret, **shown}, status=201, headers=NO_STORE)
 
 
 def list_tokens(ctx: Context) -> Response:
-    """`GET /-/api/tokens`: the caller's tokens (root: everyone's, or `?actor=`)."""
-    store, actor = _caller(ctx)
+    """`GET /-/api/tokens`: the tokens the caller may manage (root's unrestricted tokens:
+    every actor's, or `?actor=`'s)."""
+    caller = _caller(ctx)
     wanted = ctx.args.get("actor")
-    if actor["id"] != ROOT:
-        if wanted not in (None, actor["id"]):
+    if not caller.everyone:
+        if wanted not in (None, caller.token.actor):
             raise ApiError(403, "You may list only your own tokens")
-        wanted = actor["id"]
+        wanted = caller.token.actor
     now = int(time.time())
-    shown = [_shown(r, now) for r in store.list(wanted)]
-    return json_response({"ok": True, "tokens": shown}, headers={"Cache-Control": "private, no-store"})
-
-
-def _own(store: tokens.TokenStore, token_id: str, actor: dict[str, Any], verb: str) -> tokens.TokenRecord:
-    record = store.get(token_id)
-    if record is None:
-        raise ApiError(404, "Token not found")
-    if actor["id"] != ROOT and record.actor != actor["id"]:
-        raise ApiError(403, f"You may {verb} only your own tokens")
-    return record
+    records = caller.store.list(wanted)
+    known = {r.id: r for r in records}  # a chain is one actor's, so all of it is here
+    shown = [caller.shown(r, known, now) for r in records if caller.manages(r)]
+    return json_response({"ok": True, "tokens": shown}, headers=NO_STORE)
 
 
 def show(ctx: Context) -> Response:
-    """`GET /-/api/tokens/<id>`: one of the caller's tokens."""
-    store, actor = _caller(ctx)
-    record = _own(store, ctx.path_params["token_id"], actor, "see")
-    return json_response({"ok": True, "token": _shown(record, int(time.time()))},
-                         headers={"Cache-Control": "private, no-store"})
+    """`GET /-/api/tokens/<id>`: one token the caller may manage."""
+    caller = _caller(ctx)
+    record = caller.record(ctx.path_params["token_id"])
+    shown = caller.shown(record, _chain(caller, record), int(time.time()))
+    return json_response({"ok": True, "token": shown}, headers=NO_STORE)
 
 
 def revoke(ctx: Context) -> Response:
-    """`POST /-/api/tokens/<id>/-/revoke`: revoke one of the caller's tokens."""
-    store, actor = _caller(ctx)
+    """`POST /-/api/tokens/<id>/-/revoke`: revoke a token the caller may manage, and so every
+    token minted from it."""
+    caller = _caller(ctx)
     token_id = ctx.path_params["token_id"]
-    _own(store, token_id, actor, "revoke")
-    store.revoke(token_id)
-    record = store.get(token_id)
+    caller.record(token_id)
+    ctx.recheck()
+    caller.store.revoke(token_id)
+    record = caller.store.get(token_id)
     if record is None:
         raise ApiError(404, "Token not found")
-    return json_response({"ok": True, "token": _shown(record, int(time.time()))})
+    shown = caller.shown(record, _chain(caller, record), int(time.time()))
+    return json_response({"ok": True, "token": shown}, headers=NO_STORE)
