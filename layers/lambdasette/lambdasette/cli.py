@@ -176,11 +176,16 @@ def import_command(options: argparse.Namespace) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
     if options.replica_url:
+        from lambdasette.errors import DataDirLocked
         from lambdasette.settings import Settings
         from lambdasette.storage.replicated import ReplicatedStorage
 
-        storage: Any = ReplicatedStorage.configured(options.replica_url, options.data_dir, "write",
-                                                    Settings())
+        try:
+            storage: Any = ReplicatedStorage.configured(options.replica_url, options.data_dir, "write",
+                                                        Settings())
+        except DataDirLocked as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return 2
     elif options.databases:
         storage = LocalStorage(options.databases)
     else:
@@ -204,9 +209,10 @@ def import_command(options: argparse.Namespace) -> int:
     return 0 if result["status"] == "ok" else 1
 
 
-def replicated_storage(options: argparse.Namespace, settings: Any) -> Any:
+def replicated_storage(options: argparse.Namespace, settings: Any, protected: Any, lock: Any) -> Any:
     """Storage on a replica; files named on the command line are pushed (writer) or awaited
-    (reader) first, so a writer and a reader can be started together on one replica."""
+    (reader) first, so a writer and a reader can be started together on one replica.
+    `lock`: the data directory's, taken before anything else."""
     import time
 
     from lambdasette.errors import ReplicaUnavailable
@@ -225,7 +231,8 @@ def replicated_storage(options: argparse.Namespace, settings: Any) -> Any:
                 time.sleep(0.2)
         elif name not in replica.names():
             publish.push(replica, path, name)
-    storage = ReplicatedStorage.configured(options.replica_url, options.data_dir, options.role, settings)
+    storage = ReplicatedStorage.configured(options.replica_url, options.data_dir, options.role, settings,
+                                           protected=protected, lock=lock)
     try:
         storage.open_all()
     except ReplicaUnavailable as exc:  # S3 hiccups at start are worth one more try
@@ -242,9 +249,11 @@ def serve(options: argparse.Namespace) -> int:
     from lambdasette.auth import tokens
     from lambdasette.auth.permissions import Policy
     from lambdasette.demo import create_demo
+    from lambdasette.errors import DataDirLocked
     from lambdasette.instance import Lambdasette, Options
     from lambdasette.metadata import Metadata
     from lambdasette.settings import Settings
+    from lambdasette.storage.datadir import LOCK_NAME, DataDirLock, Protected
     from lambdasette.storage.local import LocalStorage
 
     try:
@@ -262,16 +271,27 @@ def serve(options: argparse.Namespace) -> int:
     if missing and options.role != "read":
         print(f"Error: not found: {', '.join(missing)}", file=sys.stderr)
         return 2
+    # The token store is never a database, even in a folder that is served or named outright.
+    protected = Protected([options.tokens_db])
     if options.replica_url:
         from lambdasette.errors import ReplicaUnavailable
 
         try:
-            storage = replicated_storage(options, settings)
+            # First of all: a second process on this data directory stops here, at once.
+            lock = DataDirLock(options.data_dir)
+            storage = replicated_storage(options, settings, protected, lock)
+        except DataDirLocked as exc:
+            print(f"Error: {exc} (lock file {Path(exc.directory) / LOCK_NAME})", file=sys.stderr)
+            return 2
         except (ValueError, ReplicaUnavailable) as exc:
             print(f"Error: {exc}", file=sys.stderr)
             return 2
     else:
-        storage = LocalStorage(files)
+        try:
+            storage = LocalStorage(files, protected)
+        except ValueError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return 2
     store = tokens.open_store(table=options.tokens_table, path=options.tokens_db)
     ds = Lambdasette(
         storage=storage,

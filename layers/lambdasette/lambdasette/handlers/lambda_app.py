@@ -17,6 +17,7 @@ from lambdasette.instance import Lambdasette, Options
 from lambdasette.metadata import Metadata
 from lambdasette.settings import Settings, parse_bool
 from lambdasette.storage.base import Storage
+from lambdasette.storage.datadir import DataDirLock, Protected
 from lambdasette.storage.local import LocalStorage
 
 log = logging.getLogger("lambdasette")
@@ -59,17 +60,21 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
     if "LAMBDASETTE_SETTING_MAX_RESPONSE_BYTES" not in env:
         settings.max_response_bytes = LAMBDA_MAX_RESPONSE_BYTES
     data_dir = Path(env.get("LAMBDASETTE_DATA_DIR", "/tmp/lambdasette"))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    storage: Storage = LocalStorage([data_dir])
+    # One process per data directory, as for `serve` (in AWS each container has its own /tmp;
+    # locally, handlers given one directory would destroy each other's copies).
+    lock = DataDirLock(data_dir)
+    tokens_db = env.get("LAMBDASETTE_TOKENS_DB")
+    protected = Protected([Path(tokens_db)] if tokens_db else [])
+    storage: Storage = LocalStorage([data_dir], protected)
     replica_url = env.get("LAMBDASETTE_REPLICA_URL")
     if replica_url:
         from lambdasette.storage.replicated import ReplicatedStorage
 
-        storage = ReplicatedStorage.configured(replica_url, data_dir, role, settings)
+        storage = ReplicatedStorage.configured(replica_url, data_dir, role, settings,
+                                               protected=protected, lock=lock)
         # Cold start: restore (and, for the writer, pre-warm) every database now, during init.
         storage.open_all()
     metadata_path = env.get("LAMBDASETTE_METADATA")
-    tokens_db = env.get("LAMBDASETTE_TOKENS_DB")
     ds = Lambdasette(
         storage=storage,
         settings=settings,
@@ -84,7 +89,9 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
                           path=Path(tokens_db) if tokens_db else None),
         policy=load_policy(env.get("LAMBDASETTE_PERMISSIONS")),
     )
-    return RawPathFromEvent(create_app(ds))
+    app = create_app(ds)
+    app.state.data_dir_lock = lock  # held for as long as the container's app lives
+    return RawPathFromEvent(app)
 
 
 # Lambda refuses a synchronous answer over 6 MB (its payload: the API Gateway response as

@@ -6,6 +6,8 @@
   readers' followers, fencing.
 - `replicated`: databases that live in a Litestream replica (S3 or file://).
 - `publish`: `db push|pull|list` — files into and out of a replica.
+- `datadir`: what is never a database (the token store, however it is linked) and the lock
+  that keeps one process per data directory.
 - `versions`: change detection, so figures that depend only on data can be cached.
 
 May import: the base modules (errors, settings, metadata, tilde, args). Nothing above.

@@ -10,6 +10,11 @@ Every process works on local copies under `data_dir`:
   (`litestream restore -f`); every request gets a connection that sees the newest applied
   transaction, and may wait for one it names (read-your-writes).
 - role "all" (one local process): the writer's copies also serve the reads.
+
+The data directory belongs to one process: it is locked (`datadir.DataDirLock`) for as long
+as the storage is open, and a second process on it is refused at once. A database whose copy
+would be a protected file (the token store, when it lives in the data directory) is neither
+listed nor restored.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from lambdasette.storage.base import (
     open_read_write,
     thread_connection,
 )
+from lambdasette.storage.datadir import DataDirLock, Protected
 from lambdasette.storage.litestream import (
     Daemon,
     Follower,
@@ -42,9 +48,15 @@ NAMES_TTL = 2.0  # seconds a listing of the replica is reused
 class ReplicatedStorage:
     def __init__(self, replica: Replica, data_dir: Path, role: str = "all", *,
                  sync_timeout: float = 30.0, follow_interval: str = "200ms",
-                 restore_timeout: float = 300.0, fresh_reads: bool = True, fresh_wait: float = 5.0) -> None:
+                 restore_timeout: float = 300.0, fresh_reads: bool = True, fresh_wait: float = 5.0,
+                 protected: Protected | None = None, lock: DataDirLock | None = None) -> None:
+        """`lock`: the data directory's lock, when the caller took it already (before doing
+        anything else); otherwise it is taken here. DataDirLocked if another process has it."""
         if role not in ("read", "write", "all"):
             raise ValueError(f"role must be read, write or all, not {role}")
+        self.lock = lock if lock is not None and lock.held else DataDirLock(data_dir)
+        self.protected = protected or Protected()
+        self._protected_names: dict[str, bool] = {}
         self.replica = replica
         self.role = role
         self.sync_timeout = sync_timeout
@@ -64,10 +76,13 @@ class ReplicatedStorage:
             self.daemon = Daemon(replica, self.dir)
 
     @classmethod
-    def configured(cls, replica_url: str, data_dir: Path, role: str, settings: Any) -> ReplicatedStorage:
+    def configured(cls, replica_url: str, data_dir: Path, role: str, settings: Any, *,
+                   protected: Protected | None = None, lock: DataDirLock | None = None
+                   ) -> ReplicatedStorage:
         """From a replica URL and the instance's settings (the CLI and Lambda share this)."""
         return cls(Replica(replica_url), data_dir, role, sync_timeout=settings.replica_sync_timeout_s,
-                   fresh_reads=settings.replica_fresh_reads, fresh_wait=settings.txid_wait_ms / 1000)
+                   fresh_reads=settings.replica_fresh_reads, fresh_wait=settings.txid_wait_ms / 1000,
+                   protected=protected, lock=lock)
 
     # -- which databases ------------------------------------------------------------------------
 
@@ -75,7 +90,7 @@ class ReplicatedStorage:
         when, names = self._names
         if time.monotonic() - when > NAMES_TTL:
             try:
-                names = self.replica.names()
+                names = [n for n in self.replica.names() if not self._is_protected(n)]
             except ReplicaUnavailable:
                 pass  # serve what we know rather than fail every listing
             self._names = (time.monotonic(), names)
@@ -90,6 +105,14 @@ class ReplicatedStorage:
     def local_path(self, name: str) -> Path:
         return self.dir / f"{name}.db"
 
+    def _is_protected(self, name: str) -> bool:
+        """Would the copy of `name` be a protected file? Asked once per name: the copy's path
+        is ours and fixed (a restore replaces whatever was there, links included)."""
+        known = self._protected_names.get(name)
+        if known is None:
+            known = self._protected_names[name] = self.protected.covers(self.local_path(name))
+        return known
+
     # -- starting up ----------------------------------------------------------------------------
 
     def open_all(self) -> None:
@@ -100,6 +123,8 @@ class ReplicatedStorage:
     def _ready(self, name: str) -> Path:
         """The local copy of `name`, restored (and replicated or followed) on first use."""
         path = self.local_path(name)
+        if self._is_protected(name):
+            raise DatabaseNotFound(name)  # never restore over the token store
         with self._lock:
             if self.daemon is not None:
                 if name not in self.daemon.databases:
@@ -169,6 +194,7 @@ class ReplicatedStorage:
                 self.daemon.stop()
             for follower in self.followers.values():
                 follower.stop()
+            self.lock.release()
 
     # -- the Storage interface ------------------------------------------------------------------
 
