@@ -34,6 +34,12 @@ def flag(data: dict[str, Any], key: str) -> bool:
     return bool(value)
 
 
+def one_of(value: Any, names: Any) -> bool:
+    """Is the JSON `value` one of `names`? (A list or object is never, and must not be
+    looked up: it is unhashable.)"""
+    return isinstance(value, str) and value in names
+
+
 def perform(ctx: Context, work: Callable[[Transaction], T]) -> tuple[T, int | None]:
     """Run `work(tx)` in the database's writer transaction: its result, and the replica's
     transaction id of the write (None without a replica) for the answer's txid header. The
@@ -229,10 +235,10 @@ def _validate_columns(columns: Any) -> list[dict[str, Any]]:
         if not isinstance(column.get("name"), str) or not column["name"]:
             raise ApiError(400, f"columns.{i}.name: Field required")
         kind = column.get("type") or "text"
-        if kind not in write_tables.COLUMN_TYPES:
+        if not one_of(kind, write_tables.COLUMN_TYPES):
             raise ApiError(400, f"Unsupported column type: {kind}")
         expr = column.get("default_expr")
-        if expr is not None and expr not in write_tables.DEFAULT_EXPRESSIONS:
+        if expr is not None and not one_of(expr, write_tables.DEFAULT_EXPRESSIONS):
             raise ApiError(400, f"Unsupported default_expr: {expr}")
         if column["name"] in seen:
             raise ApiError(400, f"Duplicate column name: {column['name']}")

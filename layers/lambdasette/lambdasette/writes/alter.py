@@ -187,11 +187,12 @@ def validate(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _argument_errors(i: int, kind: str, args: dict[str, Any]) -> list[str]:
     errors = []
+    # A list or an object is never a type or an expression (and cannot be looked up).
     kind_type = args.get("type")
-    if kind_type is not None and kind_type not in COLUMN_TYPES:
+    if kind_type is not None and not (isinstance(kind_type, str) and kind_type in COLUMN_TYPES):
         errors.append(f"Unsupported column type: {kind_type}")
     expr = args.get("default_expr")
-    if expr is not None and expr not in DEFAULT_EXPRESSIONS:
+    if expr is not None and not (isinstance(expr, str) and expr in DEFAULT_EXPRESSIONS):
         errors.append(f"Unsupported default_expr: {expr}")
     for key in ("name", "to", "column", "fk_table", "fk_column"):
         if key in args and not (isinstance(args[key], str) and args[key]):

@@ -62,7 +62,15 @@ def create_from_rows(tx: Transaction, name: str, rows: list[dict[str, Any]], pks
                      ignore: bool = False, replace: bool = False) -> None:
     """A new table from example rows: sqlite-utils infers the column types and lays out the
     schema; columns that only later rows have are added too."""
+    if rows and not any(rows):
+        raise ApiError(400, "Cannot create a table from rows without columns")
     pk = (pks[0] if len(pks) == 1 else tuple(pks)) if pks else None
+    if rows and not rows[0]:
+        # sqlite-utils lays a table out from its first row, and an empty one has no columns:
+        # lay it out from all of them instead, then insert as usual.
+        import sqlite_utils
+
+        tx.db[name].create(sqlite_utils.suggest_column_types(rows), pk=pk)
     tx.db[name].insert_all(rows, pk=pk, alter=True, ignore=ignore, replace=replace)
 
 
