@@ -29,7 +29,9 @@ class Protected:
     """Files that are never a database (see the module's docstring)."""
 
     def __init__(self, files: Iterable[Path] = ()) -> None:
-        self.paths = [Path(f"{os.path.abspath(f)}{suffix}") for f in files for suffix in SQLITE_COMPANIONS]
+        # Companions sit next to the file SQLite really opens: the link's target's name.
+        bases = dict.fromkeys(base for f in files for base in (os.path.abspath(f), os.path.realpath(f)))
+        self.paths = [Path(f"{base}{suffix}") for base in bases for suffix in SQLITE_COMPANIONS]
         self._real = {os.path.realpath(p) for p in self.paths}
 
     def __bool__(self) -> bool:
