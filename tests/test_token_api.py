@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -125,3 +127,170 @@ def test_malformed_json_and_wrong_methods(env) -> None:
     assert r.status_code == 400 and r.json()["error"].startswith("Invalid JSON")
     assert c.delete("/-/api/tokens", headers=auth(root)).status_code == 405
     assert c.get("/-/api/tokens/a/b", headers=auth(root)).status_code == 404
+
+
+# -- the token API honours the calling token's restrictions ------------------------------------
+
+@pytest.fixture
+def narrowed(fixture_path: Path, tmp_path: Path) -> Iterator[tuple[TestClient, LocalTokenStore]]:
+    """alice may mint tokens but may not see `owners`; bob may not mint at all."""
+    store = LocalTokenStore(tmp_path / "tokens.db")
+    policy = Policy.parse({"permissions": {"create-token": {"id": ["alice", "root"]}},
+                           "databases": {"fixtures": {"tables": {
+                               "owners": {"permissions": {"view-table": {"id": "root"}}}}}}})
+    ds = Lambdasette(storage=LocalStorage([fixture_path]), options=Options(public=False),
+                     tokens=store, policy=policy)
+    with TestClient(create_app(ds)) as c:
+        yield c, store
+
+
+def ids(response: Any) -> set[str]:
+    assert response.status_code == 200, response.text
+    return {t["id"] for t in response.json()["tokens"]}
+
+
+# A token narrowed to viewing one table, with and without create-token, for root and alice.
+NARROW = {"r": {"fixtures": {"dogs": ["vt"]}}}
+NARROW_CTK = {"a": ["ctk"], "r": {"fixtures": {"dogs": ["vt"]}}}
+
+
+@pytest.mark.parametrize("actor", ["root", "alice"])
+def test_without_create_token_on_the_token_no_operation_is_allowed(narrowed, actor: str) -> None:
+    c, store = narrowed
+    caller = tokens.create(store, actor, NARROW)[0]
+    other = tokens.create(store, actor)[1]
+    bob = tokens.create(store, "bob")[1]
+    for target in (other, bob):
+        for method, path, body in [("get", "/-/api/tokens", None), ("get", f"/-/api/tokens/{target.id}", None),
+                                   ("post", "/-/api/tokens", {}), ("post", f"/-/api/tokens/{target.id}/-/revoke", None)]:
+            kwargs = {"json": body} if body is not None else {}
+            r = getattr(c, method)(path, headers=auth(caller), **kwargs)
+            assert r.status_code == 403, (method, path, r.text)
+            assert "secret" not in r.text and target.id not in r.text
+        assert not store.get(target.id).revoked
+    assert len(store.list()) == 3
+
+
+@pytest.mark.parametrize("actor", ["root", "alice"])
+def test_a_narrowed_token_manages_only_itself_and_what_it_minted(narrowed, actor: str) -> None:
+    c, store = narrowed
+    wide_secret, wide = tokens.create(store, actor, {"a": ["ctk"], "r": {"fixtures": {"owners": ["vt"], "dogs": ["vt"]}}})
+    caller_secret, caller = tokens.create(store, actor, NARROW_CTK)
+    twin = tokens.create(store, actor, NARROW_CTK)[1]  # as narrow, but not minted by the caller
+    bob = tokens.create(store, "bob")[1]
+    child = c.post("/-/api/tokens", headers=auth(caller_secret), json={}).json()
+    grandchild = c.post("/-/api/tokens", headers=auth(child["token"]), json={}).json()
+    assert child["parent"] == caller.id and grandchild["parent"] == child["id"]
+    mine = {caller.id, child["id"], grandchild["id"]}
+    # list
+    assert ids(c.get("/-/api/tokens", headers=auth(caller_secret))) == mine
+    assert ids(c.get("/-/api/tokens", headers=auth(child["token"]))) == {child["id"], grandchild["id"]}
+    assert c.get("/-/api/tokens?actor=bob", headers=auth(caller_secret)).status_code == 403
+    listing = c.get("/-/api/tokens", headers=auth(caller_secret)).text
+    assert "owners" not in listing and wide.id not in listing
+    # show and revoke: anything outside is missing
+    for target in (wide, twin, bob):
+        assert c.get(f"/-/api/tokens/{target.id}", headers=auth(caller_secret)).status_code == 404
+        assert c.post(f"/-/api/tokens/{target.id}/-/revoke", headers=auth(caller_secret)).status_code == 404
+        assert not store.get(target.id).revoked
+    shown = c.get(f"/-/api/tokens/{grandchild['id']}", headers=auth(caller_secret)).json()["token"]
+    assert shown["status"] == "active" and shown["parent"] == child["id"]
+    # its own record: the parent it came from, if any, is not its to see
+    own = c.get(f"/-/api/tokens/{child['id']}", headers=auth(child["token"])).json()["token"]
+    assert own["parent"] is None
+    # create: within what it holds
+    r = c.post("/-/api/tokens", headers=auth(caller_secret), json={"restrictions": {"r": {"fixtures": {"owners": ["vt"]}}}})
+    assert r.status_code == 403
+    # revoke its child: the grandchild goes with it, and shows so
+    assert c.post(f"/-/api/tokens/{child['id']}/-/revoke", headers=auth(caller_secret)).status_code == 200
+    listed = {t["id"]: t["status"] for t in c.get("/-/api/tokens", headers=auth(caller_secret)).json()["tokens"]}
+    assert listed[grandchild["id"]] == "revoked"
+    assert c.get("/fixtures/dogs.json", headers=auth(grandchild["token"])).status_code == 401
+    assert c.get("/fixtures/dogs.json", headers=auth(wide_secret)).status_code == 200
+
+
+def test_a_narrowed_root_token_does_not_manage_every_actor(narrowed) -> None:
+    c, store = narrowed
+    caller = tokens.create(store, "root", NARROW_CTK)[0]
+    alice = tokens.create(store, "alice")[1]
+    assert c.get("/-/api/tokens?actor=alice", headers=auth(caller)).status_code == 403
+    assert alice.id not in ids(c.get("/-/api/tokens", headers=auth(caller)))
+    assert c.post(f"/-/api/tokens/{alice.id}/-/revoke", headers=auth(caller)).status_code == 404
+    assert not store.get(alice.id).revoked
+    # An unrestricted root token still manages everyone's.
+    full = tokens.create(store, "root")[0]
+    assert alice.id in ids(c.get("/-/api/tokens?actor=alice", headers=auth(full)))
+
+
+def test_a_minted_unrestricted_token_manages_only_its_own_subtree(narrowed) -> None:
+    c, store = narrowed
+    master_secret, master = tokens.create(store, "alice")
+    other = tokens.create(store, "alice")[1]
+    child = c.post("/-/api/tokens", headers=auth(master_secret), json={}).json()
+    assert child["restrictions"] == {} and child["parent"] == master.id
+    assert ids(c.get("/-/api/tokens", headers=auth(child["token"]))) == {child["id"]}
+    assert c.post(f"/-/api/tokens/{master.id}/-/revoke", headers=auth(child["token"])).status_code == 404
+    assert c.post(f"/-/api/tokens/{other.id}/-/revoke", headers=auth(child["token"])).status_code == 404
+    # The actor's own unrestricted root token sees all of alice's tokens.
+    assert ids(c.get("/-/api/tokens", headers=auth(master_secret))) == {master.id, other.id, child["id"]}
+
+
+def test_listings_leave_out_names_the_caller_may_not_see(narrowed) -> None:
+    c, store = narrowed
+    master = tokens.create(store, "alice")[0]
+    # Made for alice by an administrator: it names a table alice may not view.
+    made = tokens.create(store, "alice", {"r": {"fixtures": {"owners": ["vt"], "dogs": ["vt"]},
+                                                "secretdb": {"t": ["vt"]}}, "d": {"hush": ["vt"]}})[1]
+    shown = c.get(f"/-/api/tokens/{made.id}", headers=auth(master)).json()["token"]
+    assert shown["restrictions"] == {"r": {"fixtures": {"dogs": ["view-table"]}, "secretdb": {"t": ["view-table"]}},
+                                     "d": {"hush": ["view-table"]}}
+    assert shown["restrictions_partial"] is True
+    listing = c.get("/-/api/tokens", headers=auth(master)).text
+    assert "owners" not in listing
+    root = tokens.create(store, "root")[0]
+    assert "owners" in c.get(f"/-/api/tokens/{made.id}", headers=auth(root)).text
+
+
+def test_revoking_a_parent_over_http_reaches_children_and_grandchildren(env) -> None:
+    c, store = env
+    parent = tokens.create(store, "alice", {"a": ["ctk", "vt"]}, 3600)[0]
+    child = c.post("/-/api/tokens", headers=auth(parent), json={}).json()
+    grandchild = c.post("/-/api/tokens", headers=auth(child["token"]), json={}).json()
+    assert grandchild["expires"] <= child["expires"]
+    for token in (parent, child["token"], grandchild["token"]):
+        assert c.get("/fixtures/dogs.json", headers=auth(token)).status_code == 200
+    parent_id = tokens.parse_token(parent)[0]
+    assert c.post(f"/-/api/tokens/{parent_id}/-/revoke", headers=auth(parent)).status_code == 200
+    for token in (parent, child["token"], grandchild["token"]):
+        r = c.get("/fixtures/dogs.json", headers=auth(token))
+        assert r.status_code == 401 and r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        assert c.post("/-/api/tokens", headers=auth(token), json={}).status_code == 401
+
+
+@pytest.mark.parametrize("body", [
+    {"restrictions": {"r": {"\ud800": {"t": ["vt"]}}}},
+    {"restrictions": {"d": {"db\udfff": ["vt"]}}},
+    {"restrictions": {"a": ["\ud800"]}},
+    {"expires_after": 99999999999999999999999},
+    {"expires_after": 2**63},
+    {"expires_after": 10**12},
+])
+def test_token_data_that_cannot_be_stored_is_400_and_listings_keep_working(env, body: Any) -> None:
+    c, store = env
+    root = tokens.create(store, "root")[0]
+    alice = tokens.create(store, "alice")[0]
+    r = c.post("/-/api/tokens", headers=auth(alice), content=json.dumps(body).encode())
+    assert r.status_code == 400, r.text
+    assert len(store.list()) == 2
+    assert c.get("/-/api/tokens", headers=auth(root)).status_code == 200
+    assert c.get("/-/api/tokens", headers=auth(alice)).status_code == 200
+
+
+def test_a_poisoned_record_from_before_never_breaks_a_listing(env) -> None:
+    c, store = env
+    root = tokens.create(store, "root")[0]
+    _, record = tokens.new_record("alice", None, None)
+    record.restrictions = {"r": {"\ud800": {"t": ["view-table"]}}}  # as stored by an older version
+    store.put(record)
+    r = c.get("/-/api/tokens", headers=auth(root))
+    assert r.status_code == 200 and "\\ud800" in r.text

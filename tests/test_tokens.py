@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,3 +139,119 @@ def test_bearer_token_resolves_actor_and_bad_ones_are_401(fixture_path: Path, tm
         assert r.status_code == 401 and r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
         # Other schemes carry no lambdasette credential.
         assert c.get("/-/actor.json", headers={"Authorization": "Basic eDp5"}).json()["actor"] is None
+
+
+# -- token chains: a token minted from a token is valid only while its whole chain is ------------
+
+def chain(store: tokens.TokenStore, length: int, expires_after: int | None = None) -> list[tuple[str, tokens.TokenRecord]]:
+    """A root token and `length` tokens each minted from the one before."""
+    made = [tokens.create(store, "alice", {"a": ["vt", "ctk"]}, expires_after)]
+    for _ in range(length):
+        made.append(tokens.create(store, "alice", {"a": ["vt", "ctk"]}, None, parent=made[-1][1]))
+    return made
+
+
+def test_a_chain_is_recorded_and_read_back(store) -> None:
+    made = chain(store, 3)
+    ids = [record.id for _, record in made]
+    last = store.get(ids[-1])
+    assert last is not None and last.ancestors == ids[:-1] and last.parent == ids[-2]
+    assert store.get(ids[0]).ancestors == [] and store.get(ids[0]).parent is None
+    assert set(store.get_many([*ids, "missing"])) == set(ids)
+    assert store.get_many([]) == {}
+    for token, _ in made:
+        assert tokens.verify(store, token) is not None
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("ancestor", ["parent", "root"])
+def test_revoking_any_ancestor_invalidates_the_token(store, depth: int, ancestor: str) -> None:
+    made = chain(store, depth)
+    sibling = tokens.create(store, "alice", None, None, parent=made[0][1])
+    token, record = made[-1]
+    gone = made[-2][1] if ancestor == "parent" else made[0][1]
+    assert store.revoke(gone.id)
+    with pytest.raises(InvalidToken, match="revoked"):
+        tokens.verify(store, token)
+    with pytest.raises(InvalidToken, match="revoked"):
+        tokens.recheck(store, record)
+    known = store.get_many([record.id, *record.ancestors])
+    assert tokens.chain_status(record, known, int(time.time())) == "revoked"
+    # Tokens not minted through the revoked one are untouched.
+    if ancestor == "parent" and depth > 1:
+        assert tokens.verify(store, sibling[0]) is not None
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("ancestor", ["parent", "root"])
+def test_the_expiry_of_any_ancestor_ends_the_token(store, depth: int, ancestor: str) -> None:
+    # Only the chosen ancestor expires; the token itself never does (the token API would cap
+    # it at its parent's expiry: this is the chain check's own guarantee).
+    expiring = 0 if ancestor == "root" else depth - 1
+    made: list[tuple[str, tokens.TokenRecord]] = []
+    for i in range(depth + 1):
+        parent = made[-1][1] if made else None
+        made.append(tokens.create(store, "alice", None, 100 if i == expiring else None, parent=parent))
+    token, record = made[-1]
+    later = int(time.time()) + 200
+    assert tokens.verify(store, token) is not None
+    with pytest.raises(InvalidToken, match="expired"):
+        tokens.verify(store, token, now=later)
+    with pytest.raises(InvalidToken, match="expired"):
+        tokens.recheck(store, record, now=later)
+
+
+def test_recheck_sees_a_revocation_of_the_token_itself(store) -> None:
+    token, record = tokens.create(store, "alice")
+    assert tokens.verify(store, token) is not None
+    tokens.recheck(store, record)
+    store.revoke(record.id)
+    with pytest.raises(InvalidToken, match="revoked"):
+        tokens.recheck(store, record)
+
+
+def test_a_missing_ancestor_fails_closed(store) -> None:
+    _, root = tokens.create(store, "alice")
+    token, record = tokens.new_record("alice", None, None, parent=root)
+    record.ancestors = ["deleted-long-ago", *record.ancestors]
+    store.put(record)
+    with pytest.raises(InvalidToken):
+        tokens.verify(store, token)
+
+
+def test_chains_are_bounded(store) -> None:
+    made = chain(store, tokens.MAX_CHAIN - 1)
+    with pytest.raises(ValueError, match="at most"):
+        tokens.create(store, "alice", None, None, parent=made[-1][1])
+
+
+@pytest.mark.parametrize("lifespan", [0, -5, tokens.MAX_LIFESPAN + 1, 2**63, True, 1.5])
+def test_lifespans_that_cannot_be_stored_are_refused(store, lifespan: Any) -> None:
+    with pytest.raises(ValueError):
+        tokens.create(store, "alice", None, lifespan)
+    assert store.list() == []
+
+
+def test_records_stored_before_chains_are_roots(store, tmp_path: Path) -> None:
+    """A store made by an earlier version: no ancestors anywhere. Its tokens still verify."""
+    token, record = tokens.new_record("alice", {"a": ["vt"]}, 60)
+    if isinstance(store, LocalTokenStore):
+        old = tmp_path / "old.db"
+        conn = sqlite3.connect(old)
+        conn.execute("""create table tokens (id text primary key, actor text not null,
+            secret_hash text not null, restrictions text not null, created integer not null,
+            expires integer, last_used integer, revoked integer not null default 0)""")
+        conn.execute("insert into tokens values (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (record.id, "alice", record.secret_hash, '{"a": ["view-table"]}',
+                      record.created, record.expires, None, 0))
+        conn.commit()
+        conn.close()
+        store = LocalTokenStore(old)
+    else:
+        item = store._item(record)
+        assert "ancestors" not in item  # what every item written before chains looks like
+        store.client.put_item(TableName=store.table, Item=item)
+    found = tokens.verify(store, token)
+    assert found is not None and found.ancestors == [] and found.parent is None
+    child = tokens.create(store, "alice", None, None, parent=found)[1]
+    assert store.get(child.id).ancestors == [record.id]
