@@ -21,6 +21,7 @@ from lambdasette.auth.permissions import Policy
 from lambdasette.auth.tokens import LocalTokenStore
 from lambdasette.instance import Lambdasette, Options
 from lambdasette.storage.local import LocalStorage
+from lambdasette.web import body as body_module
 from lambdasette.web.body import MAX_DEPTH, check_value, parse_object
 
 from .test_write import make_write_db
@@ -215,3 +216,27 @@ def test_bodies_the_property_test_found(env, endpoint: str, body: Any) -> None:
     client, root, _ = env
     r = client.post(ENDPOINTS[endpoint], content=encoded(body), headers={"Authorization": f"Bearer {root}"})
     assert r.status_code < 500, r.text
+
+
+@settings(max_examples=300, deadline=None)
+@given(depth=st.integers(min_value=MAX_DEPTH - 3, max_value=MAX_DEPTH + 3),
+       text=st.text(st.sampled_from(['"', "\\", "]", "[", "{", "}", "a", "é", "\n"]), max_size=8))
+def test_the_depth_scan_agrees_with_the_walk(depth: int, text: str) -> None:
+    """Brackets, quotes and backslashes inside strings never fool the byte-level depth scan."""
+    value: Any = 1
+    for _ in range(depth):
+        value = [value, text, {"k]": text}]
+    raw = json.dumps({"x": value}).encode()
+    walked = check_value({"x": value}) or ""
+    assert body_module._too_deep(raw) == ("nested more than" in walked)
+
+
+def test_an_ordinary_bulk_body_is_never_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk costs several times json.loads: a 100-row insert must not need it."""
+    def no_walk(*args: Any) -> None:
+        raise AssertionError("walked")
+
+    monkeypatch.setattr(body_module, "check_value", no_walk)
+    rows = [{"id": i, "name": f"name {i}", "height": 12.5 + i, "planted": "2020-01-01", "tags": ["a", "b"],
+             "seed": 10**17 + i} for i in range(100)]
+    assert parse_object(json.dumps({"rows": rows}).encode())["rows"] == rows
