@@ -139,11 +139,15 @@ def test_the_lock_is_exclusive_and_released(tmp_path: Path) -> None:
 def test_a_second_lambda_app_on_one_data_dir_is_refused(tmp_path: Path) -> None:
     from lambdasette.handlers.lambda_app import build
 
-    env = {"LAMBDASETTE_DATA_DIR": str(tmp_path / "data")}
+    env = {"LAMBDASETTE_DATA_DIR": str(tmp_path / "data"),
+           "LAMBDASETTE_REPLICA_URL": f"file://{tmp_path / 'replica'}"}
     app = build("read", env)
     with pytest.raises(DataDirLocked):
         build("write", env)
-    assert app.app.state.data_dir_lock.held
+    storage = app.app.state.lambdasette.storage
+    assert storage.lock.held
+    storage.close()
+    build("write", env).app.state.lambdasette.storage.close()  # free again
 
 
 def test_two_processes_on_one_data_dir(tmp_path: Path) -> None:

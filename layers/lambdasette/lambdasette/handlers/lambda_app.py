@@ -17,7 +17,7 @@ from lambdasette.instance import Lambdasette, Options
 from lambdasette.metadata import Metadata
 from lambdasette.settings import Settings, parse_bool
 from lambdasette.storage.base import Storage
-from lambdasette.storage.datadir import DataDirLock, Protected
+from lambdasette.storage.datadir import Protected
 from lambdasette.storage.local import LocalStorage
 
 log = logging.getLogger("lambdasette")
@@ -60,9 +60,6 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
     if "LAMBDASETTE_SETTING_MAX_RESPONSE_BYTES" not in env:
         settings.max_response_bytes = LAMBDA_MAX_RESPONSE_BYTES
     data_dir = Path(env.get("LAMBDASETTE_DATA_DIR", "/tmp/lambdasette"))
-    # One process per data directory, as for `serve` (in AWS each container has its own /tmp;
-    # locally, handlers given one directory would destroy each other's copies).
-    lock = DataDirLock(data_dir)
     tokens_db = env.get("LAMBDASETTE_TOKENS_DB")
     protected = Protected([Path(tokens_db)] if tokens_db else [])
     storage: Storage = LocalStorage([data_dir], protected)
@@ -70,8 +67,13 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
     if replica_url:
         from lambdasette.storage.replicated import ReplicatedStorage
 
+        # The data directory then holds this function's copies: one process per directory,
+        # as for `serve --replica-url` (in AWS each container has its own /tmp; locally,
+        # handlers given one directory would destroy each other's copies). The storage takes
+        # the lock first thing, and holds it for as long as the container's app lives.
+        # Without a replica the directory is only a folder of files served as they are.
         storage = ReplicatedStorage.configured(replica_url, data_dir, role, settings,
-                                               protected=protected, lock=lock)
+                                               protected=protected)
         # Cold start: restore (and, for the writer, pre-warm) every database now, during init.
         storage.open_all()
     metadata_path = env.get("LAMBDASETTE_METADATA")
@@ -89,9 +91,7 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
                           path=Path(tokens_db) if tokens_db else None),
         policy=load_policy(env.get("LAMBDASETTE_PERMISSIONS")),
     )
-    app = create_app(ds)
-    app.state.data_dir_lock = lock  # held for as long as the container's app lives
-    return RawPathFromEvent(app)
+    return RawPathFromEvent(create_app(ds))
 
 
 # Lambda refuses a synchronous answer over 6 MB (its payload: the API Gateway response as
