@@ -46,6 +46,7 @@ from lambdasette.web.responses import (
     TXID_HEADER,
     error_response,
     redirect,
+    with_txid,
 )
 from lambdasette.web.routing import Route, Router, resolve
 
@@ -102,7 +103,9 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
             headers["Cache-Control"] = "private, no-store"
         if ds.options.cors:
             write = request.method == "POST" or takes_post(router, path)
-            headers.update(CORS_HEADERS if write else READ_CORS_HEADERS)
+            headers.update(with_txid(CORS_HEADERS if write else READ_CORS_HEADERS, request, response))
+            if request.method == "OPTIONS":  # the preflight answer depends on what it asked
+                headers["Vary"] += ", Access-Control-Request-Headers"
         return response
 
     class Dispatch:
