@@ -2,13 +2,17 @@ from starlette.testclient import TestClient
 
 
 def test_both_query_urls_answer_200(client: TestClient) -> None:
-    for path in ("/fixtures.json", "/fixtures/-/query.json"):
-        r = client.get(path, params={"sql": "select id, name from dogs where id = :id", "id": "2"})
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert body["rows"] == [[2, "Dog 2"]]
-        assert body["columns"] == ["id", "name"]
-        assert body["query"]["params"] == {"id": "2"}
+    """0.65's URL keeps 0.65's body; 1.0a41's URL answers in 1.0a41's format (CONTRACT §2)."""
+    params = {"sql": "select id, name from dogs where id = :id", "id": "2"}
+    r = client.get("/fixtures.json", params=params)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["rows"] == [[2, "Dog 2"]]
+    assert body["columns"] == ["id", "name"]
+    assert body["query"]["params"] == {"id": "2"}
+    r = client.get("/fixtures/-/query.json", params=params)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"ok": True, "rows": [{"id": 2, "name": "Dog 2"}], "truncated": False}
 
 
 def test_missing_named_parameter_binds_blank(client: TestClient) -> None:

@@ -36,7 +36,7 @@ ROUTES = [
     # A database: its page (and `?sql=`), its query page, creating a table
     Route("database", None, GET, database.database),
     Route("database", None, GET, blob.query, formats=("blob",)),
-    Route("database-action", "query", GET, database.query),
+    Route("database-action", "query", GET, database.query, api="1.0"),
     Route("database-action", "query", GET, blob.query, formats=("blob",)),
     Route("database-action", "create", POST, write.create),
     # A table or view: its page, and the write API on it

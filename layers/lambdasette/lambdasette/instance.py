@@ -6,13 +6,15 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambdasette import column_types
 from lambdasette.auth import authorizer, permissions, tokens
 from lambdasette.auth.permissions import Policy
 from lambdasette.auth.tokens import TokenRecord, TokenStore
 from lambdasette.errors import ApiError, InvalidToken
 from lambdasette.metadata import CannedQuery, Metadata, TableConfig
-from lambdasette.query import execute
-from lambdasette.query.schema import Schema, SchemaCache
+from lambdasette.query import execute, internal
+from lambdasette.query.internal import StoredQuery
+from lambdasette.query.schema import Schema, SchemaCache, Table
 from lambdasette.settings import Settings
 from lambdasette.storage.base import Storage
 from lambdasette.storage.versions import DataVersions, VersionedCache
@@ -58,7 +60,7 @@ class Lambdasette:
         if action == "execute-sql" and not self.settings.default_allow_sql:
             return False  # Datasette's default_allow_sql=off: a global deny, root included
         if table is not None and authorizer.is_internal(table):
-            return False  # SQLite's and Litestream's own tables: nobody's, root included
+            return False  # SQLite's, Litestream's and lambdasette's own tables: nobody's
         return permissions.allowed(self.policy, self.options.public, actor, action, database, table)
 
     def require(self, actor: dict[str, Any] | None, action: str, database: str | None = None,
@@ -131,14 +133,63 @@ class Lambdasette:
     def schema(self, database: str, conn: sqlite3.Connection) -> Schema:
         return self.schemas.get(database, conn)
 
-    def canned_query(self, database: str, name: str) -> CannedQuery | None:
-        """The named query `/<database>/<name>` runs, if there is one. Today these come from
-        metadata `queries:`; this is the one place to look others up (e.g. stored queries)."""
+    def canned_query(self, database: str, name: str) -> StoredQuery | None:
+        """The named query `/<database>/<name>` runs, if there is one: a query from metadata
+        `queries:` (0.65's canned queries, trusted) or one stored through the API (1.0a41's
+        stored queries). Nothing here checks who may see it (`query_allowed`)."""
         return self.canned_queries(database).get(name)
 
-    def canned_queries(self, database: str) -> dict[str, CannedQuery]:
-        """Every named query of `database`, by name."""
-        return self.metadata.queries(database)
+    def canned_queries(self, database: str) -> dict[str, StoredQuery]:
+        """Every named query of `database`, by name: metadata's, then the stored ones (a stored
+        query never has a metadata query's name: storing one checks)."""
+        queries = {name: from_metadata(database, q) for name, q in self.metadata.queries(database).items()}
+        for name, query in self.stored_queries(database).items():
+            queries.setdefault(name, query)
+        return queries
+
+    def stored_queries(self, database: str) -> dict[str, StoredQuery]:
+        """The queries stored in `database` through the API (`query.internal`), read once per
+        data version."""
+        return self._internal(database, "stored-queries",
+                              lambda conn: internal.read_stored_queries(conn, database))
+
+    def column_types(self, database: str, table: Table) -> dict[str, tuple[str, Any]]:
+        """The column types assigned to `table`'s columns: column -> (type, config). As in
+        1.0a41, an assignment the column's SQLite type no longer fits (after an alter) is left
+        out, and so is an unknown type."""
+        assigned = self._internal(database, "column-types", internal.read_column_types).get(table.name, {})
+        out = {}
+        for column, (name, config) in assigned.items():
+            kind = column_types.TYPES.get(name)
+            declared = table.column_types.get(column)
+            if kind is not None and declared is not None and kind.applies_to(declared):
+                out[column] = (name, config)
+        return out
+
+    def _internal(self, database: str, key: str, read: Any) -> Any:
+        def compute() -> Any:
+            conn = self.storage.connect(database)
+            try:
+                return read(conn)
+            finally:
+                conn.close()
+
+        return self.cached(database, ("internal", key), compute)
+
+    def query_allowed(self, actor: dict[str, Any] | None, action: str, query: StoredQuery) -> bool:
+        """May `actor` do `action` (view-query, update-query, delete-query) on `query`? As
+        1.0a41 decides: the rules for the action, plus its owner may view it and update or
+        delete a query stored through the API; a private query is its owner's alone."""
+        actor_id = actor.get("id") if actor else None
+        owner = actor_id is not None and query.owner_id is not None and str(actor_id) == str(query.owner_id)
+        if query.is_private and not owner:
+            return False
+        if owner and (action == "view-query" or query.source == "user"):
+            from lambdasette.auth.actions import restrictions_allow
+
+            if restrictions_allow(actor.get("_r") if actor else None, action, query.database, query.name):
+                return True
+        return self.can(actor, action, query.database, query.name)
 
     def table_config(self, database: str, table: str) -> TableConfig:
         return self.metadata.table(database, table)
@@ -179,3 +230,19 @@ class Lambdasette:
                 raise
 
         return self.cached(database, ("count", sql, tuple(sorted(params.items()))), compute)
+
+
+def from_metadata(database: str, query: CannedQuery) -> StoredQuery:
+    """A metadata `queries:` entry as 1.0a41 holds a query from its configuration: trusted
+    (`view-query` alone runs it), source "config"."""
+    options = query.options
+    params = options.get("params")
+    return StoredQuery(
+        database=database, name=query.name, sql=query.sql, title=query.title,
+        description=query.description, description_html=options.get("description_html"),
+        parameters=tuple(str(p) for p in params) if isinstance(params, list) else (),
+        is_write=query.write, is_private=False, is_trusted=True, source="config", owner_id=None,
+        options={k: options[k] for k in internal.OPTION_FIELDS if options.get(k) is not None},
+        config=dict(options),
+    )
+

@@ -45,6 +45,8 @@ def load_document(path: Path) -> Any:
 
 
 ABOUT_KEYS = ("source", "source_url", "license", "license_url")
+DESCRIPTIVE_KEYS = ("title", "description", "description_html", "license", "license_url", "source",
+                    "source_url", "about", "about_url")
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,26 @@ class Metadata:
     @classmethod
     def load(cls, path: Path | None) -> Metadata:
         return cls(load_document(path) or {}) if path is not None else cls()
+
+    def resource(self, database: str, table: str) -> dict[str, Any]:
+        """A table's descriptive metadata as 1.0a41's `?_extra=metadata` gives it: its title,
+        description, license and source (and their URLs), plus `columns`, the column
+        descriptions."""
+        db = (self.data.get("databases") or {}).get(database) or {}
+        raw = ((db.get("tables") or {}).get(table)) or {}
+        out = {key: raw[key] for key in DESCRIPTIVE_KEYS if raw.get(key) is not None}
+        columns = raw.get("columns")
+        out["columns"] = {str(k): v for k, v in columns.items()} if isinstance(columns, dict) else {}
+        return out
+
+    def instance(self) -> dict[str, Any]:
+        """The instance's descriptive metadata (title, description, license, source...)."""
+        return {key: self.data[key] for key in DESCRIPTIVE_KEYS if self.data.get(key) is not None}
+
+    def database(self, database: str) -> dict[str, Any]:
+        """A database's descriptive metadata (title, description, license, source...)."""
+        db = (self.data.get("databases") or {}).get(database) or {}
+        return {key: db[key] for key in DESCRIPTIVE_KEYS if db.get(key) is not None}
 
     def table(self, database: str, table: str) -> TableConfig:
         return self._tables.get((database, table), EMPTY)

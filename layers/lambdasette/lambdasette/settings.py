@@ -12,6 +12,10 @@ TRUE = ("on", "true", "1", "yes")
 FALSE = ("off", "false", "0", "no")
 
 
+# Settings whose value is one of a few words.
+CHOICES: dict[str, tuple[str, ...]] = {"default_json_api": ("0.65", "1.0")}
+
+
 def parse_bool(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in TRUE:
@@ -52,6 +56,10 @@ class Settings:
     # and waits for it: reads then see every acknowledged write. Off: up to one follow
     # interval (200 ms) behind, one LIST cheaper.
     replica_fresh_reads: bool = True
+    # The JSON format of answers that do not ask for one: Datasette 0.65's ("0.65") or
+    # 1.0a41's ("1.0"). A request asks for 1.0a41 with `?_extra=` or a 1.0-only URL whatever
+    # this says (see `web.context.Context.api`).
+    default_json_api: str = "0.65"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -62,7 +70,12 @@ class Settings:
         if name not in self.names():
             raise ValueError(f"Unknown setting: {name}")
         current = getattr(self, name)
-        if isinstance(current, bool):
+        if name in CHOICES:
+            value = raw.strip()
+            if value not in CHOICES[name]:
+                raise ValueError(f"Setting {name} must be one of {', '.join(CHOICES[name])}, got {raw!r}")
+            setattr(self, name, value)
+        elif isinstance(current, bool):
             setattr(self, name, parse_bool(raw))
         else:
             try:

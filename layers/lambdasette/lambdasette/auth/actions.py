@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+# Every action Datasette 1.0a41 knows, with its abbreviation (what restrictions may store),
+# plus lambdasette's own `create-token`. 1.0a41's `/-/actions.json` lists Datasette's.
 ABBREVIATIONS = {
     "vi": "view-instance",
     "vd": "view-database",
@@ -12,16 +15,79 @@ ABBREVIATIONS = {
     "vq": "view-query",
     "es": "execute-sql",
     "ews": "execute-write-sql",
+    "sq": "store-query",
+    "uq": "update-query",
+    "dq": "delete-query",
     "ir": "insert-row",
     "dr": "delete-row",
     "ur": "update-row",
     "ct": "create-table",
+    "cv": "create-view",
     "at": "alter-table",
+    "sct": "set-column-type",
     "dt": "drop-table",
+    "dv": "drop-view",
     "pd": "permissions-debug",
+    "dm": "debug-menu",
     "ctk": "create-token",
 }
 ACTIONS = frozenset(ABBREVIATIONS.values())
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action as Datasette 1.0a41 registers it: `resource` is what it applies to
+    (None: the instance; "database"; "table", which covers views; "query"), `also_requires`
+    the action it implies a need for."""
+
+    name: str
+    abbr: str
+    description: str
+    resource: str | None = None
+    also_requires: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The entry 1.0a41's `/-/actions.json` gives."""
+        classes = {"database": "DatabaseResource", "table": "TableResource", "query": "QueryResource"}
+        return {
+            "name": self.name,
+            "abbr": self.abbr,
+            "description": self.description,
+            "takes_parent": self.resource is not None,
+            "takes_child": self.resource in ("table", "query"),
+            "resource_class": classes.get(self.resource or ""),
+            "also_requires": self.also_requires,
+        }
+
+
+# Datasette 1.0a41's registry (`datasette/default_actions.py`), then lambdasette's own.
+REGISTRY: tuple[Action, ...] = (
+    Action("view-instance", "vi", "View Datasette instance"),
+    Action("permissions-debug", "pd", "Access permission debug tool"),
+    Action("debug-menu", "dm", "View debug menu items"),
+    Action("view-database", "vd", "View database", "database"),
+    Action("view-database-download", "vdd", "Download database file", "database", "view-database"),
+    Action("execute-sql", "es", "Execute read-only SQL queries", "database", "view-database"),
+    Action("execute-write-sql", "ews", "Execute writable SQL queries", "database", "view-database"),
+    Action("create-table", "ct", "Create tables", "database"),
+    Action("create-view", "cv", "Create views", "database"),
+    Action("store-query", "sq", "Create stored queries", "database", "execute-sql"),
+    Action("view-table", "vt", "View table", "table"),
+    Action("insert-row", "ir", "Insert rows", "table"),
+    Action("delete-row", "dr", "Delete rows", "table"),
+    Action("update-row", "ur", "Update rows", "table"),
+    Action("alter-table", "at", "Alter tables", "table"),
+    Action("set-column-type", "sct", "Set column type", "table"),
+    Action("drop-table", "dt", "Drop tables", "table"),
+    Action("drop-view", "dv", "Drop views", "table"),
+    Action("view-query", "vq", "View named query results", "query"),
+    Action("update-query", "uq", "Update stored queries", "query"),
+    Action("delete-query", "dq", "Delete stored queries", "query"),
+)
+LAMBDASETTE_ACTIONS: tuple[Action, ...] = (
+    Action("create-token", "ctk", "Create API tokens (the token API)"),
+)
+BY_NAME = {action.name: action for action in REGISTRY + LAMBDASETTE_ACTIONS}
 
 
 def full_action(name: str) -> str:

@@ -34,7 +34,7 @@ SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master
 # statistics tables by default for the same reason.
 INTERNAL_TABLES = frozenset({"sqlite_sequence", "sqlite_stat1", "sqlite_stat2", "sqlite_stat3",
                              "sqlite_stat4"})
-INTERNAL_PREFIXES = ("_litestream_",)
+INTERNAL_PREFIXES = ("_litestream_", "_lambdasette_")  # Litestream's; ours (query.internal)
 
 
 def is_internal(name: str) -> bool:

@@ -29,18 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lambdasette.auth.actions import full_action, restrictions_allow
+from lambdasette.auth.actions import BY_NAME, full_action, restrictions_allow
 
 READ_ACTIONS = frozenset(
     {"view-instance", "view-database", "view-database-download", "view-table", "view-query",
      "execute-sql"}
 )
-# Datasette's `also_requires`: running SQL on a database needs seeing that database.
-ALSO_REQUIRES = {
-    "execute-sql": "view-database",
-    "execute-write-sql": "view-database",
-    "view-database-download": "view-database",
-}
+# Datasette's `also_requires`: running SQL on a database needs seeing that database, storing
+# a query needs running SQL, and so on.
+ALSO_REQUIRES = {name: action.also_requires for name, action in BY_NAME.items() if action.also_requires}
 ROOT = "root"
 
 

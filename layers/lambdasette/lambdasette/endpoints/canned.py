@@ -1,30 +1,43 @@
-"""Canned queries: read-only SQL named in metadata `queries:`, served at `/<db>/<name>.json`
-(and `.csv`) with `:named` parameters from the query string, as Datasette 0.65 serves them.
-A canned query's name is looked up before a table's (`Lambdasette.canned_query`)."""
+"""Named queries at `/<db>/<name>.json` (and `.csv`), `:named` parameters from the query
+string: metadata `queries:` (0.65's canned queries, trusted: `view-query` runs them) and
+queries stored through the API (1.0a41's stored queries, untrusted: running one also needs
+`execute-sql`). A metadata query's name is looked up before a table's, as in 0.65; a table's
+before a stored query's, as in 1.0a41 (`endpoints.table.table`).
+"""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
-from lambdasette.endpoints import database
-from lambdasette.metadata import CannedQuery
+from lambdasette.endpoints import database, extras
+from lambdasette.errors import ApiError
+from lambdasette.query.internal import StoredQuery
 from lambdasette.web.context import Context
 from lambdasette.web.responses import cache_control, json_response
 
 
-def canned(ctx: Context, query: CannedQuery) -> Response:
+def canned(ctx: Context, query: StoredQuery) -> Response:
+    """Run a named query (GET). A writable one is only described, in either format: writes
+    go through `POST /<db>/-/execute-write` or the write API."""
     name = ctx.database
     conn = ctx.ds.connection(name)
-    ctx.ds.require(ctx.actor, "view-query", name, query.name,
-                   message="You do not have permission to view this query")
+    names = extras.requested(ctx.args)
+    if ctx.v10:
+        extras.check(names, extras.QUERY)
+    if not ctx.ds.query_allowed(ctx.actor, "view-query", query):
+        raise ApiError(403, "You do not have permission to view this query")
+    if not query.is_trusted and not query.is_write:
+        ctx.ds.require(ctx.actor, "execute-sql", name,
+                       message="You do not have permission to execute SQL against this database")
     conn, _ = ctx.open(name, conn=conn)
-    if query.write:
-        # A writable query runs on POST in 0.65; a GET only describes it. (Writes through
-        # canned queries are not served: the write API is the way to change data.)
+    headers = cache_control(ctx.args, ctx.ds.settings.default_cache_ttl)
+    if query.is_write:
+        if ctx.v10:
+            return json_response({"ok": True, "rows": [], "truncated": False}, headers=headers)
         params = {p: "" for p in database.named_parameters(conn, query.sql) if not p.startswith("_")}
         body = {"ok": True, "database": name, "query_name": query.name, "rows": [],
                 "truncated": False, "columns": [], "query": {"sql": query.sql, "params": params},
                 "private": False}
-        return json_response(body, headers=cache_control(ctx.args, ctx.ds.settings.default_cache_ttl))
-    ran = database.run_query(ctx, conn, query.sql, query_name=query.name)
+        return json_response(body, headers=headers)
+    ran = database.run_query(ctx, conn, query.sql, query_name=query.name, stored=query)
     return database.render_query(ctx, ran, filename=query.name)

@@ -6,14 +6,17 @@ import hashlib
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.responses import Response
 
+from lambdasette.endpoints import extras
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
-from lambdasette.query.render import as_objects, check_shape, ndjson, parse_json_columns
+from lambdasette.query.internal import StoredQuery
+from lambdasette.query.render import as_objects, check_shape, ndjson, parse_json_columns, with_base64_blobs
 from lambdasette.query.schema import Schema
 from lambdasette.settings import query_bool
 from lambdasette.tilde import tilde_encode
@@ -25,9 +28,10 @@ _NAMED = re.compile(r"(?<![:\w]):([a-zA-Z_][a-zA-Z0-9_]*)")
 
 
 def table_summaries(
-    ctx: Context, database: str, conn: sqlite3.Connection, schema: Schema
+    ctx: Context, database: str, conn: sqlite3.Connection, schema: Schema, *, cap: int | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The tables and views the caller may see (`schema` is already narrowed to them)."""
+    """The tables and views the caller may see (`schema` is already narrowed to them). With a
+    `cap`, counting stops after that many rows and each table says `count_truncated` (1.0a41)."""
     tables = []
     views = []
     for table in schema.tables.values():
@@ -37,8 +41,9 @@ def table_summaries(
         count = None
         if not _count_unsafe(table.name, schema):
             try:
-                count = ctx.ds.count(database, conn, f"select count(*) from {_q(table.name)}", {},
-                                     time_limit_ms=100)
+                sql = (f"select count(*) from (select 1 from {_q(table.name)} limit {cap})" if cap
+                       else f"select count(*) from {_q(table.name)}")
+                count = ctx.ds.count(database, conn, sql, {}, time_limit_ms=100)
             except ApiError:
                 pass  # e.g. an FTS table over content the caller may not read: no count
         tables.append({
@@ -47,6 +52,7 @@ def table_summaries(
             "primary_keys": table.pks,
             "count": count,
             "hidden": table.hidden or ctx.ds.table_config(database, table.name).hidden,
+            **({"count_truncated": count is not None and count >= cap} if cap else {}),
             "fts_table": table.fts_table,
             "foreign_keys": {
                 "incoming": table.incoming,
@@ -80,6 +86,8 @@ def database(ctx: Context) -> Response:
     conn, schema = ctx.open(name)
     if ctx.target.ext == "csv":
         raise ApiError(400, "?sql= is required")
+    if ctx.v10:
+        return database_v10(ctx, conn, schema)
     start = time.perf_counter()
     tables, views = table_summaries(ctx, name, conn, schema)
     info = ctx.ds.storage.info(name)
@@ -93,14 +101,56 @@ def database(ctx: Context) -> Response:
         "hidden_count": sum(1 for t in tables if t["hidden"]),
         "views": views,
         "queries": [
-            {**q.as_json(), "private": False} for q in ctx.ds.canned_queries(name).values()
-            if ctx.ds.can(ctx.actor, "view-query", name, q.name)
+            {**q.as_065(), "private": False} for q in ctx.ds.canned_queries(name).values()
+            if ctx.ds.query_allowed(ctx.actor, "view-query", q)
         ],
         "allow_execute_sql": ctx.ds.can(ctx.actor, "execute-sql", name),
         "query_ms": (time.perf_counter() - start) * 1000,
         **ctx.ds.metadata.about(),
     }
     return json_response(body, headers=cache_control(ctx.args, ctx.ds.settings.default_cache_ttl))
+
+
+def database_v10(ctx: Context, conn: sqlite3.Connection, schema: Schema) -> Response:
+    """`/<db>.json` in Datasette 1.0a41's format: table counts capped at 10,001 (with
+    `count_truncated`), the first five named queries as full query objects, every table's
+    columns."""
+    names = extras.requested(ctx.args)
+    if names:
+        raise ApiError(400, f"Unknown _extra: {', '.join(sorted(names))}")  # none on this page
+    name = ctx.database
+    tables, views = table_summaries(ctx, name, conn, schema, cap=COUNT_CAP)
+    info = ctx.ds.storage.info(name)
+    queries = [q for q in ctx.ds.canned_queries(name).values()
+               if ctx.ds.query_allowed(ctx.actor, "view-query", q)]
+    queries.sort(key=lambda q: ((q.title or q.name).lower(), q.name))
+    body = {
+        "ok": True,
+        "database": name,
+        "private": extras.private(ctx, "view-database", name),
+        "path": "/" + tilde_encode(name),
+        "size": info.size,
+        "tables": tables,
+        "hidden_count": sum(1 for t in tables if t["hidden"]),
+        "views": views,
+        "queries": [q.as_json(private=query_private(ctx, q)) for q in queries[:5]],
+        "queries_more": len(queries) > 5,
+        "queries_count": len(queries),
+        "allow_execute_sql": ctx.ds.can(ctx.actor, "execute-sql", name),
+        "table_columns": {t.name: sorted(t.all_columns) for t in schema.tables.values() if not t.is_view},
+        "metadata": ctx.ds.metadata.database(name),
+    }
+    return json_response(body, headers=cache_control(ctx.args, ctx.ds.settings.default_cache_ttl))
+
+
+# 1.0a41 counts at most 10,001 rows of a table for a listing.
+COUNT_CAP = 10_001
+
+
+def query_private(ctx: Context, query: StoredQuery) -> bool:
+    """1.0a41's `private` for a query: the caller may see it, an anonymous caller could not."""
+    public = ctx.ds.options.public and ctx.ds.query_allowed(None, "view-query", query)
+    return not public and ctx.ds.query_allowed(ctx.actor, "view-query", query)
 
 
 def named_parameters(conn: sqlite3.Connection, sql: str) -> list[str]:
@@ -126,6 +176,10 @@ class QueryRun:
     result: execute.Result
     query_ms: float
     query_name: str | None = None
+    # The `:named` parameters and the values they were bound to (1.0a41 echoes only these).
+    named: dict[str, Any] | None = None
+    # The stored query that ran, if it was one.
+    stored: StoredQuery | None = None
 
 
 def checked_sql(ctx: Context) -> tuple[sqlite3.Connection, str]:
@@ -143,25 +197,42 @@ def checked_sql(ctx: Context) -> tuple[sqlite3.Connection, str]:
 
 
 def run_query(ctx: Context, conn: sqlite3.Connection, sql: str, *,
-              query_name: str | None = None) -> QueryRun:
+              query_name: str | None = None, stored: StoredQuery | None = None) -> QueryRun:
     """Run read-only `sql` with its `:named` parameters from the query string (the first of
-    repeated ones, as 0.65 reads them; missing ones bind as "")."""
+    repeated ones, as 0.65 reads them; missing ones bind as ""). A stored query's declared
+    `parameters` are its named parameters. In 1.0a41's format an SQL error's answer also
+    carries `"rows": []` and `"truncated": false`, as 1.0a41 answers it."""
     params: dict[str, Any] = {}
     for key, value in ctx.args.items:
         if key not in ("sql", "_shape"):
             params.setdefault(key, value)
-    for param in named_parameters(conn, sql):
+    names = named_parameters(conn, sql)
+    if stored is not None and stored.parameters:
+        names = list(dict.fromkeys(list(stored.parameters) + names))
+    for param in names:
         params.setdefault(param, "")
     bind = {k: v for k, v in params.items() if not k.startswith("_")}
     start = time.perf_counter()
-    result = execute.run(
-        conn, sql, bind, time_limit_ms=ctx.ds.time_limit(ctx.args.get("_timelimit")),
-        max_rows=ctx.ds.settings.max_returned_rows,
-    )
-    return QueryRun(sql, params, result, (time.perf_counter() - start) * 1000, query_name)
+    try:
+        result = execute.run(
+            conn, sql, bind, time_limit_ms=ctx.ds.time_limit(ctx.args.get("_timelimit")),
+            max_rows=ctx.ds.settings.max_returned_rows,
+        )
+    except ApiError as exc:
+        if ctx.v10 and exc.status == 400:
+            exc.extra = {"rows": [], "truncated": False, **exc.extra}
+        raise
+    named = {name: params.get(name) or "" for name in names if not name.startswith("_")}
+    return QueryRun(sql, params, result, (time.perf_counter() - start) * 1000, query_name,
+                    named=named, stored=stored)
 
 
 def query(ctx: Context) -> Response:
+    """`/<db>.json?sql=` (0.65's format unless the request asks for 1.0a41's) and
+    `/<db>/-/query.json?sql=` (1.0a41's): read-only SQL."""
+    names = extras.requested(ctx.args)
+    if ctx.v10:
+        extras.check(names, extras.QUERY)
     conn, sql = checked_sql(ctx)
     return render_query(ctx, run_query(ctx, conn, sql), filename=ctx.database)
 
@@ -172,8 +243,9 @@ def render_query(ctx: Context, ran: QueryRun, *, filename: str) -> Response:
     if shape == "object":
         raise ApiError(400, "_shape=object is only available on tables")
     result = ran.result
+    render = _render_query_v10 if ctx.v10 else _render_query
     if ctx.target.ext != "csv":
-        response = _render_query(ctx, ran, shape)
+        response = render(ctx, ran, shape)
         limit = ctx.ds.settings.max_response_bytes
         while limit and len(response.body) > limit:
             # Too big for one answer (a Lambda answer is at most 6 MB): fewer rows, marked
@@ -184,7 +256,7 @@ def render_query(ctx: Context, ran: QueryRun, *, filename: str) -> Response:
                 raise ApiError(413, f"A single row of this result is larger than max_response_bytes "
                                     f"({limit} bytes): select fewer or smaller columns")
             ran = replace(ran, result=replace(ran.result, rows=rows[:keep], truncated=True))
-            response = _render_query(ctx, ran, shape)
+            response = render(ctx, ran, shape)
         return response
     rows = parse_json_columns(result.rows, result.columns, ctx.args.getlist("_json"))
     return csv_response(ctx, result.columns, [query_blob_links(ctx, result.columns, rows)],
@@ -218,6 +290,58 @@ def _render_query(ctx: Context, ran: QueryRun, shape: str | None) -> Response:
         "allow_execute_sql": ctx.ds.can(ctx.actor, "execute-sql", name),
         "query_ms": ran.query_ms,
         **ctx.ds.metadata.about(),
+    }
+    return json_response(body, headers=headers, infinity=infinity)
+
+
+def _render_query_v10(ctx: Context, ran: QueryRun, shape: str | None) -> Response:
+    """A query's answer in Datasette 1.0a41's format: `{"ok", "rows", <the blocks `?_extra=`
+    asked for>, "truncated"}`, rows as objects (`_shape=arrays`: lists), every BLOB as
+    `{"$base64": true, "encoded": ...}`."""
+    name = ctx.database
+    result = ran.result
+    rows = with_base64_blobs(parse_json_columns(result.rows, result.columns, ctx.args.getlist("_json")))
+    infinity = query_bool(ctx.args.get("_json_infinity"), "_json_infinity")
+    headers = cache_control(ctx.args, ctx.ds.settings.default_cache_ttl)
+    headers["Referrer-Policy"] = "no-referrer"
+    if shape == "array" and ctx.args.flag("_nl"):
+        return Response(ndjson(result.columns, rows, infinity=infinity), headers=headers,
+                        media_type="text/plain")
+    if shape == "array":
+        return json_response(as_objects(result.columns, rows), headers=headers, infinity=infinity)
+    if shape == "arrayfirst":
+        return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
+    names = extras.requested(ctx.args)
+    stored = ran.stored
+
+    def metadata() -> dict[str, Any]:
+        if stored is not None:
+            return {k: v for k, v in stored.as_json().items() if k != "source"}
+        return ctx.ds.metadata.database(name)
+
+    def private() -> bool:
+        if stored is not None:
+            return ctx.ds.query_allowed(ctx.actor, "view-query", stored) and not (
+                ctx.ds.options.public and ctx.ds.query_allowed(None, "view-query", stored))
+        return extras.private(ctx, "execute-sql", name)
+
+    providers: dict[str, Callable[[], Any]] = {
+        "columns": lambda: result.columns,
+        "render_cell": lambda: [{} for _ in rows],
+        "debug": lambda: {"url_vars": {"database": name, "format": ctx.target.ext}},
+        "request": lambda: extras.request_block(ctx),
+        "query": lambda: {"sql": ran.sql, "params": ran.named or {}},
+        "metadata": metadata,
+        "extras": lambda: extras.extras_block(ctx, extras.QUERY, names),
+        "database": lambda: name,
+        "database_color": lambda: extras.database_color(name),
+        "private": private,
+    }
+    body: dict[str, Any] = {
+        "ok": True,
+        "rows": rows if shape == "arrays" else as_objects(result.columns, rows),
+        **extras.resolve(names, providers),
+        "truncated": result.truncated,
     }
     return json_response(body, headers=headers, infinity=infinity)
 

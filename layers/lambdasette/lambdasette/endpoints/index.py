@@ -7,25 +7,30 @@ from typing import Any
 
 from starlette.responses import Response
 
-from lambdasette.endpoints.database import table_summaries
+from lambdasette.endpoints.database import COUNT_CAP, table_summaries
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
 from lambdasette.web.responses import json_response
 
+UNSTABLE = "This API is not part of Datasette's stable interface and may change at any time"
+
 
 def index(ctx: Context) -> Response:
+    """The instance: each database the caller may see, with up to five of its tables and
+    views (0.65: an object keyed by database; 1.0a41: a list)."""
     ctx.ds.require(ctx.actor, "view-instance")
     body: dict[str, Any] = {}
     for name in ctx.ds.database_names():
         if not ctx.ds.can(ctx.actor, "view-database", name):
             continue
         conn, schema = ctx.open(name)
-        tables, views = table_summaries(ctx, name, conn, schema)
+        tables, views = table_summaries(ctx, name, conn, schema, cap=COUNT_CAP if ctx.v10 else None)
         visible = [t for t in tables if not t["hidden"]]
         hidden = [t for t in tables if t["hidden"]]
         by_relationships = ctx.args.get("_sort") == "relationships"
         for t in visible:
             fks = t.pop("foreign_keys", None) or {}
+            t.pop("count_truncated", None)
             # 0.65 counts a table's relationships only when asked to sort by them.
             t["num_relationships_for_sorting"] = (
                 len(fks.get("incoming", [])) + len(fks.get("outgoing", [])) if by_relationships else 0
@@ -49,4 +54,8 @@ def index(ctx: Context) -> Response:
             "views_count": len(views),
             "private": False,
         }
+    if ctx.v10:
+        # 1.0a41: a list, flagged unstable, with the instance's metadata.
+        return json_response({"ok": True, "unstable": UNSTABLE, "databases": list(body.values()),
+                              "metadata": ctx.ds.metadata.instance()})
     return json_response(body)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import Response
 
+from lambdasette.endpoints import extras
 from lambdasette.endpoints.table import blob_links, get_table, row_path
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
 from lambdasette.query.quote import quote
-from lambdasette.query.render import as_objects, check_shape, parse_json_columns
+from lambdasette.query.render import as_objects, check_shape, parse_json_columns, with_base64_blobs
 from lambdasette.query.schema import Table
 from lambdasette.query.values import decode_component, from_url
 from lambdasette.settings import query_bool
@@ -35,6 +37,8 @@ class FoundRow:
     key_values: list[Any]
     conn: sqlite3.Connection
     time_limit: int
+    sql: str = ""
+    params: dict[str, Any] | None = None
 
 
 def key_values(ctx: Context, tbl: Table) -> list[Any]:
@@ -64,8 +68,9 @@ def fetch_row(ctx: Context) -> FoundRow:
     """The row the URL names; 404 if there is none."""
     conn, _, tbl = get_table(ctx)
     keys = tbl.row_keys
+    missing = "Row not found" if ctx.v10 else "Record not found"  # each version's words
     if not keys:
-        raise ApiError(404, "Record not found")
+        raise ApiError(404, missing)
     values = key_values(ctx, tbl)
     columns = (["rowid"] if tbl.uses_rowid else []) + tbl.columns
     select = ", ".join("rowid" if (c == "rowid" and tbl.uses_rowid) else quote(c) for c in columns)
@@ -75,17 +80,20 @@ def fetch_row(ctx: Context) -> FoundRow:
     )
     params = {f"p{i}": v for i, v in enumerate(values)}
     time_limit = ctx.ds.time_limit(ctx.args.get("_timelimit"))
-    result = execute.run(conn, f"select {select} from {quote(tbl.name)} where {where}", params,
-                         time_limit_ms=time_limit)
+    sql = f"select {select} from {quote(tbl.name)} where {where}"
+    result = execute.run(conn, sql, params, time_limit_ms=time_limit)
     if not result.rows:
-        raise ApiError(404, "Record not found")
-    return FoundRow(tbl, columns, result.rows[0], values, conn, time_limit)
+        raise ApiError(404, missing)
+    return FoundRow(tbl, columns, result.rows[0], values, conn, time_limit, sql, params)
 
 
 def row(ctx: Context) -> Response:
     database = ctx.database
     ds, args = ctx.ds, ctx.args
     start = time.perf_counter()
+    names = extras.requested(args)
+    if ctx.v10:
+        extras.check(names, extras.ROW)
     found = fetch_row(ctx)
     tbl, columns, keys, values = found.table, found.columns, found.table.row_keys, ctx.target.pk
     shape = check_shape(args.get("_shape"))
@@ -95,6 +103,8 @@ def row(ctx: Context) -> Response:
     headers = cache_control(args, ds.settings.default_cache_ttl)
     if ctx.target.ext == "csv":
         return csv_response(ctx, columns, [blob_links(ctx, tbl, columns, rows)], filename=tbl.name)
+    if ctx.v10:
+        return render_row_v10(ctx, found, rows, shape, names, headers, start, infinity=infinity)
     objects = as_objects(columns, rows)
     if shape == "array":
         return json_response(objects, headers=headers, infinity=infinity)
@@ -115,9 +125,63 @@ def row(ctx: Context) -> Response:
         "query_ms": (time.perf_counter() - start) * 1000,
         **ctx.ds.metadata.about(),
     }
-    extras = set(",".join(args.getlist("_extras") + args.getlist("_extra")).split(","))
-    if "foreign_key_tables" in extras:
+    legacy = set(",".join(args.getlist("_extras")).split(","))  # 0.65's name for `_extra`
+    if "foreign_key_tables" in legacy:
         body["foreign_key_tables"] = foreign_key_tables(ctx, conn, tbl, objects[0], time_limit)
+    return json_response(body, headers=headers, infinity=infinity)
+
+
+def render_row_v10(ctx: Context, found: FoundRow, rows: list[tuple[Any, ...]], shape: str | None,
+                   names: list[str], headers: dict[str, str], start: float, *,
+                   infinity: bool) -> Response:
+    """A row in Datasette 1.0a41's format: `{"ok", "database", "table", "rows": [{...}],
+    "primary_keys", "primary_key_values", <the blocks `?_extra=` asked for>, "query_ms",
+    "truncated"}`, every BLOB as `{"$base64": true, "encoded": ...}`."""
+    tbl, columns, database = found.table, found.columns, ctx.database
+    headers["Referrer-Policy"] = "no-referrer"
+    shown = with_base64_blobs(rows)
+    objects = as_objects(columns, shown)
+    if shape == "array":
+        return json_response(objects, headers=headers, infinity=infinity)
+    if shape == "arrayfirst":
+        return json_response([r[0] for r in shown], headers=headers, infinity=infinity)
+    if shape == "object":
+        return json_response({row_path(tbl, as_objects(columns, rows)[0]): objects[0]},
+                             headers=headers, infinity=infinity)
+    wanted = set(names)
+    assigned = ctx.ds.column_types(database, tbl) if wanted & {"column_types", "render_cell"} else {}
+    providers: dict[str, Callable[[], Any]] = {
+        "columns": lambda: columns,
+        "primary_keys": lambda: tbl.pks,
+        "column_details": lambda: extras.column_details(found.conn, tbl.name),
+        "render_cell": lambda: extras.render_cells(columns, rows, assigned),
+        "debug": lambda: {"url_vars": {"database": database, "table": tbl.name,
+                                       "pks": ",".join(ctx.target.pk), "format": ctx.target.ext},
+                          "resolved": {"table": tbl.name, "sql": found.sql, "params": found.params,
+                                       "pks": tbl.pks, "pk_values": ctx.target.pk}},
+        "request": lambda: extras.request_block(ctx),
+        "query": lambda: {"sql": found.sql, "params": found.params},
+        "column_types": lambda: extras.column_types_block(assigned),
+        "metadata": lambda: ctx.ds.metadata.resource(database, tbl.name),
+        "extras": lambda: extras.extras_block(ctx, extras.ROW, names),
+        "database": lambda: database,
+        "table": lambda: tbl.name,
+        "database_color": lambda: extras.database_color(database),
+        "private": lambda: extras.private(ctx, "view-table", database, tbl.name),
+        "foreign_key_tables": lambda: foreign_key_tables(ctx, found.conn, tbl,
+                                                          as_objects(columns, rows)[0], found.time_limit),
+    }
+    body: dict[str, Any] = {
+        "ok": True,
+        "database": database,
+        "table": tbl.name,
+        "rows": shown if shape == "arrays" else objects,
+        "primary_keys": tbl.pks,
+        "primary_key_values": ctx.target.pk,
+        **extras.resolve(names, providers),
+        "query_ms": (time.perf_counter() - start) * 1000,
+        "truncated": False,
+    }
     return json_response(body, headers=headers, infinity=infinity)
 
 

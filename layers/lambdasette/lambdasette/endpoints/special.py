@@ -43,12 +43,13 @@ def versions(ctx: Context) -> Response:
             "compile_options": compile_options,
         },
     }
-    return json_response(body)
+    return json_response({"ok": True, **body} if ctx.v10 else body)
 
 
 def settings(ctx: Context) -> Response:
     ctx.ds.require(ctx.actor, "view-instance")
-    return json_response(ctx.ds.settings.as_json())
+    body = ctx.ds.settings.as_json()
+    return json_response({"ok": True, **body} if ctx.v10 else body)
 
 
 def databases(ctx: Context) -> Response:
@@ -67,12 +68,12 @@ def databases(ctx: Context) -> Response:
             "is_memory": info.is_memory,
             "hash": None,
         })
-    return json_response(out)
+    return json_response({"ok": True, "databases": out} if ctx.v10 else out)
 
 
 def actor(ctx: Context) -> Response:
     """Who the caller is (anyone may ask)."""
-    return json_response({"actor": ctx.actor})
+    return json_response({"ok": True, "actor": ctx.actor} if ctx.v10 else {"actor": ctx.actor})
 
 
 def config(ctx: Context) -> Response:
@@ -89,4 +90,5 @@ def plugins(ctx: Context) -> Response:
 
 def metadata(ctx: Context) -> Response:
     ctx.ds.require(ctx.actor, "view-instance")
-    return json_response(ctx.ds.metadata.as_json())
+    body = ctx.ds.metadata.as_json()
+    return json_response({"ok": True, **body} if ctx.v10 else body)

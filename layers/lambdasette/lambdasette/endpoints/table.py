@@ -7,19 +7,27 @@ import re
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.responses import Response
 
+from lambdasette import column_types
 from lambdasette.args import Args
+from lambdasette.endpoints import extras
 from lambdasette.endpoints.canned import canned
 from lambdasette.errors import ApiError
 from lambdasette.query import execute, facets, labels
 from lambdasette.query.csvout import labelled
 from lambdasette.query.pagination import encode_token
-from lambdasette.query.render import as_objects, check_shape, ndjson, parse_json_columns
+from lambdasette.query.render import (
+    as_objects,
+    check_shape,
+    ndjson,
+    parse_json_columns,
+    with_base64_blobs,
+)
 from lambdasette.query.schema import Schema, Table
 from lambdasette.query.table_plan import TablePlan, plan_table, walk
 from lambdasette.settings import query_bool
@@ -130,7 +138,10 @@ class TablePage:
 
 def table(ctx: Context) -> Response:
     query = ctx.ds.canned_query(ctx.database, ctx.table)
-    if query is not None:  # as in 0.65, a canned query's name comes before a table's
+    # As in 0.65, a metadata query's name comes before a table's; as in 1.0a41, a table's
+    # before a stored query's (storing one with a table's name is refused, but a table may
+    # be created later).
+    if query is not None and (query.source == "config" or ctx.open(ctx.database)[1].get(ctx.table) is None):
         return canned(ctx, query)
     if ctx.target.format == "jsono":
         path = ctx.path
@@ -142,6 +153,9 @@ def table(ctx: Context) -> Response:
         return redirected
     conn, schema, tbl = get_table(ctx)
     shape = check_shape(ctx.args.get("_shape"))
+    names = extras.requested(ctx.args)
+    if ctx.v10:
+        extras.check(names, extras.TABLE)
     if ctx.args.getlist("_where") and not ctx.ds.can(ctx.actor, "execute-sql", ctx.database):
         raise ApiError(403, "_where= is not allowed")
     time_limit = ctx.ds.time_limit(ctx.args.get("_timelimit"))
@@ -150,10 +164,17 @@ def table(ctx: Context) -> Response:
     infinity = query_bool(ctx.args.get("_json_infinity"), "_json_infinity")
     if shape == "object" and not tbl.pks:
         raise ApiError(400, "_shape=object not available for tables with no primary keys")
-    page = build_page(ctx, conn, schema, tbl, time_limit,
-                      # The bare shapes carry only rows: skip the count and facets nobody sees.
-                      envelope=shape not in ("array", "arrayfirst", "object"))
-    response = render_page(ctx, page, shape, infinity=infinity)
+    # The bare shapes carry only rows: skip the count and facets nobody sees.
+    envelope = shape not in ("array", "arrayfirst", "object")
+    work = v10_work(ctx.args, names, envelope) if ctx.v10 else None
+
+    def render(page: TablePage) -> Response:
+        if ctx.v10:
+            return render_page_v10(ctx, conn, page, shape, names, infinity=infinity)
+        return render_page(ctx, page, shape, infinity=infinity)
+
+    page = build_page(ctx, conn, schema, tbl, time_limit, envelope=envelope, work=work)
+    response = render(page)
     limit = ctx.ds.settings.max_response_bytes
     while limit and len(response.body) > limit:
         # Too big for one answer (a Lambda answer is at most 6 MB): a smaller page, whose
@@ -165,7 +186,7 @@ def table(ctx: Context) -> Response:
         log.info("%s: %d rows are %d bytes, over max_response_bytes; answering %d rows",
                  ctx.path, len(page.rows), len(response.body), keep)
         page = shorter(ctx, page, keep)
-        response = render_page(ctx, page, shape, infinity=infinity)
+        response = render(page)
     return response
 
 
@@ -185,13 +206,46 @@ def next_url(ctx: Context, plan: TablePlan, token: str) -> str:
     return ctx.url(ctx.args.replaced(updates))
 
 
+@dataclass(frozen=True)
+class PageWork:
+    """What a page computes besides its rows: the count (`count_cap`: counting stops after
+    that many rows), facets and facet suggestions."""
+
+    count: bool = True
+    count_cap: int | None = None
+    facets: bool = True
+    suggest: bool = True
+
+
+# 1.0a41 counts a page's rows up to 10,000 and says when there were more (`count_truncated`).
+COUNT_LIMIT = 10_000
+_FACET_EXTRAS = ("facet_results", "facets_timed_out", "sorted_facet_results")
+
+
+def v10_work(args: Args, names: list[str], envelope: bool) -> PageWork:
+    """What a 1.0a41 page computes: only the blocks asked for (`?_extra=`). Any `_facet...`
+    argument asks for `facet_results` (as in 1.0a41); the bare shapes compute nothing."""
+    if not envelope:
+        return PageWork(count=False, facets=False, suggest=False)
+    facet_args = any(k == "_facet" or k.startswith("_facet_") for k, _ in args.items)
+    return PageWork(
+        count="count" in names or "count_truncated" in names,
+        count_cap=COUNT_LIMIT + 1,
+        facets=facet_args or any(n in names for n in _FACET_EXTRAS),
+        suggest="suggested_facets" in names and not args.get("_next"),
+    )
+
+
 def build_page(
     ctx: Context, conn: sqlite3.Connection, schema: Schema, tbl: Table, time_limit: int, *,
-    envelope: bool,
+    envelope: bool, work: PageWork | None = None,
 ) -> TablePage:
-    """Run the page's query and everything around it: the count and facets (only for an
-    `envelope`, the shapes that show them), labels, `_json` columns and the next page."""
+    """Run the page's query and everything around it: the count and facets (by default only
+    for an `envelope`, the shapes that show them; `work` says exactly what), labels, `_json`
+    columns and the next page. Both formats render from what this builds."""
     ds, args, database = ctx.ds, ctx.args, ctx.database
+    if work is None:
+        work = PageWork() if envelope else PageWork(count=False, facets=False, suggest=False)
     config = ds.table_config(database, tbl.name)
     plan = plan_table(tbl, schema, args, ds.settings, config)
     start = time.perf_counter()
@@ -204,18 +258,19 @@ def build_page(
     rows = plan.visible(raw_rows)
     columns = plan.columns
     count = None
-    if envelope and not args.flag("_nocount"):
-        count = ds.count(database, conn, plan.count_sql(), plan.params, time_limit)
+    if work.count and not args.flag("_nocount"):
+        count = ds.count(database, conn, plan.count_sql(work.count_cap), plan.params, time_limit)
     expand = labels.requested(tbl, args, columns)
     rows = labels.expand_rows(conn, schema, ds.metadata, database, tbl, columns, rows, expand, time_limit)
     rows = parse_json_columns(rows, columns, args.getlist("_json"))
     found = facets.Facets()
-    if envelope:
+    if work.facets or work.suggest:
         facet_page = facets.FacetPage(
             database=database, args=args, settings=ds.settings, metadata=ds.metadata, url=ctx.url,
             cached=lambda key, compute: ds.cached(database, key, compute), path=ctx.relative,
         )
-        found = facets.compute(facet_page, conn, schema, tbl, plan, config, count)
+        found = facets.compute(facet_page, conn, schema, tbl, plan, config, count,
+                               facets_wanted=work.facets, suggestions=work.suggest)
     return TablePage(
         database=database, table=tbl, plan=plan, columns=columns, rows=rows, expanded=expand,
         expandable=labels.expandable(schema, ds.metadata, database, tbl) if envelope else [],
@@ -271,6 +326,163 @@ def render_page(ctx: Context, page: TablePage, shape: str | None, *, infinity: b
         **ctx.ds.metadata.about(),
     }
     return json_response(body, headers=headers, infinity=infinity)
+
+
+def render_page_v10(ctx: Context, conn: sqlite3.Connection, page: TablePage, shape: str | None,
+                    names: list[str], *, infinity: bool) -> Response:
+    """A built page in Datasette 1.0a41's format: `{"ok", "next", "next_url", <the blocks
+    `?_extra=` asked for>, "rows", "truncated"}`, rows as objects (`_shape=arrays`: lists)
+    and every BLOB as `{"$base64": true, "encoded": ...}`; the bare shapes as in 0.65."""
+    args, ds = ctx.args, ctx.ds
+    headers = cache_control(args, ds.settings.default_cache_ttl)
+    headers["Referrer-Policy"] = "no-referrer"
+    if page.next_url is not None:
+        headers["Link"] = f'<{page.next_url}>; rel="next"'
+    columns, rows = page.columns, with_base64_blobs(page.rows)
+    if shape == "arrayfirst":
+        return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
+    if shape == "object":
+        keyed = {row_path(page.table, o): o for o in as_objects(columns, page.rows)}
+        return json_response({k: with_base64_blobs([v])[0] for k, v in keyed.items()},
+                             headers=headers, infinity=infinity)
+    if shape == "array":
+        if args.flag("_nl"):
+            return Response(ndjson(columns, rows, infinity=infinity), headers=headers,
+                            media_type="text/plain")
+        return json_response(as_objects(columns, rows), headers=headers, infinity=infinity)
+    body: dict[str, Any] = {"ok": True, "next": page.next_token, "next_url": page.next_url}
+    wanted = list(names)
+    if "count" in wanted and "count_truncated" not in wanted:
+        wanted.append("count_truncated")  # as 1.0a41 adds it
+    if any(k == "_facet" or k.startswith("_facet_") for k, _ in args.items) and "facet_results" not in wanted:
+        wanted.append("facet_results")
+    body.update(extras.resolve(wanted, table_extras(ctx, conn, page, wanted)))
+    body["rows"] = rows if shape == "arrays" else as_objects(columns, rows)
+    body["truncated"] = False
+    return json_response(body, headers=headers, infinity=infinity)
+
+
+def table_extras(ctx: Context, conn: sqlite3.Connection, page: TablePage,
+                 names: list[str]) -> dict[str, Callable[[], Any]]:
+    """How a table page computes each of 1.0a41's `?_extra=` blocks (called only for those
+    asked for)."""
+    ds, args, database, tbl, plan = ctx.ds, ctx.args, page.database, page.table, page.plan
+    name = tbl.name
+    assigned = ds.column_types(database, tbl) if {"column_types", "display_columns", "render_cell",
+                                                  "set_column_type_ui"} & set(names) else {}
+
+    def facet_list() -> list[Any]:
+        return sorted_facets(page.facets.results, ds.table_config(database, name).facets)
+
+    def definition(kind: str) -> str | None:
+        if tbl.is_view != (kind == "view"):
+            return None
+        row = conn.execute("select sql from sqlite_master where name = ? and type = ?",
+                           [name, kind]).fetchone()
+        return row[0] if row else None
+
+    return {
+        "count": lambda: page.count,
+        "count_truncated": lambda: page.count is not None and page.count > COUNT_LIMIT,
+        "count_sql": lambda: plan.count_sql(),
+        "facet_results": lambda: {"results": page.facets.results, "timed_out": page.facets.timed_out},
+        "facets_timed_out": lambda: page.facets.timed_out,
+        "suggested_facets": lambda: page.facets.suggested,
+        "human_description_en": lambda: plan.human,
+        "columns": lambda: page.columns,
+        "all_columns": lambda: list(tbl.columns),
+        "primary_keys": lambda: tbl.pks,
+        "column_details": lambda: extras.column_details(conn, name),
+        "display_columns": lambda: display_columns(ctx, page, assigned),
+        "render_cell": lambda: extras.render_cells(page.columns, page.rows, assigned),
+        "debug": lambda: {"url_vars": {"database": database, "table": name, "format": ctx.target.ext},
+                          "nofacet": args.get("_nofacet"), "nosuggest": args.get("_nosuggest")},
+        "request": lambda: extras.request_block(ctx),
+        "query": lambda: {"sql": plan.page_sql(plan.size + 1), "params": plan.page_params},
+        "column_types": lambda: extras.column_types_block(assigned),
+        "set_column_type_ui": lambda: set_column_type_ui(ctx, tbl, assigned),
+        "metadata": lambda: ds.metadata.resource(database, name),
+        "extras": lambda: extras.extras_block(ctx, extras.TABLE, names),
+        "database": lambda: database,
+        "table": lambda: name,
+        "database_color": lambda: extras.database_color(database),
+        "renderers": lambda: {"json": ctx.relative(args)},
+        "custom_table_templates": lambda: [
+            f"_table-{extras.css_class(database)}-{extras.css_class(name)}.html",
+            f"_table-table-{extras.css_class(database)}-{extras.css_class(name)}.html",
+            "_table.html",
+        ],
+        "sorted_facet_results": facet_list,
+        "table_definition": lambda: definition("table"),
+        "view_definition": lambda: definition("view"),
+        "is_view": lambda: tbl.is_view,
+        "private": lambda: extras.private(ctx, "view-table", database, name),
+        "expandable_columns": lambda: page.expandable,
+        "form_hidden_args": lambda: [
+            [k, v] for k, v in args.items
+            if k.startswith("_") and k not in ("_sort", "_sort_desc", "_search", "_next") and "__" not in k
+        ],
+    }
+
+
+def sorted_facets(results: dict[str, Any], configured: list[Any]) -> list[Any]:
+    """1.0a41's `sorted_facet_results`: configured facets first, in their order, then the
+    others by number of results (then name), most first."""
+    order: dict[str, int] = {}
+    for item in configured:
+        if isinstance(item, str):
+            order.setdefault(item, len(order))
+        elif isinstance(item, dict) and item:
+            order.setdefault(str(list(item.values())[0]), len(order))
+    listed = [f for f in results.values() if f["name"] in order]
+    others = [f for f in results.values() if f["name"] not in order]
+    listed.sort(key=lambda f: order[f["name"]])
+    others.sort(key=lambda f: (len(f["results"]), f["name"]), reverse=True)
+    return listed + others
+
+
+def display_columns(ctx: Context, page: TablePage, assigned: dict[str, tuple[str, Any]]) -> list[Any]:
+    """1.0a41's `display_columns`: per column shown, whether it sorts and is a key, its type
+    and NOT NULL; other than keys also its description and column type."""
+    tbl = page.table
+    config = ctx.ds.table_config(page.database, tbl.name)
+    sortable = set(config.sortable_columns) if config.sortable_columns is not None else None
+    described = ctx.ds.metadata.resource(page.database, tbl.name)["columns"]
+    keys = tbl.pks or ["rowid"]
+    out = []
+    for column in page.columns:
+        entry: dict[str, Any] = {
+            "name": column,
+            "sortable": sortable is None or column in sortable,
+            "is_pk": column in keys,
+            "type": tbl.column_types.get(column, "integer" if column == "rowid" else ""),
+            "notnull": int(column in tbl.not_null),
+        }
+        if column not in keys:
+            kind = assigned.get(column)
+            entry.update({"description": described.get(column),
+                          "column_type": kind[0] if kind else None,
+                          "column_type_config": kind[1] if kind else None})
+        out.append(entry)
+    return out
+
+
+def set_column_type_ui(ctx: Context, tbl: Table, assigned: dict[str, tuple[str, Any]]) -> Any:
+    """1.0a41's `set_column_type_ui`: for a caller who may set column types on this table,
+    the endpoint's path and, per column, its current type and the types that fit it."""
+    if tbl.is_view or not ctx.ds.can(ctx.actor, "set-column-type", ctx.database, tbl.name):
+        return None
+    columns = {}
+    for column in tbl.columns:
+        current = assigned.get(column)
+        declared = tbl.column_types.get(column, "")
+        columns[column] = {
+            "current": {"type": current[0], "config": current[1]} if current else None,
+            "options": [{"name": kind.name, "description": kind.description}
+                        for _, kind in sorted(column_types.TYPES.items()) if kind.applies_to(declared)],
+        }
+    return {"path": f"/{tilde_encode(ctx.database)}/{tilde_encode(tbl.name)}/-/set-column-type",
+            "columns": columns}
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

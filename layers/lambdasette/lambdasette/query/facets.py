@@ -143,13 +143,14 @@ def _identity(table: Table) -> str:
 
 def compute(
     page: FacetPage, conn: sqlite3.Connection, schema: Schema, table: Table, plan: TablePlan,
-    config: TableConfig, count: int | None,
+    config: TableConfig, count: int | None, *, facets_wanted: bool = True, suggestions: bool = True,
 ) -> Facets:
     """The page's facets (`_facet`, `_facet_array`, `_facet_date`, metadata facets) and
     suggestions, each counted within `facet_time_limit_ms`. Raises ApiError 400 for a facet
-    on an unknown column or when `allow_facet` is off."""
+    on an unknown column or when `allow_facet` is off. `facets_wanted`/`suggestions` off: that
+    part is not computed (a 1.0a41 page computes only the blocks it was asked for)."""
     args, settings = page.args, page.settings
-    facets = [] if args.flag("_nofacet") else requested(args, config)
+    facets = [] if args.flag("_nofacet") or not facets_wanted else requested(args, config)
     if facets and not settings.allow_facet and any(not f.from_config for f in facets):
         raise ApiError(400, "_facet= is not allowed")
     columns = set(table.columns) | ({"rowid"} if table.uses_rowid else set())
@@ -175,7 +176,7 @@ def compute(
             name = f"{facet.column}_{suffix}"
             suffix += 1
         out.results[name] = _facet_result(page, conn, schema, table, facet, rows, size)
-    if (settings.suggest_facets and settings.allow_facet and not args.flag("_nosuggest")
+    if (suggestions and settings.suggest_facets and settings.allow_facet and not args.flag("_nosuggest")
             and not args.flag("_nofacet")):
         out.suggested = suggest(page, conn, table, plan, facets, size, count)
     return out

@@ -87,3 +87,25 @@ def as_objects(columns: Sequence[str], rows: list[Any]) -> list[dict[str, Any]]:
 
 def ndjson(columns: Sequence[str], rows: list[Any], *, infinity: bool) -> bytes:
     return b"\n".join(dumps(dict(zip(columns, row)), infinity=infinity) for row in rows)
+
+
+def base64_blob(value: bytes) -> dict[str, Any]:
+    """A BLOB as Datasette 1.0a41 writes every one (0.65 writes UTF-8 bytes as text)."""
+    return {"$base64": True, "encoded": base64.b64encode(value).decode("ascii")}
+
+
+def with_base64_blobs(rows: list[Any]) -> list[Any]:
+    """`rows` (tuples, lists or dicts) with each BLOB cell as 1.0a41 writes it; rows without
+    one are returned as they are."""
+    out = []
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row
+        if any(isinstance(v, (bytes, bytearray, memoryview)) for v in values):
+            if isinstance(row, dict):
+                row = {k: base64_blob(bytes(v)) if isinstance(v, (bytes, bytearray, memoryview)) else v
+                       for k, v in row.items()}
+            else:
+                row = tuple(base64_blob(bytes(v)) if isinstance(v, (bytes, bytearray, memoryview)) else v
+                            for v in row)
+        out.append(row)
+    return out

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from lambdasette.auth import authorizer
 from lambdasette.query import values
+from lambdasette.query.internal import is_internal as is_own
 from lambdasette.query.quote import quote
 
 
@@ -105,7 +106,7 @@ class Schema:
     # Everything in sqlite_master, Litestream's tables included (for the shadow schema that
     # words a caller's errors: query.visibility).
     objects: list[SchemaObject] = field(default_factory=list)
-    # SQLite's and Litestream's own tables present (lower-cased): hidden from everyone.
+    # SQLite's, Litestream's and lambdasette's own tables present (lower-cased): hidden from everyone.
     internal: frozenset[str] = frozenset()
     # index (lower-cased) -> its table (lower-cased)
     indexes: dict[str, str] = field(default_factory=dict)
@@ -116,6 +117,11 @@ class Schema:
 
     def get(self, name: str) -> Table | None:
         return self.tables.get(name)
+
+    @property
+    def lambdasette_tables(self) -> frozenset[str]:
+        """lambdasette's own tables present (`query.internal`), lower-cased."""
+        return frozenset(name for name in self.internal if is_own(name))
 
     def remember(self, kind: str, key: Hashable, compute: Callable[[], T], limit: int = 64) -> T:
         """`compute()` once per `key` for this schema version, keeping at most `limit` of a
@@ -263,8 +269,8 @@ def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
             if content:
                 fts_for.setdefault(content, name)
     for name, kind, rootpage, sql in master:
-        if name.startswith(LITESTREAM_PREFIX):
-            continue  # Litestream's bookkeeping, not the user's data
+        if name.startswith(LITESTREAM_PREFIX) or is_own(name):
+            continue  # Litestream's bookkeeping and lambdasette's, not the user's data
         try:
             xinfo = conn.execute(f"PRAGMA table_xinfo({quote(name)})").fetchall()
         except sqlite3.Error:

@@ -39,7 +39,7 @@ from lambdasette.errors import (
 )
 from lambdasette.instance import Lambdasette
 from lambdasette.web.body import read_bytes
-from lambdasette.web.context import Context
+from lambdasette.web.context import Context, choose_api
 from lambdasette.web.responses import (
     CORS_HEADERS,
     READ_CORS_HEADERS,
@@ -102,7 +102,9 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
             # listings, CSV, errors - out of shared caches.
             headers["Cache-Control"] = "private, no-store"
         if ds.options.cors:
-            write = request.method == "POST" or takes_post(router, path)
+            # The write API and every 1.0a41 answer send 1.0a41's set of CORS headers.
+            write = (request.method == "POST" or takes_post(router, path)
+                     or getattr(request.state, "api", None) == "1.0")
             headers.update(with_txid(CORS_HEADERS if write else READ_CORS_HEADERS, request, response))
             if request.method == "OPTIONS":  # the preflight answer depends on what it asked
                 headers["Vary"] += ", Access-Control-Request-Headers"
@@ -155,13 +157,16 @@ async def handle(ds: Lambdasette, router: Router, request: Request, path: str) -
         raise ApiError(404, "Not found")
     body = b"" if reading else await read_bytes(request, ds.settings.max_post_body_bytes)
     handler = match.route.handler
+    args = Args.parse(request.url.query)
+    api = choose_api(match.route, args, ds.settings.default_json_api)
+    request.state.api = api
 
     def act() -> Response:
         # The request is acted on now, its body in hand: only now is the token verified, so
         # a token revoked (or expired) while a slow body was on its way does nothing.
         actor, record = ds.authenticate(token) if token is not None else (None, None)
-        ctx = Context(ds, request, target, Args.parse(request.url.query), path, actor=actor,
-                      body=body, path_params=match.params, token=record)
+        ctx = Context(ds, request, target, args, path, actor=actor, body=body,
+                      path_params=match.params, token=record, api=api)
         if reading and TXID_HEADER in request.headers:
             wait_for_txid(ds, request, target.database)
         return handler(ctx)

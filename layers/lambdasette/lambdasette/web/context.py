@@ -16,7 +16,16 @@ from lambdasette.instance import Lambdasette
 from lambdasette.query import execute, visibility
 from lambdasette.query.schema import Schema
 from lambdasette.web.responses import absolute_url, url_with_args
-from lambdasette.web.routing import Target
+from lambdasette.web.routing import Route, Target
+
+
+def choose_api(route: Route | None, args: Args, default: str) -> str:
+    """The format of an answer, chosen by the request, never guessed (CONTRACT §2): 1.0a41's
+    for a 1.0-only resource and for any request with `?_extra=`; otherwise the instance's
+    `default_json_api` setting ("0.65" unless set)."""
+    if (route is not None and route.api == "1.0") or "_extra" in args:
+        return "1.0"
+    return default
 
 
 @dataclass
@@ -46,6 +55,13 @@ class Context:
         still valid: what a write calls right before its commit (`Writer.run(before_commit=)`),
         so a token revoked while the write waited for the lock writes nothing."""
         self.ds.recheck(self.token)
+    # The JSON format of the answer: "0.65" or "1.0" (Datasette 1.0a41), see `choose_api`.
+    api: str = "0.65"
+
+    @property
+    def v10(self) -> bool:
+        """Answer in Datasette 1.0a41's format."""
+        return self.api == "1.0"
 
     @property
     def database(self) -> str:

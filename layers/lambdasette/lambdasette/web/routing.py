@@ -114,6 +114,9 @@ class Route:
     # The path's format suffixes this route answers; None: any but those another route claims
     # explicitly (`.blob` downloads are their own routes).
     formats: tuple[str, ...] | None = None
+    # "1.0": the resource exists only in Datasette 1.0a41, so it answers in 1.0a41's format
+    # whatever `default_json_api` says (see `web.context.Context.api`).
+    api: str | None = None
 
     def serves(self, fmt: str | None) -> bool:
         if self.formats is None:
