@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from lambdasette.endpoints import blob, database, index, row, special, table, tokens, write
+from lambdasette.endpoints import blob, database, index, row, schema, special, table, tokens, write
 from lambdasette.instance import Lambdasette
 from lambdasette.web import app as web
 from lambdasette.web.routing import Route
 
 GET = ("GET",)
 POST = ("POST",)
+JSON_MD = ("json", "md")  # the schema pages' formats
 
 ROUTES = [
     # The instance
@@ -27,6 +28,8 @@ ROUTES = [
     Route("special", "config", GET, special.config),
     Route("special", "plugins", GET, special.plugins),
     Route("special", "metadata", GET, special.metadata),
+    Route("special", "schema", GET, schema.instance_schema, formats=JSON_MD, api="1.0"),
+    Route("special", "actions", GET, special.actions, api="1.0"),
     # The token API
     Route("special", "api/tokens", GET, tokens.list_tokens),
     Route("special", "api/tokens", POST, tokens.create),
@@ -39,9 +42,12 @@ ROUTES = [
     Route("database-action", "query", GET, database.query, api="1.0"),
     Route("database-action", "query", GET, blob.query, formats=("blob",)),
     Route("database-action", "create", POST, write.create),
+    Route("database-action", "schema", GET, schema.database_schema, formats=JSON_MD, api="1.0"),
     # A table or view: its page, and the write API on it
     Route("table", None, GET, table.table),
-    Route("table-action", "schema", GET, table.table_schema),
+    Route("table-action", "schema", GET, schema.table_schema, formats=JSON_MD, api="1.0"),
+    Route("table-action", "count", POST, table.count, api="1.0"),
+    Route("table-action", "set-column-type", POST, write.set_column_type, api="1.0"),
     Route("table-action", "insert", POST, write.insert),
     Route("table-action", "upsert", POST, write.upsert),
     Route("table-action", "drop", POST, write.drop),

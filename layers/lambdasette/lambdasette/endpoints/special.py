@@ -8,6 +8,7 @@ import sys
 from starlette.responses import Response
 
 from lambdasette import __version__
+from lambdasette.auth.actions import LAMBDASETTE_ACTIONS, REGISTRY
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
 from lambdasette.web.responses import json_response
@@ -92,3 +93,16 @@ def metadata(ctx: Context) -> Response:
     ctx.ds.require(ctx.actor, "view-instance")
     body = ctx.ds.metadata.as_json()
     return json_response({"ok": True, **body} if ctx.v10 else body)
+
+
+def actions(ctx: Context) -> Response:
+    """1.0a41's `/-/actions.json` (needs `permissions-debug`): every action Datasette 1.0a41
+    registers, by name, with abbreviation, description, resource and `also_requires`; the
+    actions only lambdasette has (`create-token`) under `lambdasette_actions`."""
+    ctx.ds.require(ctx.actor, "permissions-debug",
+                   message="You do not have permission to debug permissions (permissions-debug)")
+    return json_response({
+        "ok": True,
+        "actions": [a.as_json() for a in sorted(REGISTRY, key=lambda a: a.name)],
+        "lambdasette_actions": [a.as_json() for a in LAMBDASETTE_ACTIONS],
+    })

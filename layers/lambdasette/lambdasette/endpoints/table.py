@@ -541,9 +541,15 @@ def table_csv(
                         close=owned.close if owned is not None else None)
 
 
-def table_schema(ctx: Context) -> Response:
-    """1.0a41's `/<db>/<table>/-/schema.json`: the table's or view's CREATE statement."""
-    conn, _, tbl = get_table(ctx)
-    sql = execute.scalar(conn, "select sql from sqlite_master where name = :name and type in "
-                               "('table', 'view')", {"name": tbl.name}, time_limit_ms=None)
-    return json_response({"ok": True, "database": ctx.database, "table": tbl.name, "schema": sql})
+def count(ctx: Context) -> Response:
+    """1.0a41's `POST /<db>/<table>/-/count`: the exact number of rows the table page's
+    filters (from the query string: column filters, `_search`, `_where`, `_through`) select,
+    uncounted by any cap: `{"ok": true, "count": N}`, never cached. Running out of
+    `sql_time_limit_ms` is a 400."""
+    conn, schema, tbl = get_table(ctx)
+    if ctx.args.getlist("_where") and not ctx.ds.can(ctx.actor, "execute-sql", ctx.database):
+        raise ApiError(403, "_where= is not allowed")
+    plan = plan_table(tbl, schema, ctx.args, ctx.ds.settings, ctx.ds.table_config(ctx.database, tbl.name))
+    found = execute.scalar(conn, plan.count_sql(), plan.params,
+                           time_limit_ms=ctx.ds.time_limit(ctx.args.get("_timelimit")))
+    return json_response({"ok": True, "count": found}, headers={"Cache-Control": "no-store"})

@@ -12,13 +12,16 @@ from typing import Any, TypeVar
 
 from starlette.responses import Response
 
+from lambdasette import column_types
 from lambdasette.errors import ApiError
+from lambdasette.query import internal
 from lambdasette.query.quote import quote
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.body import parse_object
 from lambdasette.web.context import Context
 from lambdasette.web.responses import TXID_HEADER, json_response
 from lambdasette.writes import alter as write_alter
+from lambdasette.writes import internal as write_internal
 from lambdasette.writes import rows as write_rows
 from lambdasette.writes import tables as write_tables
 from lambdasette.writes.transaction import Transaction
@@ -133,6 +136,7 @@ def _insert_or_upsert(ctx: Context, *, upsert: bool) -> Response:
     want_return = want_return and ds.can(actor, "view-table", database, name)
 
     def work(tx: Transaction) -> list[dict[str, Any]]:
+        check_column_types(tx, name, rows)
         return write_rows.write_rows(tx, name, rows, upsert=upsert, ignore=ignore, replace=replace,
                                      alter=alter, returning=want_return)
 
@@ -165,6 +169,7 @@ def update(ctx: Context) -> Response:
     want_return = flag(data, "return") and ds.can(actor, "view-table", database, name)
 
     def work(tx: Transaction) -> list[dict[str, Any]]:
+        check_column_types(tx, name, [changes])
         return write_rows.update_row(tx, name, values, changes, alter=alter, returning=want_return)
 
     returned, txid = perform(ctx, work)
@@ -271,7 +276,7 @@ def create(ctx: Context) -> Response:
     name = data.get("table")
     if not name:
         raise ApiError(400, "Table is required")
-    if not isinstance(name, str) or name.startswith("sqlite_") or "\n" in name or "\r" in name:
+    if not isinstance(name, str) or not write_alter.reserved_ok(name) or "\n" in name or "\r" in name:
         raise ApiError(400, "Invalid table name")
     has_rows = "row" in data or "rows" in data
     if "columns" not in data and not has_rows:
@@ -308,6 +313,7 @@ def create(ctx: Context) -> Response:
                 raise ApiError(400, "pk cannot be changed for existing table")
             if alter and not ds.can(actor, "alter-table", database, name):
                 raise ApiError(403, "Permission denied for alter-table")
+            check_column_types(tx, table.name, rows)
         write_rows.write_rows(tx, name, rows, ignore=ignore, replace=replace, alter=alter, create_pks=pks,
                               check_columns=False)
         return write_tables.schema_of(tx, name)
@@ -347,3 +353,85 @@ def table_urls(ctx: Context, database: str, table: str) -> dict[str, str]:
     path = f"/{tilde_encode(database)}/{tilde_encode(table)}"
     return {"table_url": ctx.absolute(path), "table_api_url": ctx.absolute(path + ".json")}
 
+
+
+# -- set-column-type ----------------------------------------------------------------------------
+
+def set_column_type(ctx: Context) -> Response:
+    """1.0a41's `POST /<db>/<table>/-/set-column-type`: `{"column": "c", "column_type":
+    {"type": "url|email|json|textarea", "config": {...}}}` assigns a column type,
+    `"column_type": null` removes it. Needs `set-column-type` on the table (checked before
+    the table is looked up). 200 with `database`, `table`, `column`, `column_type`; 400 for an
+    unknown column or type, or a type that does not fit the column's SQLite type."""
+    ds, actor = ctx.ds, ctx.actor
+    database, name = ctx.target.database or "", ctx.target.table or ""
+    ds.connection(database)  # 404 for an unknown database before anything else
+    ds.require(actor, "set-column-type", database, name, message="Permission denied")
+    data = parse_object(ctx.body)
+    unknown = sorted(set(data) - {"column", "column_type"})
+    if unknown:
+        raise ApiError(400, 'Invalid parameter: "{}"'.format('", "'.join(unknown)))
+    if "column" not in data:
+        raise ApiError(400, '"column" is required')
+    column = data["column"]
+    if not isinstance(column, str):
+        raise ApiError(400, '"column" must be a string')
+    if "column_type" not in data:
+        raise ApiError(400, '"column_type" is required')
+    spec = data["column_type"]
+    kind: column_types.ColumnType | None = None
+    config: dict[str, Any] | None = None
+    if spec is not None:
+        if not isinstance(spec, dict):
+            raise ApiError(400, '"column_type" must be an object or null')
+        bad = sorted(set(spec) - {"type", "config"})
+        if bad:
+            raise ApiError(400, 'Invalid column_type parameter: "{}"'.format('", "'.join(bad)))
+        if "type" not in spec:
+            raise ApiError(400, '"column_type.type" is required')
+        if not isinstance(spec["type"], str):
+            raise ApiError(400, '"column_type.type" must be a string')
+        config = spec.get("config")
+        if config is not None and not isinstance(config, dict):
+            raise ApiError(400, '"column_type.config" must be a dictionary')
+
+    def work(tx: Transaction) -> None:
+        nonlocal kind
+        table = tx.table(name)
+        if table is None:
+            raise ApiError(404, "Table not found")
+        declared = {c: t for c, t in table.column_types.items()}
+        if column not in declared:
+            raise ApiError(400, f"Column not found: {column}")
+        if spec is None:
+            write_internal.set_column_type(tx, table.name, column, None, None)
+            return
+        kind = column_types.TYPES.get(spec["type"])
+        if kind is None:
+            raise ApiError(400, f"Unknown column type: {spec['type']}")
+        if not kind.applies_to(declared[column]):
+            raise ApiError(400, column_types.not_applicable(kind, database, table.name, column,
+                                                            declared[column]))
+        write_internal.set_column_type(tx, table.name, column, kind.name, config)
+
+    _, txid = perform(ctx, work)
+    return written({"ok": True, "database": database, "table": name, "column": column,
+                    "column_type": None if spec is None else {"type": spec["type"], "config": config}},
+                   txid)
+
+
+def check_column_types(tx: Transaction, table: str, rows: list[dict[str, Any]]) -> None:
+    """400 listing every value that does not fit its column's assigned type (as 1.0a41's
+    insert, upsert and update check them)."""
+    if internal.COLUMN_TYPES not in tx.schema().lambdasette_tables:
+        return  # the hot path: no column types in this database
+    assigned = write_internal.column_types(tx, table)
+    if assigned:
+        found = tx.table(table)
+        if found is not None:
+            assigned = {c: v for c, v in assigned.items()
+                        if c in found.column_types and column_types.TYPES.get(v[0]) is not None
+                        and column_types.TYPES[v[0]].applies_to(found.column_types[c])}
+        errors = column_types.validation_errors(assigned, rows)
+        if errors:
+            raise ApiError(400, *errors)

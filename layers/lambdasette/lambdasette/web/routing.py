@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
     Handler = Callable[[Context], Response]
 
-FORMATS = ("json", "csv", "jsono", "blob")
-CLAIMED_FORMATS = ("blob",)
+FORMATS = ("json", "csv", "jsono", "blob", "md")
+# Formats only the routes that name them serve (`.blob` downloads, `.md` schemas).
+CLAIMED_FORMATS = ("blob", "md")
 
 
 def decode_segment(raw: str) -> str:
@@ -121,7 +122,7 @@ class Route:
     def serves(self, fmt: str | None) -> bool:
         if self.formats is None:
             return fmt not in CLAIMED_FORMATS
-        return fmt in self.formats
+        return (fmt or "json") in self.formats  # no suffix: JSON
 
     def pattern(self) -> re.Pattern[str] | None:
         if self.action is None:

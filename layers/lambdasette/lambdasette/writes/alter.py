@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdasette.errors import ApiError
+from lambdasette.query import internal
 from lambdasette.query.quote import quote
 from lambdasette.writes.tables import (
     COLUMN_TYPES,
@@ -132,7 +133,15 @@ def set_foreign_keys(tx: Transaction, change: Change, args: dict[str, Any]) -> N
 
 
 def rename_table(tx: Transaction, change: Change, args: dict[str, Any]) -> None:
+    if not reserved_ok(str(args["to"])):
+        raise ApiError(400, "Invalid table name")
     change.rename_to = args["to"]
+
+
+def reserved_ok(name: str) -> bool:
+    """A name a caller may give a table: not SQLite's (`sqlite_`), Litestream's or ours."""
+    lowered = name.lower()
+    return not lowered.startswith(("sqlite_", "_litestream_")) and not internal.is_internal(name)
 
 
 COLUMN_ARGS = frozenset({"type", "not_null", "default", "default_expr"})

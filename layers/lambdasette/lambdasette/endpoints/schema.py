@@ -1,0 +1,90 @@
+"""1.0a41's schema pages: `/-/schema`, `/<db>/-/schema` and `/<db>/<table>/-/schema`, as
+`.json` (`{"ok", "database", "schema"}`) or `.md` (a Markdown SQL block).
+
+Only what the caller may see: an instance's page lists the databases the caller may view; a
+database's holds the `CREATE` statements of its tables and views the caller may view and of
+their indexes and triggers (never lambdasette's or Litestream's own tables); a table's needs
+`view-table`. 1.0a41 shows every statement of a database to anyone who may view it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from lambdasette.endpoints.table import get_table
+from lambdasette.query.schema import LITESTREAM_PREFIX, Schema
+from lambdasette.web.context import Context
+from lambdasette.web.responses import json_response
+
+MARKDOWN = "text/markdown; charset=utf-8"
+
+
+def master(ctx: Context, database: str) -> list[tuple[str, str, str, str]]:
+    """sqlite_master's statements, read on a connection of our own (a caller's connection
+    may be guarded against reading it)."""
+    conn = ctx.ds.storage.connect(database)
+    try:
+        return conn.execute(
+            "select type, name, tbl_name, sql from sqlite_master where sql is not null order by rowid"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def database_schema_sql(rows: list[tuple[str, str, str, str]], schema: Schema) -> str:
+    """The `CREATE` statements of the database (`rows` of sqlite_master), as 1.0a41 joins
+    them (`;` and a newline), of what `schema` (the caller's view of it) holds: its tables
+    and views, and the indexes and triggers on them."""
+    visible = {name.lower() for name in schema.tables}
+    kept = []
+    for kind, name, table, sql in rows:
+        if name.startswith(LITESTREAM_PREFIX) or name.lower() in schema.lambdasette_tables:
+            continue
+        owner = name if kind in ("table", "view") else table
+        if owner.lower() in visible or (kind == "table" and name.startswith("sqlite_")):
+            kept.append(sql)
+    return ";\n".join(kept)
+
+
+def _answer(ctx: Context, body: dict[str, Any], heading: str, sql: str) -> Response:
+    if ctx.target.format == "md":
+        return Response(f"# {heading}\n\n```sql\n{sql}\n```\n", media_type=MARKDOWN)
+    return json_response({"ok": True, **body})
+
+
+def instance_schema(ctx: Context) -> Response:
+    """`/-/schema.json`: `{"ok", "schemas": [{"database", "schema"}]}` for each database the
+    caller may view (`.md`: a section per database)."""
+    schemas = []
+    for name in ctx.ds.database_names():
+        if not ctx.ds.can(ctx.actor, "view-database", name):
+            continue
+        _, schema = ctx.open(name)
+        schemas.append({"database": name, "schema": database_schema_sql(master(ctx, name), schema)})
+    if ctx.target.format == "md":
+        text = "\n\n".join(f"# Schema for {s['database']}\n\n```sql\n{s['schema']}\n```" for s in schemas)
+        return Response(text, media_type=MARKDOWN)
+    return json_response({"ok": True, "schemas": schemas})
+
+
+def database_schema(ctx: Context) -> Response:
+    """`/<db>/-/schema.json`: the database's schema; needs `view-database`, checked before
+    the database is looked up."""
+    name = ctx.database
+    ctx.ds.require(ctx.actor, "view-database", name,
+                   message="You do not have permission to view this database")
+    _, schema = ctx.open(name)
+    sql = database_schema_sql(master(ctx, name), schema)
+    return _answer(ctx, {"database": name, "schema": sql}, f"Schema for {name}", sql)
+
+
+def table_schema(ctx: Context) -> Response:
+    """`/<db>/<table>/-/schema.json`: the table's or view's `CREATE` statement; needs
+    `view-table`, checked before the table is looked up."""
+    _, _, tbl = get_table(ctx)
+    sql = next((row[3] for row in master(ctx, ctx.database)
+                if row[0] in ("table", "view") and row[1] == tbl.name), None)
+    return _answer(ctx, {"database": ctx.database, "table": tbl.name, "schema": sql},
+                   f"Schema for {ctx.database}.{tbl.name}", sql or "")
