@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from lambdasette.endpoints import blob, database, index, row, schema, special, table, tokens, write
+from lambdasette.endpoints import blob, database, execute, index, row, schema, special, table, tokens, write
 from lambdasette.instance import Lambdasette
 from lambdasette.web import app as web
 from lambdasette.web.routing import Route
@@ -42,6 +42,8 @@ ROUTES = [
     Route("database-action", "query", GET, database.query, api="1.0"),
     Route("database-action", "query", GET, blob.query, formats=("blob",)),
     Route("database-action", "create", POST, write.create),
+    Route("database-action", "execute-write", POST, execute.execute_write, api="1.0"),
+    Route("database-action", "execute-write/analyze", GET, execute.analyze, api="1.0"),
     Route("database-action", "schema", GET, schema.database_schema, formats=JSON_MD, api="1.0"),
     # A table or view: its page, and the write API on it
     Route("table", None, GET, table.table),

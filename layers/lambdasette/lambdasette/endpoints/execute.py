@@ -1,0 +1,191 @@
+"""1.0a41's `POST /<db>/-/execute-write` and `GET /<db>/-/execute-write/analyze`: arbitrary
+write SQL, the most dangerous endpoint there is.
+
+A request needs `execute-write-sql` on the database (which also needs `view-database`), and
+then exactly what its statement does: `auth.write_sql` lists that from SQLite's authorizer
+and decides it (deny by default), `writes.sql` runs it in the database's one writer
+transaction, in the sandbox, and checks it afterwards. Answers are 1.0a41's:
+`{"ok", "message", "rowcount", "rows" (RETURNING, at most 10), "truncated", "analysis"}`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from starlette.responses import Response
+
+from lambdasette.auth import write_sql
+from lambdasette.errors import ApiError
+from lambdasette.query.render import with_base64_blobs
+from lambdasette.web.body import parse_object
+from lambdasette.web.context import Context
+from lambdasette.web.responses import json_response
+from lambdasette.writes import sql as write_sql_run
+from lambdasette.writes.transaction import Transaction
+
+FORM_PREFIX = "_sql_param_"
+# 1.0a41 sends these on execute-write answers (its HTML form must not be framed).
+FRAMING = {"Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"}
+
+
+def payload(ctx: Context) -> tuple[Any, dict[str, Any]]:
+    """The body's `sql` and `params`: a JSON object `{"sql", "params"}` (other keys are a
+    400), or, from a form (`application/x-www-form-urlencoded`), `sql` and every other field
+    as a parameter (`_sql_param_x` as `x`), as 1.0a41 reads them."""
+    content_type = ctx.request.headers.get("content-type", "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        try:
+            fields = urllib.parse.parse_qsl(ctx.body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            raise ApiError(400, "Invalid form body: not UTF-8") from None
+        data = dict(fields)
+        params = {}
+        for key, value in fields:
+            if key in ("sql", "csrftoken", "_json"):
+                continue
+            params[key[len(FORM_PREFIX):] if key.startswith(FORM_PREFIX) else key] = value
+        return data.get("sql"), params
+    data = parse_object(ctx.body)
+    unknown = sorted(set(data) - {"sql", "params"})
+    if unknown:
+        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    params = data.get("params") or {}
+    if not isinstance(params, dict):
+        raise ApiError(400, "params must be a dictionary")
+    return data.get("sql"), params
+
+
+def parameters(sql: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """The values to bind: every `:name` of `sql`, from `given` ("" when missing). 400 for
+    no SQL, a magic parameter (`:_actor_id`: only trusted queries have those) or a parameter
+    the SQL does not have."""
+    if not sql or not isinstance(sql, str):
+        raise ApiError(400, "SQL is required")
+    names = write_sql_run.named_parameters(sql)
+    if any(name.startswith("_") for name in names):
+        raise ApiError(400, "Magic parameters are not allowed")
+    extra = sorted(set(given) - set(names))
+    if extra:
+        raise ApiError(400, f"Unknown parameters: {', '.join(extra)}")
+    return {name: write_sql_run.bind_value(name, given.get(name, "")) for name in names}
+
+
+def judge(ctx: Context, owners: dict[str, str], analysis: write_sql.Analysis) -> write_sql.Verdict:
+    """The caller's verdict on an analysis: what it does, measured against what the caller
+    may do on this database (FTS indexes and their storage count as the table they index:
+    `owners`)."""
+    database, actor, ds = ctx.database, ctx.actor, ctx.ds
+    return write_sql.judge(
+        analysis, database,
+        allowed=lambda action, table: ds.can(actor, action, database, table),
+        owner=lambda name: owners.get(name, name),
+        function_allowed=function_allowed,
+    )
+
+
+def function_allowed(name: str) -> bool:
+    """The SQL functions a caller's write SQL may call: the read sandbox's allow-list."""
+    return name.lower() not in DENIED_FUNCTIONS
+
+
+DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "fts5", "readfile", "writefile",
+                              "edit", "optimize", "sqlite_offset", "changes", "total_changes",
+                              "last_insert_rowid", "sqlite_log"})
+
+
+@contextmanager
+def sandbox(conn: sqlite3.Connection) -> Iterator[None]:
+    """The writer connection readied for a caller's statement, and put back afterwards: no
+    other database file may be attached while it runs."""
+    attached = conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    try:
+        yield
+    finally:
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, attached)
+
+
+def require_access(ctx: Context) -> None:
+    """404 for an unknown database, then 403 without `execute-write-sql` (1.0a41's words)."""
+    ctx.ds.connection(ctx.database)
+    if not ctx.ds.can(ctx.actor, "execute-write-sql", ctx.database):
+        raise ApiError(403, "Permission denied: need execute-write-sql", headers=FRAMING)
+
+
+def execute_write(ctx: Context) -> Response:
+    """`POST /<db>/-/execute-write` `{"sql": "...", "params": {...}}`: run one write
+    statement. 200 with what it did; 400 for SQL that does not compile, is not a write or has
+    the wrong parameters; 403 for anything the caller may not do (nothing has run)."""
+    require_access(ctx)
+    database = ctx.database
+    if not ctx.ds.storage.info(database).is_mutable:
+        raise ApiError(403, "Database is immutable")
+    sql, given = payload(ctx)
+    params = parameters(sql, given)
+    shown: list[dict[str, Any]] = []
+
+    def work(tx: Transaction) -> write_sql_run.WriteResult:
+        def check(analysis: write_sql.Analysis) -> None:
+            verdict = judge(ctx, tx.schema().owners(), analysis)
+            if verdict.problems:
+                status, message = verdict.problems[0]
+                raise ApiError(status, message)
+            shown.extend({k: v for k, v in row.items() if k != "allowed"} for row in verdict.rows)
+
+        return write_sql_run.run(tx, sql, params, check=check,
+                                 time_limit_ms=ctx.ds.settings.sql_time_limit_ms, sandbox=sandbox)
+
+    result, txid = ctx.ds.writer.run(database, work)
+    body = {"ok": True, "message": result.message, "rowcount": result.rowcount,
+            "rows": with_base64_blobs(result.rows), "truncated": result.truncated, "analysis": shown}
+    headers = {"Cache-Control": "private, no-store", **FRAMING}
+    if txid is not None:
+        from lambdasette.web.responses import TXID_HEADER
+
+        headers[TXID_HEADER] = str(txid)
+    return json_response(body, headers=headers)
+
+
+def analyze(ctx: Context) -> Response:
+    """`GET /<db>/-/execute-write/analyze?sql=...` (unstable in 1.0a41): what the statement
+    would do and whether the caller may, without running it: `{"ok", "parameters",
+    "analysis_error", "analysis_rows" (each with `allowed`), "execute_disabled",
+    "execute_disabled_reason"}`."""
+    require_access(ctx)
+    unknown = sorted({k for k, _ in ctx.args.items} - {"sql"})
+    if unknown:
+        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    sql = ctx.args.get("sql") or ""
+    names: list[str] = []
+    rows: list[dict[str, Any]] = []
+    error = None
+    if sql:
+        try:
+            names = write_sql_run.named_parameters(sql)
+            if any(name.startswith("_") for name in names):
+                raise ApiError(400, "Magic parameters are not allowed")
+
+            # Compiling a statement changes nothing: any connection will do, the read
+            # function's included (this is a GET).
+            conn = ctx.ds.storage.connect(ctx.database)
+            try:
+                analysis = write_sql_run.analyze(conn, sql, {name: "" for name in names})
+                rows = judge(ctx, ctx.ds.schema(ctx.database, conn).owners(), analysis).rows
+            finally:
+                conn.close()
+        except ApiError as exc:
+            error = "; ".join(exc.messages)
+    reason = None
+    if not sql.strip():
+        reason = "Enter writable SQL before executing."
+    elif error:
+        reason = error
+    elif any(row.get("allowed") is False for row in rows):
+        reason = "You do not have permission for every operation listed above."
+    body = {"ok": error is None, "parameters": names, "analysis_error": error, "analysis_rows": rows,
+            "execute_disabled": reason is not None, "execute_disabled_reason": reason,
+            "unstable": "This API is not part of Datasette's stable interface and may change at any time"}
+    return json_response(body, headers=FRAMING)
