@@ -9,7 +9,19 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from lambdasette.endpoints import blob, database, execute, index, row, schema, special, table, tokens, write
+from lambdasette.endpoints import (
+    blob,
+    database,
+    execute,
+    index,
+    queries,
+    row,
+    schema,
+    special,
+    table,
+    tokens,
+    write,
+)
 from lambdasette.instance import Lambdasette
 from lambdasette.web import app as web
 from lambdasette.web.routing import Route
@@ -30,6 +42,7 @@ ROUTES = [
     Route("special", "metadata", GET, special.metadata),
     Route("special", "schema", GET, schema.instance_schema, formats=JSON_MD, api="1.0"),
     Route("special", "actions", GET, special.actions, api="1.0"),
+    Route("special", "queries", GET, queries.list_all_queries, api="1.0"),
     # The token API
     Route("special", "api/tokens", GET, tokens.list_tokens),
     Route("special", "api/tokens", POST, tokens.create),
@@ -44,6 +57,10 @@ ROUTES = [
     Route("database-action", "create", POST, write.create),
     Route("database-action", "execute-write", POST, execute.execute_write, api="1.0"),
     Route("database-action", "execute-write/analyze", GET, execute.analyze, api="1.0"),
+    # Stored queries: listed and stored on the database, managed at /<db>/<name>/-/...
+    Route("database-action", "queries", GET, queries.list_queries, api="1.0"),
+    Route("database-action", "queries/store", POST, queries.store, api="1.0"),
+    Route("database-action", "queries/analyze", GET, queries.analyze_store, api="1.0"),
     Route("database-action", "schema", GET, schema.database_schema, formats=JSON_MD, api="1.0"),
     # A table or view: its page, and the write API on it
     Route("table", None, GET, table.table),
@@ -54,6 +71,9 @@ ROUTES = [
     Route("table-action", "upsert", POST, write.upsert),
     Route("table-action", "drop", POST, write.drop),
     Route("table-action", "alter", POST, write.alter),
+    Route("table-action", "definition", GET, queries.definition, api="1.0"),
+    Route("table-action", "update", POST, queries.update, api="1.0"),
+    Route("table-action", "delete", POST, queries.delete, api="1.0"),
     # A row
     Route("row", None, GET, row.row),
     Route("row", None, GET, blob.row, formats=("blob",)),

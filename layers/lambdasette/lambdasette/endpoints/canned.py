@@ -25,6 +25,9 @@ def canned(ctx: Context, query: StoredQuery) -> Response:
     if ctx.v10:
         extras.check(names, extras.QUERY)
     if not ctx.ds.query_allowed(ctx.actor, "view-query", query):
+        if query.source == "user":
+            # Someone else's private query is not there at all, as far as this caller can tell.
+            raise ApiError(404, "Table not found")
         raise ApiError(403, "You do not have permission to view this query")
     if not query.is_trusted and not query.is_write:
         ctx.ds.require(ctx.actor, "execute-sql", name,
