@@ -26,7 +26,7 @@ MAY_IMPORT = {
     "storage": {BASE},
     "auth": {BASE},
     "query": {BASE, "auth"},
-    "writes": {BASE, "storage", "query"},
+    "writes": {BASE, "storage", "auth", "query"},
     "imports": {BASE, "storage", "query", "writes"},
     "instance": {BASE, "storage", "auth", "query", "writes"},
     "web": {BASE, "storage", "auth", "query", "writes", "instance"},

@@ -6,6 +6,7 @@
 - `actions`: Datasette's permission actions, abbreviations and token restrictions (`_r`).
 - `permissions`: the permissions file (policy) and the one `allowed()` decision.
 - `authorizer`: the SQLite authorizer that keeps a caller's SQL away from what it may not see.
+- `write_sql`: what a caller's write SQL does (from SQLite's authorizer) and what that requires.
 
 May import: the base modules (errors, settings, metadata, tilde, args). Nothing above.
 """

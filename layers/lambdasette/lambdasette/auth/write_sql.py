@@ -130,9 +130,11 @@ _SCHEMA_CODES: dict[int, tuple[str, str]] = {
 }
 
 
-def analyze(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> Analysis:
+def analyze(conn: sqlite3.Connection, sql: str, params: dict[str, object], *,
+            restore: Callable[..., int] | None = None) -> Analysis:
     """What `sql` would do on `conn`, from SQLite's authorizer callbacks while it compiles
-    `EXPLAIN <sql>` (nothing runs). Raises sqlite3.Error for SQL SQLite cannot compile, and
+    `EXPLAIN <sql>` (nothing runs). `restore` is the authorizer to put back afterwards (the
+    connection's own, if it has one). Raises sqlite3.Error for SQL SQLite cannot compile, and
     sqlite3.ProgrammingError for more than one statement."""
     seen: dict[tuple[object, ...], set[str]] = {}
 
@@ -184,6 +186,14 @@ def analyze(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> An
         program = conn.execute("EXPLAIN " + sql, params).fetchall()
     finally:
         conn.set_authorizer(None)
+    try:
+        return _operations(conn, seen, program, record)
+    finally:
+        conn.set_authorizer(restore)
+
+
+def _operations(conn: sqlite3.Connection, seen: dict[tuple[object, ...], set[str]],
+                program: list[tuple[object, ...]], record: Callable[..., None]) -> Analysis:
     if not seen and any(row[1] == "Vacuum" for row in program):
         record("vacuum", "database", None, None, "main", None)
     elif not seen:
@@ -227,21 +237,35 @@ TableKey = tuple[str, str | None]
 
 
 def _table_kinds(conn: sqlite3.Connection, tables: set[TableKey]) -> dict[TableKey, str]:
-    """table, view, virtual, shadow or internal, for each (table, schema) named."""
+    """table, view, virtual, shadow or internal, for each (table, schema) named. Run with no
+    authorizer on the connection; when SQLite cannot say (`pragma_table_list` needs 3.37), a
+    table named `<virtual table>_<anything>` counts as a shadow table: unknown is never
+    taken for an ordinary table."""
     out: dict[TableKey, str] = {}
+    listed: dict[tuple[str, str], str] | None
+    try:
+        listed = {(name.lower(), schema): kind for schema, name, kind in
+                  conn.execute("select schema, name, type from pragma_table_list").fetchall()}
+    except sqlite3.Error:
+        listed = None
+    master = conn.execute("select type, name, sql from sqlite_master").fetchall()
+    virtual = [name.lower() for kind, name, sql in master
+               if kind == "table" and (sql or "").upper().startswith("CREATE VIRTUAL TABLE")]
     for table, schema in tables:
-        kind = "table"
+        name = table.lower()
         if is_internal_table(table):
             kind = "internal"
+        elif listed is not None and (name, schema or "main") in listed:
+            kind = listed[(name, schema or "main")]
+            if kind not in ("table", "view", "virtual", "shadow"):
+                kind = "internal"
+        elif name in virtual:
+            kind = "virtual"
+        elif any(name.startswith(v + "_") for v in virtual):
+            kind = "shadow"
         else:
-            try:
-                row = conn.execute("select type from pragma_table_list where name = ? and schema = ?",
-                                   [table, schema or "main"]).fetchone()
-            except sqlite3.Error:
-                row = None
-            if row is not None and row[0] in ("table", "view", "virtual", "shadow"):
-                kind = row[0]
-        out[(table.lower(), schema)] = kind
+            kind = "table"
+        out[(name, schema)] = kind
     return out
 
 

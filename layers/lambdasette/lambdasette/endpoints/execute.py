@@ -18,8 +18,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from lambdasette.auth import write_sql
+from lambdasette.auth import authorizer, write_sql
 from lambdasette.errors import ApiError
+from lambdasette.query import execute
 from lambdasette.query.render import with_base64_blobs
 from lambdasette.web.body import parse_object
 from lambdasette.web.context import Context
@@ -89,23 +90,25 @@ def judge(ctx: Context, owners: dict[str, str], analysis: write_sql.Analysis) ->
 
 def function_allowed(name: str) -> bool:
     """The SQL functions a caller's write SQL may call: the read sandbox's allow-list."""
-    return name.lower() not in DENIED_FUNCTIONS
-
-
-DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "fts5", "readfile", "writefile",
-                              "edit", "optimize", "sqlite_offset", "changes", "total_changes",
-                              "last_insert_rowid", "sqlite_log"})
+    return authorizer.function_allowed(name)
 
 
 @contextmanager
-def sandbox(conn: sqlite3.Connection) -> Iterator[None]:
-    """The writer connection readied for a caller's statement, and put back afterwards: no
-    other database file may be attached while it runs."""
-    attached = conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+def sandbox(conn: sqlite3.Connection, max_value_bytes: int) -> Iterator[authorizer.Guard]:
+    """The sandbox every caller's SQL runs in (`query.execute.prepare`: the function
+    allow-list, pragma and ATTACH rules in the authorizer, SQLite's limits on values, statement
+    length and attached databases, the heap limit), put on the writer's connection for this
+    one statement and taken off again: the write API's own statements (sqlite-utils) run
+    without it, as before."""
+    saved = {category: conn.getlimit(category) for category in execute.limits(max_value_bytes)}
+    execute.prepare(conn, max_value_bytes=max_value_bytes)
+    conn.set_authorizer(authorizer.UNTRUSTED)
     try:
-        yield
+        yield authorizer.UNTRUSTED
     finally:
-        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, attached)
+        conn.set_authorizer(None)
+        for category, value in saved.items():
+            conn.setlimit(category, value)
 
 
 def require_access(ctx: Context) -> None:
@@ -135,8 +138,10 @@ def execute_write(ctx: Context) -> Response:
                 raise ApiError(status, message)
             shown.extend({k: v for k, v in row.items() if k != "allowed"} for row in verdict.rows)
 
+        max_value = max(ctx.ds.settings.max_value_mb, 1) * execute.MiB
         return write_sql_run.run(tx, sql, params, check=check,
-                                 time_limit_ms=ctx.ds.settings.sql_time_limit_ms, sandbox=sandbox)
+                                 time_limit_ms=ctx.ds.settings.sql_time_limit_ms,
+                                 sandbox=lambda conn: sandbox(conn, max_value))
 
     result, txid = ctx.ds.writer.run(database, work)
     body = {"ok": True, "message": result.message, "rowcount": result.rowcount,

@@ -7,6 +7,7 @@
 - `execute`: running SQL on a read connection — preparation, time limits, row caps.
 - `render`, `csvout`: rows as JSON values and shapes, and as CSV.
 - `quote`: SQL identifier quoting (always `"`, doubled inside).
+- `internal`: lambdasette's own tables in each database (stored queries, column types), read.
 
 May import: base modules, `auth` (the authorizer). Never `web`, `endpoints` or the instance:
 what a query needs is passed in as values.

@@ -13,8 +13,9 @@ import base64
 import binascii
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,11 +69,13 @@ def bind_value(name: str, value: Any) -> Any:
     raise ApiError(400, f"Parameter {name} must be a string, number, boolean or null")
 
 
-def analyze(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> write_sql.Analysis:
-    """The statement's analysis on `conn`; 400 for SQL SQLite cannot compile (or more than
-    one statement) and for a statement that writes nothing."""
+def analyze(conn: sqlite3.Connection, sql: str, params: dict[str, Any], *,
+            restore: Callable[..., int] | None = None) -> write_sql.Analysis:
+    """The statement's analysis on `conn` (then `restore` is its authorizer again); 400 for
+    SQL SQLite cannot compile (or more than one statement) and for a statement that writes
+    nothing."""
     try:
-        analysis = write_sql.analyze(conn, sql, params)
+        analysis = write_sql.analyze(conn, sql, params, restore=restore)
     except (sqlite3.Error, OverflowError) as exc:
         raise ApiError(400, f"Could not analyze query: {exc}") from None
     if not analysis.is_write:
@@ -82,41 +85,48 @@ def analyze(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> write
 
 def run(tx: Transaction, sql: str, params: dict[str, Any], *,
         check: Callable[[write_sql.Analysis], None], time_limit_ms: int,
-        sandbox: Callable[[sqlite3.Connection], Any] | None = None) -> WriteResult:
+        sandbox: Callable[[sqlite3.Connection], AbstractContextManager[Any]] | None = None,
+        ) -> WriteResult:
     """Analyse, `check` (raises to refuse), run and verify one write statement in `tx`.
     `sandbox(conn)` is a context manager that readies the connection for a caller's SQL (the
-    function allow-list, limits) and puts it back afterwards."""
-    analysis = analyze(tx.conn, sql, params)
-    check(analysis)
+    function allow-list, limits) for both the analysis and the run, yields the authorizer the
+    statement must run under, and puts the connection back afterwards."""
     conn = tx.conn
-    before = conn.execute(_RESERVED_OBJECTS).fetchall()
-    with (sandbox(conn) if sandbox is not None else _nothing()), execute.TimeLimit(conn, time_limit_ms):
-        try:
-            cursor = conn.execute(sql, params)
-            rows = cursor.fetchmany(RETURNING_LIMIT + 1) if cursor.description else []
-            columns = [d[0] for d in cursor.description or ()]
-            truncated = len(rows) > RETURNING_LIMIT
-            if truncated:
-                # The statement still runs to its end: every row is written, only the
-                # answer is cut (and then cannot say how many rows changed).
-                while cursor.fetchmany(1000):
-                    pass
-                rows = rows[:RETURNING_LIMIT]
-            rowcount = -1 if truncated else cursor.rowcount
-        except sqlite3.Error as exc:
-            if str(exc) == "interrupted":
-                raise ApiError(400, execute.TIMEOUT_MESSAGE, title="SQL Interrupted") from None
-            if str(exc).startswith("not authorized"):
-                raise ApiError(403, f"Permission denied: {exc}") from None
-            raise ApiError(400, str(exc)) from None
-    if conn.execute(_RESERVED_OBJECTS).fetchall() != before:
+    with (sandbox(conn) if sandbox is not None else _nothing()) as guard:
+        analysis = analyze(conn, sql, params, restore=guard)
+        check(analysis)
+        # Checking may have read the schema, which takes the authorizer off: put it back.
+        conn.set_authorizer(guard)
+        before = conn.execute(_RESERVED_OBJECTS).fetchall()
+        deadline = time.monotonic() + time_limit_ms / 1000
+        with execute.TimeLimit(conn, deadline):
+            try:
+                cursor = conn.execute(sql, params)
+                rows = cursor.fetchmany(RETURNING_LIMIT + 1) if cursor.description else []
+                columns = [d[0] for d in cursor.description or ()]
+                truncated = len(rows) > RETURNING_LIMIT
+                if truncated:
+                    # The statement still runs to its end: every row is written, only the
+                    # answer is cut (and then cannot say how many rows changed).
+                    while cursor.fetchmany(1000):
+                        pass
+                    rows = rows[:RETURNING_LIMIT]
+                rowcount = -1 if truncated else cursor.rowcount
+            except sqlite3.Error as exc:
+                # The sandbox's words (time limit, value sizes, a refused function or pragma);
+                # anything else is SQLite's own message (a constraint, a bad value).
+                raise execute.sql_error(exc, conn) from None
+            except OverflowError as exc:
+                raise ApiError(400, str(exc)) from None
+        after = conn.execute(_RESERVED_OBJECTS).fetchall()
+    if after != before:
         raise ApiError(403, "Names starting with _lambdasette_ or _litestream_ are reserved")
     return WriteResult(rowcount, [dict(zip(columns, row)) for row in rows], truncated, analysis)
 
 
 @contextmanager
 def _nothing() -> Iterator[None]:
-    yield
+    yield None
 
 
 _COMMENTS_AND_STRINGS = re.compile(
