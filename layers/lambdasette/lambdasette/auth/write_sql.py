@@ -357,6 +357,8 @@ class Verdict:
 
     problems: list[tuple[int, str]] = field(default_factory=list)
     rows: list[dict[str, object]] = field(default_factory=list)
+    # For each problem that is a missing requirement, the requirement (else None).
+    missing: list[Requirement | None] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -388,12 +390,14 @@ def judge(analysis: Analysis, database: str, allowed: Callable[[str, str | None]
                                   "source": op.source}
         if decision.refuse is not None:
             verdict.problems.append((decision.status, decision.refuse))
+            verdict.missing.append(None)
             row["allowed"] = False
         else:
             row["allowed"] = True
             for requirement in decision.require:
                 if not allowed(requirement.action, requirement.table):
                     verdict.problems.append((403, message(database, requirement)))
+                    verdict.missing.append(requirement)
                     row["allowed"] = False
                     break
         verdict.rows.append(row)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -93,8 +93,18 @@ def function_allowed(name: str) -> bool:
     return authorizer.function_allowed(name)
 
 
+def write_guard(code: int, arg1: str | None, arg2: str | None, schema: str | None,
+                source: str | None) -> int:
+    """The read sandbox's guard (`authorizer.UNTRUSTED`), plus the functions SQLite itself
+    calls while it carries out an ALTER TABLE (no caller's SQL can call those: SQLite keeps
+    them to itself)."""
+    if code == sqlite3.SQLITE_FUNCTION and arg2 in write_sql.RENAME_FUNCTIONS:
+        return sqlite3.SQLITE_OK
+    return authorizer.UNTRUSTED(code, arg1, arg2, schema, source)
+
+
 @contextmanager
-def sandbox(conn: sqlite3.Connection, max_value_bytes: int) -> Iterator[authorizer.Guard]:
+def sandbox(conn: sqlite3.Connection, max_value_bytes: int) -> Iterator[Callable[..., int]]:
     """The sandbox every caller's SQL runs in (`query.execute.prepare`: the function
     allow-list, pragma and ATTACH rules in the authorizer, SQLite's limits on values, statement
     length and attached databases, the heap limit), put on the writer's connection for this
@@ -102,13 +112,32 @@ def sandbox(conn: sqlite3.Connection, max_value_bytes: int) -> Iterator[authoriz
     without it, as before."""
     saved = {category: conn.getlimit(category) for category in execute.limits(max_value_bytes)}
     execute.prepare(conn, max_value_bytes=max_value_bytes)
-    conn.set_authorizer(authorizer.UNTRUSTED)
+    conn.set_authorizer(write_guard)
     try:
-        yield authorizer.UNTRUSTED
+        yield write_guard
     finally:
         conn.set_authorizer(None)
         for category, value in saved.items():
             conn.setlimit(category, value)
+
+
+# Every action a caller may hold on a table: one who holds none of them on a table may not
+# even learn that it exists.
+TABLE_ACTIONS = ("view-table", "insert-row", "update-row", "delete-row", "alter-table", "drop-table",
+                 "drop-view", "set-column-type")
+
+
+def refuse(ctx: Context, verdict: write_sql.Verdict) -> None:
+    """Raise the verdict's first problem, if any. A table the caller may do nothing with is
+    worded as if it did not exist, as every read path words it (1.0a41 names it)."""
+    if not verdict.problems:
+        return
+    status, text = verdict.problems[0]
+    requirement = verdict.missing[0]
+    if requirement is not None and requirement.table is not None and not any(
+            ctx.ds.can(ctx.actor, action, ctx.database, requirement.table) for action in TABLE_ACTIONS):
+        raise ApiError(400, f"Could not analyze query: no such table: {requirement.table}")
+    raise ApiError(status, text)
 
 
 def require_access(ctx: Context) -> None:
@@ -133,9 +162,7 @@ def execute_write(ctx: Context) -> Response:
     def work(tx: Transaction) -> write_sql_run.WriteResult:
         def check(analysis: write_sql.Analysis) -> None:
             verdict = judge(ctx, tx.schema().owners(), analysis)
-            if verdict.problems:
-                status, message = verdict.problems[0]
-                raise ApiError(status, message)
+            refuse(ctx, verdict)
             shown.extend({k: v for k, v in row.items() if k != "allowed"} for row in verdict.rows)
 
         max_value = max(ctx.ds.settings.max_value_mb, 1) * execute.MiB

@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from lambdasette.auth import write_sql
 from lambdasette.endpoints import extras
-from lambdasette.endpoints.execute import function_allowed
+from lambdasette.endpoints.execute import function_allowed, refuse
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
 from lambdasette.query.internal import StoredQuery
@@ -107,9 +107,7 @@ def checked_sql(ctx: Context, tx: Transaction, sql: Any) -> tuple[bool, list[str
         analysis, ctx.database,
         allowed=lambda action, table: ctx.ds.can(ctx.actor, action, ctx.database, table),
         owner=lambda name: owners.get(name, name), function_allowed=function_allowed)
-    if verdict.problems:
-        status, message = verdict.problems[0]
-        raise ApiError(status, message)
+    refuse(ctx, verdict)
     return True, derived
 
 
