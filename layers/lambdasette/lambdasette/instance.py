@@ -137,7 +137,10 @@ class Lambdasette:
         """The named query `/<database>/<name>` runs, if there is one: a query from metadata
         `queries:` (0.65's canned queries, trusted) or one stored through the API (1.0a41's
         stored queries). Nothing here checks who may see it (`query_allowed`)."""
-        return self.canned_queries(database).get(name)
+        configured = self.metadata.queries(database).get(name)
+        if configured is not None:
+            return from_metadata(database, configured)
+        return self.stored_queries(database).get(name)
 
     def canned_queries(self, database: str) -> dict[str, StoredQuery]:
         """Every named query of `database`, by name: metadata's, then the stored ones (a stored

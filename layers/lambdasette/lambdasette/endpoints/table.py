@@ -18,6 +18,7 @@ from lambdasette.args import Args
 from lambdasette.endpoints import extras
 from lambdasette.endpoints.canned import canned
 from lambdasette.errors import ApiError
+from lambdasette.instance import from_metadata
 from lambdasette.query import execute, facets, labels
 from lambdasette.query.csvout import labelled
 from lambdasette.query.pagination import encode_token
@@ -137,12 +138,12 @@ class TablePage:
 
 
 def table(ctx: Context) -> Response:
-    query = ctx.ds.canned_query(ctx.database, ctx.table)
     # As in 0.65, a metadata query's name comes before a table's; as in 1.0a41, a table's
     # before a stored query's (storing one with a table's name is refused, but a table may
-    # be created later).
-    if query is not None and (query.source == "config" or ctx.open(ctx.database)[1].get(ctx.table) is None):
-        return canned(ctx, query)
+    # be created later) — so stored queries are only looked for where no table is.
+    configured = ctx.ds.metadata.queries(ctx.database).get(ctx.table)
+    if configured is not None:
+        return canned(ctx, from_metadata(ctx.database, configured))
     if ctx.target.format == "jsono":
         path = ctx.path
         path = path[: -len(".jsono")] + ".json"
@@ -151,7 +152,13 @@ def table(ctx: Context) -> Response:
     redirected = legacy_redirect(ctx)
     if redirected is not None:
         return redirected
-    conn, schema, tbl = get_table(ctx)
+    try:
+        conn, schema, tbl = get_table(ctx)
+    except ApiError as exc:
+        stored = ctx.ds.stored_queries(ctx.database).get(ctx.table) if exc.status in (403, 404) else None
+        if stored is None or not ctx.ds.query_allowed(ctx.actor, "view-query", stored):
+            raise  # someone else's private query answers exactly as a missing table does
+        return canned(ctx, stored)
     shape = check_shape(ctx.args.get("_shape"))
     names = extras.requested(ctx.args)
     if ctx.v10:
