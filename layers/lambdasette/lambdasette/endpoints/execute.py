@@ -19,6 +19,7 @@ from typing import Any
 from starlette.responses import Response
 
 from lambdasette.auth import authorizer, write_sql
+from lambdasette.endpoints.write import perform, written
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
 from lambdasette.query.render import with_base64_blobs
@@ -170,15 +171,12 @@ def execute_write(ctx: Context) -> Response:
                                  time_limit_ms=ctx.ds.settings.sql_time_limit_ms,
                                  sandbox=lambda conn: sandbox(conn, max_value))
 
-    result, txid = ctx.ds.writer.run(database, work)
+    result, txid = perform(ctx, work)
     body = {"ok": True, "message": result.message, "rowcount": result.rowcount,
             "rows": with_base64_blobs(result.rows), "truncated": result.truncated, "analysis": shown}
-    headers = {"Cache-Control": "private, no-store", **FRAMING}
-    if txid is not None:
-        from lambdasette.web.responses import TXID_HEADER
-
-        headers[TXID_HEADER] = str(txid)
-    return json_response(body, headers=headers)
+    response = written(body, txid)
+    response.headers.update(FRAMING)
+    return response
 
 
 def analyze(ctx: Context) -> Response:

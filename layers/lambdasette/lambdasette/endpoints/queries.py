@@ -27,13 +27,14 @@ from starlette.responses import Response
 from lambdasette.auth import write_sql
 from lambdasette.endpoints import extras
 from lambdasette.endpoints.execute import function_allowed, refuse
+from lambdasette.endpoints.write import perform, written
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
 from lambdasette.query.internal import StoredQuery
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.body import parse_object
 from lambdasette.web.context import Context
-from lambdasette.web.responses import TXID_HEADER, json_response
+from lambdasette.web.responses import json_response
 from lambdasette.writes import internal as write_internal
 from lambdasette.writes import sql as write_sql_run
 from lambdasette.writes.transaction import Transaction
@@ -130,13 +131,6 @@ def text(data: dict[str, Any], key: str) -> str | None:
     return value
 
 
-def written_json(body: dict[str, Any], txid: int | None, status: int = 200) -> Response:
-    headers = {"Cache-Control": "private, no-store"}
-    if txid is not None:
-        headers[TXID_HEADER] = str(txid)
-    return json_response(body, status=status, headers=headers)
-
-
 def store(ctx: Context) -> Response:
     """`POST /<db>/-/queries/store`: 201 `{"ok", "unstable", "query"}`."""
     ds, database, actor = ctx.ds, ctx.database, ctx.actor
@@ -180,8 +174,8 @@ def store(ctx: Context) -> Response:
         write_internal.store_query(tx, query)
         return query
 
-    query, txid = ds.writer.run(database, work)
-    return written_json({"ok": True, "unstable": UNSTABLE, "query": query.as_json()}, txid, status=201)
+    query, txid = perform(ctx, work)
+    return written({"ok": True, "unstable": UNSTABLE, "query": query.as_json()}, txid, status=201)
 
 
 def _visible(ctx: Context) -> StoredQuery:
@@ -248,11 +242,11 @@ def update(ctx: Context) -> Response:
         write_internal.update_query(tx, query)
         return query
 
-    query, txid = ds.writer.run(database, work)
+    query, txid = perform(ctx, work)
     out: dict[str, Any] = {"ok": True}
     if as_bool(data.get("return")):
         out["query"] = query.as_json()
-    return written_json(out, txid)
+    return written(out, txid)
 
 
 def delete(ctx: Context) -> Response:
@@ -267,8 +261,8 @@ def delete(ctx: Context) -> Response:
     def work(tx: Transaction) -> None:
         write_internal.delete_query(tx, existing.name)
 
-    _, txid = ds.writer.run(ctx.database, work)
-    return written_json({"ok": True}, txid)
+    _, txid = perform(ctx, work)
+    return written({"ok": True}, txid)
 
 
 # -- listing -----------------------------------------------------------------------------------
