@@ -152,13 +152,13 @@ def render_row_v10(ctx: Context, found: FoundRow, rows: list[tuple[Any, ...]], s
     assigned = ctx.ds.column_types(database, tbl) if wanted & {"column_types", "render_cell"} else {}
     providers: dict[str, Callable[[], Any]] = {
         "columns": lambda: columns,
-        "primary_keys": lambda: tbl.pks,
+        "primary_keys": lambda: tbl.row_keys,
         "column_details": lambda: extras.column_details(found.conn, tbl.name),
         "render_cell": lambda: extras.render_cells(columns, rows, assigned),
         "debug": lambda: {"url_vars": {"database": database, "table": tbl.name,
                                        "pks": ",".join(ctx.target.pk), "format": ctx.target.ext},
                           "resolved": {"table": tbl.name, "sql": found.sql, "params": found.params,
-                                       "pks": tbl.pks, "pk_values": ctx.target.pk}},
+                                       "pks": tbl.row_keys, "pk_values": ctx.target.pk}},
         "request": lambda: extras.request_block(ctx),
         "query": lambda: {"sql": found.sql, "params": found.params},
         "column_types": lambda: extras.column_types_block(assigned),
@@ -176,7 +176,7 @@ def render_row_v10(ctx: Context, found: FoundRow, rows: list[tuple[Any, ...]], s
         "database": database,
         "table": tbl.name,
         "rows": shown if shape == "arrays" else objects,
-        "primary_keys": tbl.pks,
+        "primary_keys": tbl.row_keys,  # ["rowid"] for a rowid table, as 1.0a41 says
         "primary_key_values": ctx.target.pk,
         **extras.resolve(names, providers),
         "query_ms": (time.perf_counter() - start) * 1000,
