@@ -365,7 +365,8 @@ def test_schema_pages(api: Api) -> None:
         full = c.get("/fixtures/-/schema.json", headers=api.headers()).json()
         assert "CREATE TABLE owners" in full["schema"]
         seen = c.get("/fixtures/-/schema.json", headers=api.headers("alice")).json()
-        assert "CREATE TABLE dogs" in seen["schema"] and "owners (" not in seen["schema"]
+        # dogs has a foreign key to owners, which alice may not view: its statement names it
+        assert "CREATE TABLE compound" in seen["schema"] and "owners" not in seen["schema"]
         md = c.get("/fixtures/-/schema.md", headers=api.headers())
         assert md.headers["content-type"].startswith("text/markdown") and md.text.startswith("# Schema for fixtures")
         table = c.get("/fixtures/dogs/-/schema.json").json()
@@ -424,3 +425,33 @@ def test_every_action_and_abbreviation_is_accepted_everywhere(tmp_path: Path) ->
     record = tokens.verify(LocalTokenStore(tmp_path / "t.db"), out.stdout.strip())
     assert record is not None and record.restrictions == {
         "a": ["execute-write-sql"], "d": {"data": ["store-query"]}, "r": {"data": {"t": ["set-column-type"]}}}
+
+
+def test_schemas_never_name_a_hidden_table(tmp_path: Path) -> None:
+    """A trigger that writes a hidden table, a foreign key to one, a view over one: their
+    statements would name it, so a caller who may not view it does not get them."""
+    path = tmp_path / "s.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE payroll (id INTEGER PRIMARY KEY, salary INTEGER);
+        CREATE TABLE staff (id INTEGER PRIMARY KEY, name TEXT, pay_id INTEGER REFERENCES payroll(id));
+        CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+        CREATE TRIGGER notes_audit AFTER INSERT ON notes BEGIN INSERT INTO payroll (salary) VALUES (0); END;
+        CREATE VIEW pay_view AS SELECT * FROM payroll;
+    """)
+    conn.close()
+    store = LocalTokenStore(tmp_path / "t.db")
+    alice = tokens.create(store, "alice")[0]
+    policy = Policy.parse({"databases": {"s": {"tables": {"payroll": {"permissions": {"view-table": {"id": "root"}}}}}}})
+    ds = Lambdasette(storage=LocalStorage([path]), tokens=store, policy=policy, options=Options(public=True))
+    with TestClient(create_app(ds)) as c:
+        h = {"Authorization": f"Bearer {alice}"}
+        text = c.get("/s/-/schema.json", headers=h).json()["schema"]
+        assert "payroll" not in text.lower() and "CREATE TABLE notes" in text
+        assert "payroll" not in c.get("/-/schema.json", headers=h).text.lower()
+        assert c.get("/s/notes/-/schema.json", headers=h).json()["schema"].startswith("CREATE TABLE notes")
+        assert c.get("/s/staff/-/schema.json", headers=h).status_code == 403
+        assert c.get("/s/staff.json?_extra=table_definition", headers=h).json()["table_definition"] is None
+        root = tokens.create(store, "root")[0]
+        full = c.get("/s/-/schema.json", headers={"Authorization": f"Bearer {root}"}).json()["schema"]
+        assert "CREATE TRIGGER notes_audit" in full and "CREATE VIEW pay_view" in full

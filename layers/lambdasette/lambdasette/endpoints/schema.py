@@ -9,11 +9,13 @@ their indexes and triggers (never lambdasette's or Litestream's own tables); a t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.responses import Response
 
 from lambdasette.endpoints.table import get_table
+from lambdasette.errors import ApiError
 from lambdasette.query.schema import LITESTREAM_PREFIX, Schema
 from lambdasette.web.context import Context
 from lambdasette.web.responses import json_response
@@ -33,10 +35,31 @@ def master(ctx: Context, database: str) -> list[tuple[str, str, str, str]]:
         conn.close()
 
 
-def database_schema_sql(rows: list[tuple[str, str, str, str]], schema: Schema) -> str:
+# Identifiers however quoted, string literals, and bare words: every name a statement could
+# mention (a literal too, to be safe).
+_NAMES = re.compile(r'"((?:[^"]|"")*)"|\[([^\]]*)\]|`((?:[^`]|``)*)`|'
+                    r"'((?:[^']|'')*)'|([A-Za-z_][A-Za-z0-9_$]*)")
+
+
+def names_in(sql: str) -> set[str]:
+    """Every name `sql` mentions (lower-cased)."""
+    return {next(g for g in match.groups() if g is not None).lower() for match in _NAMES.finditer(sql)}
+
+
+def hidden_names(ctx: Context, database: str, seen: Schema) -> frozenset[str]:
+    """The tables and views of `database` the caller may not view (lower-cased): `seen` is
+    the caller's view of the schema."""
+    everything = ctx.ds.schema(database, ctx.ds.connection(database))
+    visible = {name.lower() for name in seen.tables}
+    return frozenset(name.lower() for name in everything.tables if name.lower() not in visible)
+
+
+def database_schema_sql(rows: list[tuple[str, str, str, str]], schema: Schema,
+                        hidden: frozenset[str] = frozenset()) -> str:
     """The `CREATE` statements of the database (`rows` of sqlite_master), as 1.0a41 joins
     them (`;` and a newline), of what `schema` (the caller's view of it) holds: its tables
-    and views, and the indexes and triggers on them."""
+    and views, and the indexes and triggers on them — leaving out any statement that names a
+    `hidden` table (a trigger that writes one, a foreign key to one)."""
     visible = {name.lower() for name in schema.tables}
     kept = []
     for kind, name, table, sql in rows:
@@ -44,8 +67,18 @@ def database_schema_sql(rows: list[tuple[str, str, str, str]], schema: Schema) -
             continue
         owner = name if kind in ("table", "view") else table
         if owner.lower() in visible or (kind == "table" and name.startswith("sqlite_")):
-            kept.append(sql)
+            if not (hidden and names_in(sql) & hidden):
+                kept.append(sql)
     return ";\n".join(kept)
+
+
+def definition(ctx: Context, database: str, name: str, kind: str, seen: Schema) -> str | None:
+    """The `CREATE` statement of a table or view (`kind`), None if there is none or if it
+    names a table or view the caller may not view."""
+    sql = next((row[3] for row in master(ctx, database) if row[0] == kind and row[1] == name), None)
+    if sql is not None and names_in(sql) & hidden_names(ctx, database, seen):
+        return None
+    return sql
 
 
 def _answer(ctx: Context, body: dict[str, Any], heading: str, sql: str) -> Response:
@@ -62,7 +95,8 @@ def instance_schema(ctx: Context) -> Response:
         if not ctx.ds.can(ctx.actor, "view-database", name):
             continue
         _, schema = ctx.open(name)
-        schemas.append({"database": name, "schema": database_schema_sql(master(ctx, name), schema)})
+        sql = database_schema_sql(master(ctx, name), schema, hidden_names(ctx, name, schema))
+        schemas.append({"database": name, "schema": sql})
     if ctx.target.format == "md":
         text = "\n\n".join(f"# Schema for {s['database']}\n\n```sql\n{s['schema']}\n```" for s in schemas)
         return Response(text, media_type=MARKDOWN)
@@ -76,15 +110,16 @@ def database_schema(ctx: Context) -> Response:
     ctx.ds.require(ctx.actor, "view-database", name,
                    message="You do not have permission to view this database")
     _, schema = ctx.open(name)
-    sql = database_schema_sql(master(ctx, name), schema)
+    sql = database_schema_sql(master(ctx, name), schema, hidden_names(ctx, name, schema))
     return _answer(ctx, {"database": name, "schema": sql}, f"Schema for {name}", sql)
 
 
 def table_schema(ctx: Context) -> Response:
     """`/<db>/<table>/-/schema.json`: the table's or view's `CREATE` statement; needs
     `view-table`, checked before the table is looked up."""
-    _, _, tbl = get_table(ctx)
-    sql = next((row[3] for row in master(ctx, ctx.database)
-                if row[0] in ("table", "view") and row[1] == tbl.name), None)
+    _, schema, tbl = get_table(ctx)
+    sql = definition(ctx, ctx.database, tbl.name, "view" if tbl.is_view else "table", schema)
+    if sql is None:
+        raise ApiError(403, "You may not view this table's schema: it names a table you may not view")
     return _answer(ctx, {"database": ctx.database, "table": tbl.name, "schema": sql},
                    f"Schema for {ctx.database}.{tbl.name}", sql or "")

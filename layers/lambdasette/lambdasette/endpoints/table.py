@@ -135,6 +135,8 @@ class TablePage:
     query_ms: float
     # The rows as the page's SQL returned them (with the columns only pagination needs).
     raw_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    # The schema as the caller may see it.
+    schema: Schema | None = None
 
 
 def table(ctx: Context) -> Response:
@@ -281,7 +283,7 @@ def build_page(
     return TablePage(
         database=database, table=tbl, plan=plan, columns=columns, rows=rows, expanded=expand,
         expandable=labels.expandable(schema, ds.metadata, database, tbl) if envelope else [],
-        count=count, facets=found, next_token=next_token, raw_rows=raw_rows,
+        count=count, facets=found, next_token=next_token, raw_rows=raw_rows, schema=schema,
         next_url=next_url(ctx, plan, next_token) if next_token is not None else None,
         query_ms=(time.perf_counter() - start) * 1000,
     )
@@ -384,9 +386,9 @@ def table_extras(ctx: Context, conn: sqlite3.Connection, page: TablePage,
     def definition(kind: str) -> str | None:
         if tbl.is_view != (kind == "view"):
             return None
-        row = conn.execute("select sql from sqlite_master where name = ? and type = ?",
-                           [name, kind]).fetchone()
-        return row[0] if row else None
+        from lambdasette.endpoints.schema import definition as create_statement
+
+        return create_statement(ctx, database, name, kind, page.schema or ctx.open(database)[1])
 
     return {
         "count": lambda: page.count,
