@@ -369,9 +369,11 @@ def test_schema_pages(api: Api) -> None:
         assert "CREATE TABLE compound" in seen["schema"] and "owners" not in seen["schema"]
         md = c.get("/fixtures/-/schema.md", headers=api.headers())
         assert md.headers["content-type"].startswith("text/markdown") and md.text.startswith("# Schema for fixtures")
-        table = c.get("/fixtures/dogs/-/schema.json").json()
+        table = c.get("/fixtures/dogs/-/schema.json", headers=api.headers()).json()
         assert table["table"] == "dogs" and table["schema"].startswith("CREATE TABLE dogs")
-        assert c.get("/fixtures/dogs/-/schema.md").text.startswith("# Schema for fixtures.dogs")
+        assert c.get("/fixtures/dogs/-/schema.md", headers=api.headers()).text.startswith(
+            "# Schema for fixtures.dogs")
+        assert c.get("/fixtures/dogs/-/schema.json").status_code == 403  # names owners
         assert c.get("/fixtures/owners/-/schema.json", headers=api.headers("alice")).status_code == 403
         assert c.get("/fixtures/nope/-/schema.json", headers=api.headers()).status_code == 404
         instance = c.get("/-/schema.json").json()
