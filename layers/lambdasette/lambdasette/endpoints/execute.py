@@ -19,6 +19,7 @@ from typing import Any
 from starlette.responses import Response
 
 from lambdasette.auth import authorizer, write_sql
+from lambdasette.endpoints.schema import names_in
 from lambdasette.endpoints.write import perform, written
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
@@ -128,17 +129,36 @@ TABLE_ACTIONS = ("view-table", "insert-row", "update-row", "delete-row", "alter-
                  "drop-view", "set-column-type")
 
 
-def refuse(ctx: Context, verdict: write_sql.Verdict) -> None:
+HIDDEN_MESSAGE = "Permission denied: the statement reads or writes a table you may not view"
+
+
+def unseen(ctx: Context, table: str | None) -> bool:
+    """A table the caller may do nothing with: as far as they can tell, it does not exist."""
+    return table is not None and not any(
+        ctx.ds.can(ctx.actor, action, ctx.database, table) for action in TABLE_ACTIONS)
+
+
+def refuse(ctx: Context, verdict: write_sql.Verdict, sql: str) -> None:
     """Raise the verdict's first problem, if any. A table the caller may do nothing with is
-    worded as if it did not exist, as every read path words it (1.0a41 names it)."""
+    never named: one their SQL names is worded as missing (`no such table`, as every read path
+    words it); one only a trigger, a view or a foreign-key action reaches gets a 403 that does
+    not say which (1.0a41 names it either way)."""
     if not verdict.problems:
         return
     status, text = verdict.problems[0]
     requirement = verdict.missing[0]
-    if requirement is not None and requirement.table is not None and not any(
-            ctx.ds.can(ctx.actor, action, ctx.database, requirement.table) for action in TABLE_ACTIONS):
-        raise ApiError(400, f"Could not analyze query: no such table: {requirement.table}")
+    if requirement is not None and unseen(ctx, requirement.table):
+        table = requirement.table or ""
+        if table.lower() in names_in(sql):
+            raise ApiError(400, f"Could not analyze query: no such table: {table}")
+        raise ApiError(403, HIDDEN_MESSAGE)
     raise ApiError(status, text)
+
+
+def redacted(ctx: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Analysis rows without the names of tables the caller may do nothing with."""
+    return [{**row, "table": None} if unseen(ctx, row.get("table") or None) else row  # type: ignore[arg-type]
+            for row in rows]
 
 
 def require_access(ctx: Context) -> None:
@@ -163,7 +183,7 @@ def execute_write(ctx: Context) -> Response:
     def work(tx: Transaction) -> write_sql_run.WriteResult:
         def check(analysis: write_sql.Analysis) -> None:
             verdict = judge(ctx, tx.schema().owners(), analysis)
-            refuse(ctx, verdict)
+            refuse(ctx, verdict, sql)
             shown.extend({k: v for k, v in row.items() if k != "allowed"} for row in verdict.rows)
 
         max_value = max(ctx.ds.settings.max_value_mb, 1) * execute.MiB
@@ -203,7 +223,7 @@ def analyze(ctx: Context) -> Response:
             conn = ctx.ds.storage.connect(ctx.database)
             try:
                 analysis = write_sql_run.analyze(conn, sql, {name: "" for name in names})
-                rows = judge(ctx, ctx.ds.schema(ctx.database, conn).owners(), analysis).rows
+                rows = redacted(ctx, judge(ctx, ctx.ds.schema(ctx.database, conn).owners(), analysis).rows)
             finally:
                 conn.close()
         except ApiError as exc:

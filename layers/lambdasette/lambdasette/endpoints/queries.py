@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from lambdasette.auth import write_sql
 from lambdasette.endpoints import extras
-from lambdasette.endpoints.execute import function_allowed, refuse
+from lambdasette.endpoints.execute import function_allowed, redacted, refuse
 from lambdasette.endpoints.write import perform, written
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
@@ -108,7 +108,7 @@ def checked_sql(ctx: Context, tx: Transaction, sql: Any) -> tuple[bool, list[str
         analysis, ctx.database,
         allowed=lambda action, table: ctx.ds.can(ctx.actor, action, ctx.database, table),
         owner=lambda name: owners.get(name, name), function_allowed=function_allowed)
-    refuse(ctx, verdict)
+    refuse(ctx, verdict, sql)
     return True, derived
 
 
@@ -423,8 +423,8 @@ def analyze_store(ctx: Context) -> Response:
             def allowed(action: str, table: str | None) -> bool:
                 return ds.can(ctx.actor, action, database, table)
 
-            rows = write_sql.judge(analysis, database, allowed, lambda n: owners.get(n, n),
-                                   function_allowed).rows
+            rows = redacted(ctx, write_sql.judge(analysis, database, allowed, lambda n: owners.get(n, n),
+                                                 function_allowed).rows)
         except Exception as exc:  # what SQLite cannot compile
             error = str(exc)
         finally:
