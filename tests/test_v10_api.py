@@ -457,3 +457,18 @@ def test_schemas_never_name_a_hidden_table(tmp_path: Path) -> None:
         root = tokens.create(store, "root")[0]
         full = c.get("/s/-/schema.json", headers={"Authorization": f"Bearer {root}"}).json()["schema"]
         assert "CREATE TRIGGER notes_audit" in full and "CREATE VIEW pay_view" in full
+
+
+def test_the_token_api_takes_every_action(api: Api) -> None:
+    with api.client() as c:
+        r = c.post("/-/api/tokens", headers=api.headers(),
+                   json={"restrictions": {"a": ["ews", "pd"], "d": {"fixtures": ["sq", "cv"]},
+                                          "r": {"fixtures": {"dogs": ["sct", "dv"], "q": ["uq", "dq"]}}}})
+        assert r.status_code == 201, r.text
+        assert r.json()["restrictions"] == {
+            "a": ["execute-write-sql", "permissions-debug"], "d": {"fixtures": ["create-view", "store-query"]},
+            "r": {"fixtures": {"dogs": ["drop-view", "set-column-type"], "q": ["delete-query", "update-query"]}}}
+        minted = r.json()["token"]
+        assert c.get("/-/actions.json", headers=api.headers(minted)).status_code == 200
+        r = c.post("/-/api/tokens", headers=api.headers(), json={"restrictions": {"a": ["nope"]}})
+        assert r.status_code == 400
