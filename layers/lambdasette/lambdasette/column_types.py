@@ -84,6 +84,8 @@ def _render_json(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class ColumnType:
+    """One column type: its name and description, the SQLite types it fits, how it checks a
+    value (an error message, or None) and renders one as HTML (None: as the plain value)."""
     name: str
     description: str
     sqlite_types: tuple[str, ...] = ("TEXT",)
@@ -91,6 +93,7 @@ class ColumnType:
     render: Callable[[Any], str | None] = lambda value: None
 
     def applies_to(self, declared: str | None) -> bool:
+        """Does the type fit a column declared `declared`?"""
         return sqlite_type(declared) in self.sqlite_types
 
 

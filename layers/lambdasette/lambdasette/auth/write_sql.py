@@ -53,6 +53,7 @@ WRITE_OPERATIONS = frozenset({"insert", "update", "delete", "create", "alter", "
 
 
 def is_internal_table(name: str) -> bool:
+    """SQLite's, Litestream's or lambdasette's own table: no caller's SQL touches it."""
     lowered = name.lower()
     return lowered in INTERNAL_TABLES or lowered.startswith(INTERNAL_PREFIXES)
 
@@ -89,16 +90,19 @@ class Operation:
 
 @dataclass
 class Analysis:
+    """Every operation of one statement, in the order SQLite reported them."""
     operations: list[Operation]
     # The statement returns rows (RETURNING): they are a read of the tables it writes.
     returns_rows: bool = False
 
     @property
     def is_write(self) -> bool:
+        """Anything but reads (1.0a41's `operation_is_write`): the statement is a write."""
         return any(op.operation in WRITE_OPERATIONS for op in self.operations)
 
     @property
     def changes_schema(self) -> bool:
+        """The statement creates, alters or drops something."""
         return any(op.operation in ("create", "alter", "drop") for op in self.operations)
 
 
@@ -362,6 +366,7 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
+        """No problem: the caller may run the statement."""
         return not self.problems
 
 

@@ -78,6 +78,8 @@ def _count_unsafe(name: str, schema: Any) -> bool:
 
 
 def database(ctx: Context) -> Response:
+    """`/<db>.json`: the database's tables, views and queries (0.65's body or 1.0a41's), or with
+    `?sql=` a query."""
     name = ctx.target.database or ""
     if ctx.args.get("sql"):
         return query(ctx)

@@ -32,6 +32,7 @@ _ALL = frozenset({TABLE, ROW, QUERY})
 
 @dataclass(frozen=True)
 class Extra:
+    """One `?_extra=` block: its name, 1.0a41's description of it, the page kinds offering it."""
     name: str
     description: str
     scopes: frozenset[str]

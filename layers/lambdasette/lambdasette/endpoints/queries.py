@@ -59,6 +59,7 @@ def as_bool(value: Any) -> bool:
 
 
 def optional_bool(value: str | None, name: str) -> bool | None:
+    """A `0`/`1` filter argument: None when absent, 400 for anything else."""
     if value is None or value == "":
         return None
     if value.lower() in TRUE_WORDS:
@@ -113,6 +114,7 @@ def checked_sql(ctx: Context, tx: Transaction, sql: Any) -> tuple[bool, list[str
 
 
 def options_of(data: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A query's options (`hide_sql`, `fragment`, `on_*`) from `data`, over `base`."""
     options = dict(base or {})
     for key in OPTION_KEYS:
         if key in data:
@@ -125,6 +127,7 @@ def options_of(data: dict[str, Any], base: dict[str, Any] | None = None) -> dict
 
 
 def text(data: dict[str, Any], key: str) -> str | None:
+    """`data[key]`, which must be text when given (400 otherwise)."""
     value = data.get(key)
     if value is not None and not isinstance(value, str):
         raise ApiError(400, f"{key} must be a string")

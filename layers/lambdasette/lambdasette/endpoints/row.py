@@ -88,6 +88,7 @@ def fetch_row(ctx: Context) -> FoundRow:
 
 
 def row(ctx: Context) -> Response:
+    """A row page: 0.65's body, or 1.0a41's with its `?_extra=` blocks (`render_row_v10`)."""
     database = ctx.database
     ds, args = ctx.ds, ctx.args
     start = time.perf_counter()

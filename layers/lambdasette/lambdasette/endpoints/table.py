@@ -140,6 +140,8 @@ class TablePage:
 
 
 def table(ctx: Context) -> Response:
+    """A table or view page (or a named query of that name): built once (`build_page`), then
+    rendered in 0.65's format (`render_page`) or 1.0a41's (`render_page_v10`)."""
     # As in 0.65, a metadata query's name comes before a table's; as in 1.0a41, a table's
     # before a stored query's (storing one with a table's name is refused, but a table may
     # be created later) — so stored queries are only looked for where no table is.

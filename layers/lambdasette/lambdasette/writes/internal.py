@@ -64,6 +64,7 @@ def update_query(tx: Transaction, query: internal.StoredQuery) -> None:
 
 
 def delete_query(tx: Transaction, name: str) -> None:
+    """Delete a stored query (nothing if there is none)."""
     if _exists(tx, internal.QUERIES):
         tx.conn.execute(f'delete from "{internal.QUERIES}" where name = ?', [name])
 

@@ -47,6 +47,7 @@ class WriteResult:
 
     @property
     def message(self) -> str:
+        """1.0a41's message: `Query executed, N rows affected`."""
         if self.rowcount == -1:
             return "Query executed"
         return f"Query executed, {self.rowcount} row{'' if self.rowcount == 1 else 's'} affected"
