@@ -14,6 +14,17 @@ from lambdasette.storage.local import LocalStorage
 from .fixture_db import make_fixture_db
 
 
+@pytest.fixture(autouse=True)
+def package_logging() -> Iterator[None]:
+    """Logging is process-wide: a test that builds a Lambda handler (which sends the package's
+    logs to stdout as JSON, not to the root logger) must not change what later tests see."""
+    import logging
+
+    logger = logging.getLogger("lambdasette")
+    yield
+    logger.handlers[:], logger.level, logger.propagate = [], logging.NOTSET, True
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A moto server over real HTTP for the whole session; clients get its URL."""

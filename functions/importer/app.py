@@ -12,4 +12,4 @@ DEFINITIONS = Path(os.environ.get("LAMBDASETTE_IMPORTS_DIR", Path(__file__).reso
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    return lambda_handler(event, DEFINITIONS)
+    return lambda_handler(event, DEFINITIONS, context)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lambdasette import logs
 from lambdasette.app import create_app
 from lambdasette.auth.permissions import Policy
 from lambdasette.auth.tokens import open_store
@@ -27,18 +29,23 @@ log = logging.getLogger("lambdasette")
 LAMBDA_MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 
 
-class RawPathFromEvent:
-    """Restores `raw_path` from an API Gateway v2 event: Mangum leaves it None and
-    percent-decodes `path`, which would turn an encoded '/' into a separator."""
+class LambdaScope:
+    """Completes Mangum's scope for the app: restores `raw_path` from an API Gateway v2 event
+    (Mangum leaves it None and percent-decodes `path`, which would turn an encoded '/' into a
+    separator), and says whether this is the container's first invocation (the request log's
+    `cold_start`; the handler clears `cold` after each invocation, tasks included)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self.cold = True
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        event = scope.get("aws.event") or {}
-        raw = event.get("rawPath")
-        if scope.get("type") == "http" and raw and not scope.get("raw_path"):
-            scope = dict(scope, raw_path=raw.encode("utf-8"))
+        if scope.get("type") == "http":
+            event = scope.get("aws.event") or {}
+            raw = event.get("rawPath")
+            scope = dict(scope, **{"lambdasette.cold_start": self.cold})
+            if raw and not scope.get("raw_path"):
+                scope["raw_path"] = raw.encode("utf-8")
         await self.app(scope, receive, send)
 
 
@@ -91,7 +98,7 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
                           path=Path(tokens_db) if tokens_db else None),
         policy=load_policy(env.get("LAMBDASETTE_PERMISSIONS")),
     )
-    return RawPathFromEvent(create_app(ds))
+    return LambdaScope(create_app(ds))
 
 
 # Lambda refuses a synchronous answer over 6 MB (its payload: the API Gateway response as
@@ -112,15 +119,20 @@ def within_payload_limit(http: Callable[[Any, Any], Any]) -> Callable[[Any, Any]
         if size <= LAMBDA_PAYLOAD_LIMIT:
             return response
         path = (event or {}).get("rawPath", "") if isinstance(event, dict) else ""
-        log.error("Answer to %s is %d bytes, over Lambda's 6 MB: answering 413", path, size)
+        headers = {k: v for k, v in (response.get("headers") or {}).items()
+                   if k.lower().startswith("access-control-") or k.lower() in ("vary", "x-request-id")}
+        request_id = next((v for k, v in headers.items() if k.lower() == "x-request-id"), None)
+        log.error("Answer to %s is %d bytes, over Lambda's 6 MB: answering 413", path, size,
+                  extra={"fields": {"request_id": request_id, "path": path, "bytes": size}})
         error = ApiError(413, f"The answer would be {size} bytes, more than AWS Lambda can return "
                               "(6 MB). Ask for less: fewer rows (_size=), fewer columns (_col=), "
                               "or page through with _next.")
-        headers = {k: v for k, v in (response.get("headers") or {}).items()
-                   if k.lower().startswith("access-control-") or k.lower() == "vary"}
         headers["content-type"] = "application/json; charset=utf-8"
+        body = error.body()
+        if request_id:
+            body["request_id"] = request_id
         return {"statusCode": 413, "headers": headers, "isBase64Encoded": False,
-                "body": json.dumps(error.body())}
+                "body": json.dumps(body)}
 
     return handler
 
@@ -130,17 +142,41 @@ def handler_for(role: str) -> Any:
     direct invocations of `tasks` (maintenance, import batches)."""
     from mangum import Mangum
 
+    logs.configure("stdout")  # Lambda sends stdout to the function's log group, line by line
     app = build(role)
     http = within_payload_limit(Mangum(app, lifespan="off"))
-    if role != "write":
-        return http
     from lambdasette.handlers import tasks
 
     ds = app.app.state.lambdasette
 
     def handler(event: Any, context: Any) -> Any:
-        if tasks.is_task(event):
-            return tasks.run(ds, event)
-        return http(event, context)
+        try:
+            if role == "write" and tasks.is_task(event):
+                return run_task(ds, event, context, cold=app.cold)
+            return http(event, context)
+        finally:
+            app.cold = False
 
     return handler
+
+
+def run_task(ds: Lambdasette, event: dict[str, Any], context: Any, *, cold: bool) -> Any:
+    """A direct invocation of the write function (maintenance, an import batch), logged as
+    one line like a request, with Lambda's request id."""
+    from lambdasette.handlers import tasks
+
+    started = time.perf_counter()
+    fields: dict[str, Any] = {"request_id": getattr(context, "aws_request_id", None),
+                              "task": event.get("lambdasette"), "cold_start": cold}
+    try:
+        result = tasks.run(ds, event)
+    except Exception:
+        fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        log.exception("Task %s failed", fields["task"], extra={"fields": fields})
+        raise
+    fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    ok = result.get("ok") if isinstance(result, dict) else None
+    fields["ok"] = ok
+    log.log(logging.INFO if ok is not False else logging.WARNING, "Task %s", fields["task"],
+            extra={"fields": fields})
+    return result

@@ -28,9 +28,13 @@ class Sink(Protocol):
 
 @dataclass
 class Progress:
+    """Where a run stands; listeners hear of it after every page and at the end."""
+
     pages: int = 0
     received: int = 0
     written: int = 0
+    url: str = ""  # the last page's, secrets scrubbed
+    page_records: int = 0  # records on the last page
     listeners: list[Callable[[Progress], None]] = field(default_factory=list)
 
     def update(self) -> None:
@@ -51,6 +55,7 @@ def run(definition: Definition, sink: Sink, *, today: datetime.date | None = Non
     try:
         for page in pages(definition, secrets, today):
             progress.pages += 1
+            progress.url, progress.page_records = page.url, len(page.records)
             for i, record in enumerate(page.records):
                 batch.append(map_record(definition, record, f"page {page.number} record {i + 1}"))
                 progress.received += 1

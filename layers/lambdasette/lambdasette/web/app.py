@@ -12,7 +12,10 @@ Every handler has the signature `(Context) -> Response` and runs in a worker thr
 (`lambdasette serve` stays concurrent) or directly in Lambda (one request per container).
 Errors map to HTTP here and only here (`as_api_error`), and the headers every response
 carries are added here: `X-Content-Type-Options: nosniff` on all, `Cache-Control: private,
-no-store` on all to a request with credentials (or a POST), CORS when enabled.
+no-store` on all to a request with credentials (or a POST), CORS when enabled, and
+`X-Request-Id` on all (also in every error body as `request_id`). Every request is logged
+here, once, as one JSON line when its answer has been sent (`requestlog`); an unexpected
+error is logged with its traceback and the request id.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from lambdasette.args import Args
+from lambdasette.auth.tokens import parse_token
 from lambdasette.errors import (
     ApiError,
     DatabaseNotFound,
@@ -40,6 +44,7 @@ from lambdasette.errors import (
 from lambdasette.instance import Lambdasette
 from lambdasette.web.body import read_bytes
 from lambdasette.web.context import Context, choose_api
+from lambdasette.web.requestlog import REQUEST_ID_HEADER, RequestRecord, request_id
 from lambdasette.web.responses import (
     CORS_HEADERS,
     READ_CORS_HEADERS,
@@ -85,16 +90,20 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
     """The ASGI app serving `routes` for the instance `ds`."""
     router = Router(routes)
 
-    async def dispatch(request: Request) -> Response:
-        path = raw_path(request)
+    async def dispatch(request: Request, record: RequestRecord) -> Response:
+        path = record.path
         try:
             response = await handle(ds, router, request, path)
         except LambdasetteError as exc:
-            response = error_response(as_api_error(exc, writing=request.method == "POST"))
+            error = as_api_error(exc, writing=request.method == "POST")
+            if error.status >= 500:
+                log.warning("%s %s: %s", request.method, path, exc, extra=record.context())
+            response = error_response(error, record.request_id)
         except Exception:  # a bug, never the client's fault: log it, answer JSON
-            log.exception("Unhandled error for %s %s", request.method, path)
-            response = error_response(ApiError(500, "Internal server error"))
+            log.exception("Unhandled error for %s %s", request.method, path, extra=record.context())
+            response = error_response(ApiError(500, "Internal server error"), record.request_id)
         headers = response.headers
+        headers[REQUEST_ID_HEADER] = record.request_id
         headers["Vary"] = "Cookie, Authorization"
         headers["X-Content-Type-Options"] = "nosniff"
         if request.method == "POST" or "authorization" in request.headers:
@@ -110,20 +119,54 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
                 headers["Vary"] += ", Access-Control-Request-Headers"
         return response
 
+    first = [True]  # this process has served no request yet: its first one is a cold start
+
     class Dispatch:
         """Every request, whatever its path or method (TRACE, made-up verbs), reaches
-        `dispatch`, so every answer is JSON with the headers above."""
+        `dispatch`, so every answer is JSON with the headers above, and is logged."""
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 return
-            response = await dispatch(Request(scope, receive))
-            await response(scope, receive, send)
+            request = Request(scope, receive)
+            cold = scope.get("lambdasette.cold_start")  # Lambda's handler knows; else our own
+            if cold is None:
+                cold = first[0]
+            first[0] = False
+            record = RequestRecord(request_id(request.headers.get(REQUEST_ID_HEADER), scope),
+                                   request.method, raw_path(request), scope.get("query_string", b"")
+                                   .decode("latin-1"), cold_start=bool(cold))
+            request.state.log = record
+            response = await dispatch(request, record)
+
+            async def counted(message: Message) -> None:
+                # What was really sent: a streamed CSV's size is known only at its end.
+                if message["type"] == "http.response.start":
+                    record.status = message["status"]
+                elif message["type"] == "http.response.body":
+                    record.bytes += len(message.get("body", b""))
+                await send(message)
+
+            try:
+                await response(scope, receive, counted)
+            except Exception:
+                # A streamed answer that failed half-way: its status went out long ago.
+                log.exception("Error while sending the answer", extra=record.context())
+                raise
+            finally:
+                record.write()
 
     app = Starlette(routes=[StarletteRoute("/{path:path}", Dispatch())])
     app.router.default = Dispatch()  # paths outside "/..." too (`OPTIONS *`)
     app.state.lambdasette = ds
     return app
+
+
+def token_id_of(token: str) -> str | None:
+    """The id of a token in our format (not a secret): its log line says which token was
+    used, even when it turns out to be revoked or wrong."""
+    parsed = parse_token(token)
+    return parsed[0] if parsed else None
 
 
 def takes_post(router: Router, path: str) -> bool:
@@ -141,6 +184,9 @@ async def handle(ds: Lambdasette, router: Router, request: Request, path: str) -
         # As 0.65 answers it, with or without --cors (which only adds the CORS headers).
         return Response(b"ok", media_type="text/plain; charset=utf-8")
     token = ds.credential(request.headers.get("authorization"))  # its shape only: no store yet
+    record: RequestRecord | None = getattr(request.state, "log", None)
+    if record is not None and token is not None:
+        record.token_id = token_id_of(token)
     if token is None and not ds.options.public:
         raise ApiError(401, "Authentication required: send Authorization: Bearer <token>",
                        headers={"WWW-Authenticate": "Bearer"})
@@ -150,6 +196,8 @@ async def handle(ds: Lambdasette, router: Router, request: Request, path: str) -
     if not reading and ds.options.role == "read":
         raise ApiError(405, "This function serves reads only; writes go to the write function")
     target = resolve(path)
+    if record is not None:
+        record.database = target.database
     match = router.match(target, method)
     if match.route is None:
         if match.allowed:
@@ -164,9 +212,11 @@ async def handle(ds: Lambdasette, router: Router, request: Request, path: str) -
     def act() -> Response:
         # The request is acted on now, its body in hand: only now is the token verified, so
         # a token revoked (or expired) while a slow body was on its way does nothing.
-        actor, record = ds.authenticate(token) if token is not None else (None, None)
+        actor, verified = ds.authenticate(token) if token is not None else (None, None)
+        if record is not None and actor is not None:
+            record.actor_id = actor.get("id")
         ctx = Context(ds, request, target, args, path, actor=actor, body=body,
-                      path_params=match.params, token=record, api=api)
+                      path_params=match.params, token=verified, api=api)
         if reading and TXID_HEADER in request.headers:
             wait_for_txid(ds, request, target.database)
         return handler(ctx)

@@ -55,9 +55,13 @@ def json_response(
                     media_type=JSON)
 
 
-def error_response(error: ApiError) -> Response:
-    return Response(dumps(error.body()), status_code=error.status, headers=error.headers,
-                    media_type=JSON)
+def error_response(error: ApiError, request_id: str | None = None) -> Response:
+    """The contract's error body; with the request's id (`request_id`), which finds its log
+    line - and, for a 5xx, the logged traceback."""
+    body = error.body()
+    if request_id is not None:
+        body["request_id"] = request_id
+    return Response(dumps(body), status_code=error.status, headers=error.headers, media_type=JSON)
 
 
 def cache_control(args: Args, default_ttl: int) -> dict[str, str]:
