@@ -33,6 +33,7 @@ import multiprocessing
 import os
 import queue
 import secrets
+import shlex
 import shutil
 import sys
 import threading
@@ -636,7 +637,9 @@ class LocalCloud:
         from lambdasette.auth import tokens
         from lambdasette.auth.store_dynamodb import DynamoDBTokenStore
 
-        return tokens.create(DynamoDBTokenStore(self.table, client=self.dynamodb()), actor)[0]
+        store = DynamoDBTokenStore(self.table, client=self.dynamodb())
+        # The CLI's lifespan (a day for root, as `serve --root` and `token create root` give).
+        return tokens.create(store, actor, None, tokens.cli_lifespan(actor, None))[0]
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         """One event through the function's handler: {"ok": True, "result": ...} or its error."""
@@ -647,7 +650,9 @@ class LocalCloud:
         env_file = self.state / ENV_FILE
         env = {**self.service_env, "LAMBDASETTE_TOKENS_TABLE": self.table,
                "LAMBDASETTE_REPLICA_URL": self.replica_url}
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        # Quoted: the replica URL holds '&' and '?', which a shell sourcing the file would
+        # otherwise read as "run in the background" and a glob.
+        env_file.write_text("".join(f"{k}={shlex.quote(str(v))}\n" for k, v in env.items()))
         sam_file = self.state / SAM_ENV_FILE
         sam_file.write_text(json.dumps(self.sam_env_vars(container_host), indent=2) + "\n")
         return env_file, sam_file

@@ -68,7 +68,7 @@ class Settings:
 
     def set(self, name: str, raw: str) -> None:
         if name not in self.names():
-            raise ValueError(f"Unknown setting: {name}")
+            raise ValueError(f"Unknown setting: {name} (settings: {', '.join(self.names())})")
         current = getattr(self, name)
         if name in CHOICES:
             value = raw.strip()
@@ -106,6 +106,43 @@ class Settings:
             if key.startswith(prefix):
                 settings.set(key[len(prefix):].lower(), value)
         return settings
+
+
+# One line per setting, for `lambdasette serve --help` (a test checks every setting has one).
+HELP = {
+    "default_page_size": "rows per table page",
+    "max_returned_rows": "cap for _size, SQL results (truncated) and _facet_size=max",
+    "sql_time_limit_ms": "time limit of every query; _timelimit can only lower it",
+    "default_facet_size": "facet values shown per facet",
+    "facet_time_limit_ms": "time limit of each facet",
+    "facet_suggest_time_limit_ms": "time limit of each facet suggestion",
+    "allow_facet": "off: no _facet",
+    "suggest_facets": "off: no suggested facets",
+    "default_allow_sql": "off: nobody may run ?sql= or _where",
+    "allow_csv_stream": "off: no _stream=on",
+    "max_csv_mb": "CSV exports stop there and say so",
+    "default_cache_ttl": "Cache-Control max-age in seconds; _ttl overrides",
+    "max_insert_rows": "rows per insert, upsert or create request",
+    "max_post_body_bytes": "larger request bodies are a 413",
+    "max_value_mb": "the largest string or BLOB a query may make or read",
+    "force_https_urls": "URLs in answers use https",
+    "trace_debug": "accepted for Datasette compatibility; no effect",
+    "max_response_bytes": "the most one answer holds (0: no cap; 5 MiB in Lambda)",
+    "replica_sync_timeout_s": "how long a write waits for the replica to confirm it (then 503)",
+    "txid_wait_ms": "how long a read waits for its copy to catch up (then 503)",
+    "replica_fresh_reads": "a replica reader asks S3 for the newest transaction before each read",
+}
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(name, default, what it does) for every setting, booleans as on/off."""
+    defaults = Settings()
+    out = []
+    for name in Settings.names():
+        value = getattr(defaults, name)
+        shown = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        out.append((name, shown, HELP.get(name, "")))
+    return out
 
 
 def query_bool(value: str | None, name: str) -> bool:

@@ -34,6 +34,19 @@ LAST_USED_EVERY = 60  # seconds: last-used time is written at most this often
 MAX_CHAIN = 16
 # Far enough for any real use; keeps `created + expires_after` a 64-bit integer everywhere.
 MAX_LIFESPAN = 100 * 365 * 24 * 3600
+# A root token may do everything. Made without a lifespan - by `serve --root` (a new one at
+# every start), `token create root`, local-cloud's `--root-token` - it lasts a day, so the
+# ones nobody remembers do not stay valid for ever. Other actors' tokens never expire unless
+# a lifespan is given, as in Datasette.
+ROOT_TOKEN_LIFESPAN = 24 * 3600
+
+
+def cli_lifespan(actor: str, expires_after: int | None) -> int | None:
+    """The lifespan of a token made from the command line: `expires_after` seconds if given
+    (0: never expires, as Datasette's `--expires-after 0`); else a day for root, none for others."""
+    if expires_after is None:
+        return ROOT_TOKEN_LIFESPAN if actor == "root" else None
+    return expires_after or None
 
 
 @dataclass
