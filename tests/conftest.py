@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +16,12 @@ from lambdasette.settings import Settings
 from lambdasette.storage.local import LocalStorage
 
 from .fixture_db import make_fixture_db
+
+# No test touches the real home directory: the per-user token store (`lambdasette serve` and
+# `token` without --tokens-db) lives in a folder of this session, for every process it starts.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="lambdasette-tests-data-")
+os.environ.pop("LAMBDASETTE_TOKENS_DB", None)
+atexit.register(shutil.rmtree, os.environ["XDG_DATA_HOME"], ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

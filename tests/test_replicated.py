@@ -256,11 +256,11 @@ def test_push_list_pull_and_point_in_time_on_a_file_replica(root_token: str, tmp
     assert "uploaded [" in pushed.stderr and pushed.stdout.startswith("Pushed")
     again = subprocess.run([*BIN, "db", "push", str(notes), "--name", "notes", "--replica-url", url],
                            capture_output=True, text=True)
-    assert again.returncode == 1 and "already has a database named notes" in again.stderr
+    assert again.returncode == 2 and "already has a database named notes" in again.stderr
     not_sqlite = tmp_path / "junk.db"
     not_sqlite.write_text("hello")
     bad = subprocess.run([*BIN, "db", "push", str(not_sqlite), "--replica-url", url], capture_output=True, text=True)
-    assert bad.returncode == 1 and "not a SQLite database" in bad.stderr
+    assert bad.returncode == 2 and "not a SQLite database" in bad.stderr
     listed = subprocess.run([*BIN, "db", "list", "--replica-url", url], capture_output=True, text=True).stdout
     assert listed.split() == ["notes"]
     node = Node("all", url, tmp_path, []).start()
@@ -277,4 +277,4 @@ def test_push_list_pull_and_point_in_time_on_a_file_replica(root_token: str, tmp
     assert bodies(sqlite3.connect(then)) == ["first", "early"]
     missing = subprocess.run([*BIN, "db", "pull", "nope", "-o", str(tmp_path / "x.db"), "--replica-url", url],
                              capture_output=True, text=True)
-    assert missing.returncode == 1 and "no database named nope" in missing.stderr
+    assert missing.returncode == 2 and "no database named nope" in missing.stderr

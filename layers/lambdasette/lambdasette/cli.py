@@ -210,11 +210,6 @@ def open_tokens(options: argparse.Namespace) -> tuple[Any, str]:
             raise CliError(f"{where}: {explain(exc)}") from None
         return store, where
     path = options.tokens_db.expanduser()
-    legacy = Path(".lambdasette/tokens.db")
-    if (legacy.exists() and not os.environ.get("LAMBDASETTE_TOKENS_DB")
-            and legacy.resolve() != path.resolve()):
-        print(f"Note: {legacy.resolve()} is not the token store used (an older default); "
-              f"pass --tokens-db {legacy} or set LAMBDASETTE_TOKENS_DB to use it", file=sys.stderr)
     store = tokens.open_store(path=path)
     return store, str(path.resolve())
 
@@ -453,7 +448,16 @@ def serve(options: argparse.Namespace) -> int:
 
 
 class CliError(Exception):
-    """A failure to tell the user in one line (`main` prints it and exits 1)."""
+    """A failure to tell the user in one line (`main` prints it and exits 2)."""
+
+
+def exit_status(exc: BaseException) -> int:
+    """2: what the command line asks for cannot be done as asked (a bad setting, a missing or
+    non-SQLite file, a name that exists, a data directory in use, no AWS configuration);
+    1: something failed while doing it (an unreachable replica, AWS refusing, a bug)."""
+    from lambdasette.errors import DataDirLocked
+
+    return 2 if isinstance(exc, (CliError, ValueError, FileNotFoundError, DataDirLocked)) else 1
 
 
 def explain(exc: BaseException) -> str:
@@ -490,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         message = " ".join(explain(exc).split())  # one line, whatever the message holds
         print(f"Error: {message}", file=sys.stderr)
-        return 1
+        return exit_status(exc)
 
 
 if __name__ == "__main__":
