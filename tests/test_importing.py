@@ -264,7 +264,7 @@ def load_handler(path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str
 
 
 def test_the_import_lambda_hands_batches_to_the_write_lambda(
-    api: str, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    api: str, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The import handler invoked with EventBridge payloads; its boto3 `invoke` reaches the real
     write handler through a Lambda Invoke API (local-cloud's), as it would reach AWS Lambda."""
@@ -302,8 +302,19 @@ def test_the_import_lambda_hands_batches_to_the_write_lambda(
             "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "t",
             "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1"})
         # EventBridge Scheduler delivers the schedule's Input as the event.
-        result = handler({"import": "federal-register-test"}, None)
+        class Context:
+            aws_request_id = "import-run-1"
+
+        capsys.readouterr()
+        result = handler({"import": "federal-register-test"}, Context())
         assert result["status"] == "ok" and result["rows_written"] == 250, result
+        # Its log (stdout, the function's log group): a JSON line per page, then the run.
+        logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+        mine = [line for line in logged if line.get("import") == "federal-register-test"]
+        pages = [line for line in mine if "page" in line]
+        assert [p["page"] for p in pages] == list(range(1, result["pages"] + 1)) and len(pages) > 1
+        assert pages[-1]["records"] == 250 and all(p["request_id"] == "import-run-1" for p in mine)
+        assert mine[-1]["status"] == "ok" and mine[-1]["rows_written"] == 250
         # An EventBridge rule's own "Scheduled Event" payload names the rule in `resources`.
         scheduled = {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
                      "source": "aws.events", "account": "123456789012", "time": "2026-11-22T06:00:00Z",

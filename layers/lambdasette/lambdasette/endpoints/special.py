@@ -14,6 +14,10 @@ from lambdasette.web.context import Context
 from lambdasette.web.responses import json_response
 
 
+# The Datasette versions whose JSON APIs this one follows: 0.65's reads, 1.0a41's writes.
+DATASETTE_API = {"read": "0.65.5", "write": "1.0a41"}
+
+
 def versions(ctx: Context) -> Response:
     ctx.ds.require(ctx.actor, "view-instance")
     conn = sqlite3.connect(":memory:")
@@ -34,8 +38,9 @@ def versions(ctx: Context) -> Response:
         conn.close()
     body = {
         "python": {"version": ".".join(map(str, sys.version_info[:3])), "full": sys.version},
-        "datasette": {"version": "0.65.5", "note": f"lambdasette {__version__}"},
-        "lambdasette": {"version": __version__},
+        "datasette": {"version": DATASETTE_API["read"], "note": f"lambdasette {__version__}"},
+        # Which Datasette each API follows, for a client deciding what it may send.
+        "lambdasette": {"version": __version__, "datasette_api": DATASETTE_API},
         "asgi": "3.0",
         "sqlite": {
             "version": sqlite3.sqlite_version,
