@@ -465,8 +465,7 @@ def explain(exc: BaseException) -> str:
     kind = type(exc).__name__
     if type(exc).__module__.startswith("botocore"):
         if kind == "NoRegionError":
-            return ("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or configure one with "
-                    "`aws configure`")
+            return "no AWS region: set AWS_DEFAULT_REGION, or configure one with `aws configure`"
         if kind in ("NoCredentialsError", "PartialCredentialsError"):
             return ("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, "
                     "or configure them with `aws configure`")

@@ -13,7 +13,6 @@ from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
 from lambdasette.web.responses import json_response
 
-
 # The Datasette versions whose JSON APIs this one follows: 0.65's reads, 1.0a41's writes.
 DATASETTE_API = {"read": "0.65.5", "write": "1.0a41"}
 

@@ -33,6 +33,11 @@ def _bytes_under(folder: Path) -> int:
     return total
 
 
+# Litestream writes a little besides the snapshot and its upload (its log, its state): below
+# this, bytes written are not yet taken for the upload.
+UPLOAD_NOISE = 64 * 1024
+
+
 def _bytes_written(pid: int) -> int | None:
     """Bytes a process has passed to write(2), sockets included (Linux's /proc/PID/io
     `wchar`); None where that cannot be read. Litestream writes the snapshot to its local
@@ -175,15 +180,22 @@ def _sync(daemon: Daemon, name: str, work: Path, size: int, progress: Progress |
             if written is None or start is None:
                 progress("confirm" if snapshot >= size else "snapshot", min(snapshot, size), size)
             else:
-                sent = max(0, written - start - snapshot)
-                if sent:
-                    progress("upload", min(sent, snapshot), snapshot)
+                sent = written - start - snapshot  # what litestream wrote beyond its snapshot
+                if sent >= snapshot > 0:
+                    progress("confirm", snapshot, snapshot)  # all sent: S3's answer is due
+                elif sent > UPLOAD_NOISE:
+                    progress("upload", sent, snapshot)
                 else:
                     progress("snapshot", min(snapshot, size), size)
-        thread.join(0.2)
+        thread.join(0.1)
     if "error" in result:
         raise ReplicaUnavailable(str(result["error"]))
     if progress:
+        written = _bytes_written(pid) if pid else None
+        snapshot = _bytes_under(meta)
+        if written is not None and start is not None and snapshot:
+            # What was sent in all, and at what rate: a small file is sent between two looks.
+            progress("upload", max(0, min(written - start - snapshot, snapshot)), snapshot)
         progress("done", size, size)
     return int(result["txid"])  # type: ignore[arg-type]
 
@@ -207,20 +219,19 @@ class ProgressBar:
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream or sys.stderr
         self.started = time.monotonic()
-        self.phase = ""
-        self.phase_started = self.started
+        self.sending: float | None = None  # when the snapshot was ready and sending began
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if phase != self.phase:
-            self.phase, self.phase_started = phase, now
+        if phase in ("restore", "snapshot"):
+            self.sending = now
         width = 30
         filled = int(width * done / total) if total else 0
         line = f"\r{self.LABELS.get(phase, phase)} [{'#' * filled}{'.' * (width - filled)}]"
         if total:
             line += f" {size(done)} of {size(total)}"
-        elapsed = now - self.phase_started
-        if phase == "upload" and elapsed > 0.2:
+        elapsed = now - (self.sending or self.started)
+        if phase == "upload" and elapsed > 0.05:
             line += f"  {size(int(done / elapsed))}/s"
         line += f"  {now - self.started:.0f} s"
         self.stream.write(f"{line:<100}")
