@@ -76,4 +76,7 @@ def test_lambda_answers_over_6_mb_are_logged_413s(big: Path, caplog: pytest.LogC
     assert response["statusCode"] == 413
     error = json.loads(response["body"])
     assert error["ok"] is False and "6 MB" in error["error"] and "_size" in error["error"]
-    assert any("over Lambda's 6 MB" in r.getMessage() for r in caplog.records)
+    # The request id survives the replacement: header, body and log line agree.
+    assert error["request_id"] == response["headers"]["x-request-id"] == Context.aws_request_id
+    logged = [r for r in caplog.records if "over Lambda's 6 MB" in r.getMessage()]
+    assert logged and logged[0].fields["request_id"] == Context.aws_request_id  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ import base64
 import json
 import sqlite3
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -102,6 +103,9 @@ def test_the_deployed_shape_end_to_end(tmp_path: Path) -> None:
                 break
             assert time.monotonic() < deadline, "local-cloud did not start"
         assert token, "no root token printed"
+        # The functions' log lines follow on the same stdout: keep reading, or they would block.
+        logged: list[str] = []
+        threading.Thread(target=lambda: logged.extend(proc.stdout or []), daemon=True).start()
         base = f"http://127.0.0.1:{port}"
         while True:  # the gateway starts listening just after it says so
             try:
@@ -138,9 +142,40 @@ def test_the_deployed_shape_end_to_end(tmp_path: Path) -> None:
         fired = json.loads(urllib.request.urlopen(request, timeout=120).read())
         assert fired["ok"] is True and fired["result"]["status"] == "error"
         assert "federalregister.gov" in fired["result"]["error"]
-        # Tokens live in the local cloud's DynamoDB table: the CLI reaches them with its env file.
-        env_file = (tmp_path / "state/local-cloud.env").read_text()
-        assert "LAMBDASETTE_TOKENS_TABLE=lambdasette-local-tokens" in env_file
+        # Tokens live in the local cloud's DynamoDB table: the CLI reaches them with its env file,
+        # sourced as the README says; the db commands find the replica in it too.
+        env_file = tmp_path / "state/local-cloud.env"
+        assert "LAMBDASETTE_TOKENS_TABLE=lambdasette-local-tokens" in env_file.read_text()
+        cli = f"{ROOT / '.venv/bin/lambdasette'}"
+        sourced = subprocess.run(["bash", "-c", f"set -euo pipefail; set -a; . {env_file}; set +a; "
+                                  f"{cli} db list; {cli} token create alice -e 60 >/dev/null; {cli} token list"],
+                                 capture_output=True, text=True, timeout=120)
+        assert sourced.returncode == 0, sourced.stderr
+        assert sourced.stdout.splitlines()[0] == "notes"
+        assert '"actor": "alice"' in sourced.stdout and "lambdasette-local-tokens" in sourced.stderr
+        # Each request through the gateway was logged by its function, as one JSON line.
+        requests = [json.loads(line) for line in logged if line.startswith("{") and '"lambdasette.request"' in line]
+        assert any(r["path"] == "/notes/notes/-/insert" and r["status"] == 201 for r in requests)
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_local_cloud_env_is_safe_to_source(tmp_path: Path) -> None:
+    """Every value shell-quoted: the replica URL's '&' must not send half a line to the
+    background, nor '?' glob, nor a space split a value."""
+    from localcloud import LocalCloud
+
+    cloud = LocalCloud(tmp_path / "state", [])
+    cloud.state.mkdir(parents=True)
+    cloud.endpoint = "http://127.0.0.1:5000"
+    cloud.replica_url = f"s3://{cloud.bucket}/databases?endpoint={cloud.endpoint}&region=us-east-1"
+    env_file, _ = cloud.write_env_files()
+    shown = subprocess.run(["bash", "-c", f"set -euo pipefail; set -a; . {env_file}; set +a; "
+                            "python3 -c 'import json, os; print(json.dumps(dict(os.environ)))'"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    assert shown.returncode == 0 and shown.stderr == "", shown.stderr
+    env = json.loads(shown.stdout)
+    assert env["LAMBDASETTE_REPLICA_URL"] == cloud.replica_url
+    assert env["LAMBDASETTE_TOKENS_TABLE"] == cloud.table
+    assert env["AWS_ENDPOINT_URL_S3"] == cloud.endpoint
