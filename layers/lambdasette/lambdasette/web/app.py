@@ -13,7 +13,7 @@ Every handler has the signature `(Context) -> Response` and runs in a worker thr
 Errors map to HTTP here and only here (`as_api_error`), and the headers every response
 carries are added here: `X-Content-Type-Options: nosniff` on all, `Cache-Control: private,
 no-store` on all to a request with credentials (or a POST), CORS when enabled, and
-`X-Request-Id` on all (also in every error body as `request_id`). Every request is logged
+`X-Request-Id` on all (also in a 5xx's body as `request_id`). Every request is logged
 here, once, as one JSON line when its answer has been sent (`requestlog`); an unexpected
 error is logged with its traceback and the request id.
 """
@@ -98,10 +98,11 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
             error = as_api_error(exc, writing=request.method == "POST")
             if error.status >= 500:
                 log.warning("%s %s: %s", request.method, path, exc, extra=record.context())
-            response = error_response(error, record.request_id)
+            response = error_response(error, body_request_id(error, record))
         except Exception:  # a bug, never the client's fault: log it, answer JSON
             log.exception("Unhandled error for %s %s", request.method, path, extra=record.context())
-            response = error_response(ApiError(500, "Internal server error"), record.request_id)
+            error = ApiError(500, "Internal server error")
+            response = error_response(error, body_request_id(error, record))
         headers = response.headers
         headers[REQUEST_ID_HEADER] = record.request_id
         headers["Vary"] = "Cookie, Authorization"
@@ -160,6 +161,15 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
     app.router.default = Dispatch()  # paths outside "/..." too (`OPTIONS *`)
     app.state.lambdasette = ds
     return app
+
+
+def body_request_id(error: ApiError, record: RequestRecord) -> str | None:
+    """The request id for an error's body: a 5xx's - a failure on our side, logged (with its
+    traceback when unexpected), which whoever reports it should quote. A 4xx body keeps
+    Datasette's exact shape (its message says what to change; the id is in the header): the
+    conformance suite compares whole error bodies with the reference's, and an added key there
+    cost 34 of its 244 cases at the "full" level."""
+    return record.request_id if error.status >= 500 else None
 
 
 def token_id_of(token: str) -> str | None:
