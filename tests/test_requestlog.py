@@ -264,6 +264,10 @@ def test_every_log_line_is_one_line_of_json(capsys: pytest.CaptureFixture[str]) 
 
 def test_the_versions_page_says_which_datasette_each_api_follows(client: TestClient) -> None:
     body = client.get("/-/versions.json").json()
-    assert body["lambdasette"]["datasette_api"] == {"read": "0.65.5", "write": "1.0a41"}
+    assert body["lambdasette"]["datasette_api"] == {"read": "0.65.5", "read_on_request": "1.0a41",
+                                                    "write": "1.0a41"}
     assert body["datasette"]["version"] == "0.65.5"
+    from lambdasette.endpoints.special import datasette_api
+
+    assert datasette_api("1.0")["read"] == "1.0a41"
 

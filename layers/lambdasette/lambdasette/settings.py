@@ -131,6 +131,7 @@ HELP = {
     "replica_sync_timeout_s": "how long a write waits for the replica to confirm it (then 503)",
     "txid_wait_ms": "how long a read waits for its copy to catch up (then 503)",
     "replica_fresh_reads": "a replica reader asks S3 for the newest transaction before each read",
+    "default_json_api": "1.0: answer in Datasette 1.0a41's format wherever a request does not ask",
 }
 
 

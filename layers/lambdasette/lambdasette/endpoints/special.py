@@ -13,8 +13,16 @@ from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
 from lambdasette.web.responses import json_response
 
-# The Datasette versions whose JSON APIs this one follows: 0.65's reads, 1.0a41's writes.
-DATASETTE_API = {"read": "0.65.5", "write": "1.0a41"}
+# The Datasette versions whose JSON APIs this one follows.
+DATASETTE_READ, DATASETTE_WRITE = "0.65.5", "1.0a41"
+
+
+def datasette_api(default_json_api: str) -> dict[str, str]:
+    """Which Datasette each API follows, for a client deciding what it may send: reads as
+    0.65 (or 1.0a41 when `default_json_api` is 1.0), 1.0a41 whenever a request asks for it
+    (`?_extra=`, 1.0-only URLs), writes as 1.0a41."""
+    return {"read": DATASETTE_WRITE if default_json_api == "1.0" else DATASETTE_READ,
+            "read_on_request": DATASETTE_WRITE, "write": DATASETTE_WRITE}
 
 
 def versions(ctx: Context) -> Response:
@@ -37,9 +45,10 @@ def versions(ctx: Context) -> Response:
         conn.close()
     body = {
         "python": {"version": ".".join(map(str, sys.version_info[:3])), "full": sys.version},
-        "datasette": {"version": DATASETTE_API["read"], "note": f"lambdasette {__version__}"},
+        "datasette": {"version": DATASETTE_READ, "note": f"lambdasette {__version__}"},
         # Which Datasette each API follows, for a client deciding what it may send.
-        "lambdasette": {"version": __version__, "datasette_api": DATASETTE_API},
+        "lambdasette": {"version": __version__,
+                        "datasette_api": datasette_api(ctx.ds.settings.default_json_api)},
         "asgi": "3.0",
         "sqlite": {
             "version": sqlite3.sqlite_version,
