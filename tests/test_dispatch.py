@@ -103,7 +103,7 @@ def test_unusual_methods_get_a_json_405(env: Env, method: str) -> None:
         r = env.client.request(method, path)
         assert r.status_code == 405, (method, path, r.text)
         assert r.json() == {"ok": False, "error": "Method not allowed", "errors": ["Method not allowed"],
-                            "status": 405, "title": None}
+                            "status": 405, "title": None, "request_id": r.headers["x-request-id"]}
 
 
 @pytest.mark.parametrize("path, location", [

@@ -88,7 +88,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def normalized(body: bytes) -> Any:
-    """The answer without what differs between any two runs (timings, file sizes)."""
+    """The answer without what differs between any two runs (timings, file sizes, request ids)."""
     try:
         data = json.loads(body)
     except ValueError:
@@ -96,7 +96,7 @@ def normalized(body: bytes) -> Any:
 
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("query_ms", "size")}
+            return {k: strip(v) for k, v in value.items() if k not in ("query_ms", "size", "request_id")}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
