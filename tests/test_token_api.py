@@ -294,3 +294,34 @@ def test_a_poisoned_record_from_before_never_breaks_a_listing(env) -> None:
     store.put(record)
     r = c.get("/-/api/tokens", headers=auth(root))
     assert r.status_code == 200 and "\\ud800" in r.text
+
+
+def test_descriptions(env, tmp_path: Path) -> None:
+    c, store = env
+    root = tokens.create(store, "root")[0]
+    r = c.post("/-/api/tokens", headers=auth(root), json={"description": "CI uploads", "expires_after": 60})
+    assert r.status_code == 201 and r.json()["description"] == "CI uploads"
+    token_id = r.json()["id"]
+    assert c.get(f"/-/api/tokens/{token_id}", headers=auth(root)).json()["token"]["description"] == "CI uploads"
+    listed = {t["id"]: t for t in c.get("/-/api/tokens", headers=auth(root)).json()["tokens"]}
+    assert listed[token_id]["description"] == "CI uploads" and listed[token_id]["ended"] is None
+    for bad in (7, ["x"], "x" * 501, "a\u0000b"):
+        r = c.post("/-/api/tokens", headers=auth(root), json={"description": bad})
+        assert r.status_code == 400 and "description" in r.json()["error"], bad
+    # Revoked: when it ended is shown.
+    revoked = c.post(f"/-/api/tokens/{token_id}/-/revoke", headers=auth(root)).json()["token"]
+    assert revoked["status"] == "revoked" and revoked["ended"] == revoked["revoked_at"] is not None
+
+
+def test_cli_description(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = str(tmp_path / "t.db")
+    run = [sys.executable, "-m", "lambdasette.cli", "token"]
+    out = subprocess.run([*run, "create", "alice", "--description", "for the dashboard", "--tokens-db", db],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    record = tokens.verify(LocalTokenStore(Path(db)), out)
+    assert record is not None and record.description == "for the dashboard"
+    listed = subprocess.run([*run, "list", "--tokens-db", db], capture_output=True, text=True).stdout
+    assert json.loads(listed)["description"] == "for the dashboard"

@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Allow ACTION on table TABLE of DB (repeatable)")
     create.add_argument("-e", "--expires-after", type=int, metavar="SECONDS",
                         help="Lifespan in seconds; 0: never expires (default: never, root: 24 hours)")
+    create.add_argument("--description", metavar="TEXT",
+                        help="What the token is for (shown in lists and on the API tokens page)")
     listing = command(token_sub, "list", "List tokens, with their status (never their secrets)")
     listing.add_argument("--actor", help="Only this actor's tokens")
     revoke = command(token_sub, "revoke", "Revoke a token (and every token minted from it)")
@@ -231,7 +233,8 @@ def token_command(options: argparse.Namespace) -> int:
         if options.expires_after is not None and options.expires_after < 0:
             raise CliError("-e must be a number of seconds (0: never expires)")
         lifespan = tokens.cli_lifespan(options.actor, options.expires_after)
-        token, record = tokens.create(store, options.actor, restrictions or None, lifespan)
+        token, record = tokens.create(store, options.actor, restrictions or None, lifespan,
+                                      description=options.description)
         print(token)
         expires = "never expires"
         if record.expires is not None:

@@ -47,6 +47,8 @@ def cli_lifespan(actor: str, expires_after: int | None) -> int | None:
     if expires_after is None:
         return ROOT_TOKEN_LIFESPAN if actor == "root" else None
     return expires_after or None
+# A line or two that says what a token is for; long enough for that, short enough for a list.
+MAX_DESCRIPTION = 500
 
 
 @dataclass
@@ -61,6 +63,10 @@ class TokenRecord:
     revoked: bool = False
     # The tokens this one was minted from, root first and its parent last; empty for a root.
     ancestors: list[str] = field(default_factory=list)
+    # What its maker says it is for (shown in lists; never used in a decision).
+    description: str | None = None
+    # When it was revoked (None for tokens revoked before this was recorded).
+    revoked_at: int | None = None
 
     @property
     def parent(self) -> str | None:
@@ -79,8 +85,28 @@ class TokenRecord:
             "expires": self.expires,
             "last_used": self.last_used,
             "revoked": self.revoked,
+            "revoked_at": self.revoked_at,
             "parent": self.parent,
+            "description": self.description,
         }
+
+
+@dataclass
+class SessionRecord:
+    """A signed-in browser (see `auth.sessions`): it acts as the token `token_id` (whose chain,
+    `ancestors`, is kept here so that one batch read checks them all), until `expires` at the
+    latest. `key` is the SHA-256 of the session id in the cookie - the id itself is never
+    stored - and `csrf` the token every form and cookie-authenticated POST must carry."""
+
+    key: str
+    token_id: str
+    csrf: str
+    created: int
+    expires: int
+    ancestors: list[str] = field(default_factory=list)
+
+    def expired(self, now: int) -> bool:
+        return now >= self.expires
 
 
 def hash_secret(secret: str) -> str:
@@ -98,13 +124,15 @@ def parse_token(token: str) -> tuple[str, str] | None:
 
 
 def new_record(actor: str, restrictions: Any, expires_after: int | None,
-               now: int | None = None, parent: TokenRecord | None = None) -> tuple[str, TokenRecord]:
+               now: int | None = None, parent: TokenRecord | None = None,
+               description: str | None = None) -> tuple[str, TokenRecord]:
     """A new token and its record; ValueError for what cannot be stored. `parent`: the token
     it is minted from (the caller checks that it holds no more than the parent)."""
     if not actor:
         raise ValueError("A token needs an actor")
     if not valid_text(actor):
         raise ValueError("The actor must be valid Unicode text")
+    description = check_description(description)
     if expires_after is not None and (isinstance(expires_after, bool) or not isinstance(expires_after, int)
                                       or expires_after <= 0):
         raise ValueError("expires_after must be a positive number of seconds")
@@ -126,8 +154,26 @@ def new_record(actor: str, restrictions: Any, expires_after: int | None,
         created=now,
         expires=now + expires_after if expires_after else None,
         ancestors=ancestors,
+        description=description,
     )
     return f"{PREFIX}{token_id}_{secret}", record
+
+
+def check_description(description: Any) -> str | None:
+    """A token's description as stored: None for none (or only blanks), else text of at most
+    MAX_DESCRIPTION characters that every store can hold; ValueError otherwise."""
+    if description is None:
+        return None
+    if not isinstance(description, str):
+        raise ValueError("description must be a string")
+    description = description.strip()
+    if not description:
+        return None
+    if len(description) > MAX_DESCRIPTION:
+        raise ValueError(f"description can be at most {MAX_DESCRIPTION} characters")
+    if not valid_text(description) or "\x00" in description:
+        raise ValueError("description must be valid Unicode text without NUL characters")
+    return description
 
 
 def valid_text(text: str) -> bool:
@@ -159,12 +205,25 @@ class TokenStore(Protocol):
         """Every record, or one actor's, oldest first."""
         ...
 
-    def revoke(self, token_id: str) -> bool:
-        """Mark revoked; False if there is no such token."""
+    def revoke(self, token_id: str, when: int | None = None) -> bool:
+        """Mark revoked at `when` (epoch seconds; now by default); False if there is no such
+        token. Revoking a revoked token keeps its first `revoked_at`."""
         ...
 
     def touch(self, token_id: str, when: int) -> None:
         """Record last use at `when` (epoch seconds)."""
+        ...
+
+    def put_session(self, session: SessionRecord) -> None:
+        """Store a new session (never mistaken for a token by any other method)."""
+        ...
+
+    def get_session(self, key: str) -> SessionRecord | None:
+        """The session whose id hashes to `key`, read consistently; None if there is none."""
+        ...
+
+    def delete_session(self, key: str) -> None:
+        """Forget a session (signing out); no error if it is already gone."""
         ...
 
     def close(self) -> None:
@@ -173,8 +232,10 @@ class TokenStore(Protocol):
 
 
 def create(store: TokenStore, actor: str, restrictions: Any = None,
-           expires_after: int | None = None, parent: TokenRecord | None = None) -> tuple[str, TokenRecord]:
-    token, record = new_record(actor, restrictions, expires_after, parent=parent)
+           expires_after: int | None = None, parent: TokenRecord | None = None,
+           description: str | None = None) -> tuple[str, TokenRecord]:
+    """Make a token and store its record; ValueError for what cannot be stored."""
+    token, record = new_record(actor, restrictions, expires_after, parent=parent, description=description)
     store.put(record)
     return token, record
 
@@ -204,6 +265,26 @@ def verify(store: TokenStore, token: str, now: int | None = None) -> TokenRecord
     return record
 
 
+def verify_id(store: TokenStore, token_id: str, ancestors: list[str], now: int | None = None) -> TokenRecord:
+    """The record of token `token_id` if it and its chain (`ancestors`, as recorded when the
+    caller last saw it) are valid now - how a signed-in session acts as its token without
+    holding its secret; InvalidToken otherwise. One batch read; last use is recorded as for
+    `verify`."""
+    now = int(time.time()) if now is None else now
+    found = store.get_many([token_id, *ancestors])
+    record = found.get(token_id)
+    if record is None:
+        raise InvalidToken("Token has been revoked")
+    _check(record, now)
+    if record.ancestors != ancestors:  # chains never change; read the recorded one all the same
+        found.update(store.get_many(record.ancestors))
+    _check_chain(record, found, now)
+    if record.last_used is None or now - record.last_used >= LAST_USED_EVERY:
+        store.touch(record.id, now)
+        record.last_used = now
+    return record
+
+
 def recheck(store: TokenStore, record: TokenRecord, now: int | None = None) -> None:
     """InvalidToken unless the verified token `record` and its whole chain are still valid:
     the check right before a write commits. One batch read of the token and its chain."""
@@ -225,6 +306,22 @@ def chain_status(record: TokenRecord, known: dict[str, TokenRecord], now: int) -
         if token.expired(now):
             return "expired"
     return "active"
+
+
+def ended(record: TokenRecord, known: dict[str, TokenRecord], now: int) -> int | None:
+    """When the token stopped working (epoch seconds), counting its chain; None while it is
+    active or when the time is not known (revoked before revocation times were recorded)."""
+    times = []
+    for token in [record, *(known.get(i) for i in record.ancestors)]:
+        if token is None:
+            continue
+        if token.revoked and token.revoked_at is not None:
+            times.append(token.revoked_at)
+        if token.expires is not None and token.expires <= now:
+            times.append(token.expires)
+    if chain_status(record, known, now) == "active" or not times:
+        return None
+    return min(times)
 
 
 def _check(record: TokenRecord, now: int) -> None:
@@ -258,19 +355,29 @@ class LocalTokenStore:
                 """create table if not exists tokens (
                     id text primary key, actor text not null, secret_hash text not null,
                     restrictions text not null, created integer not null, expires integer,
-                    last_used integer, revoked integer not null default 0, ancestors text)"""
+                    last_used integer, revoked integer not null default 0, ancestors text,
+                    description text, revoked_at integer)"""
             )
             conn.execute("create index if not exists tokens_by_actor on tokens (actor, created)")
+            # Sessions have a table of their own: nothing that reads tokens can meet one.
+            conn.execute(
+                """create table if not exists sessions (
+                    key text primary key, token_id text not null, ancestors text,
+                    csrf text not null, created integer not null, expires integer not null)"""
+            )
             self._migrate(conn)
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
-        """Stores made before token chains lack the `ancestors` column: their tokens are all
-        roots, which is what a NULL there means."""
+        """Stores made before token chains lack the `ancestors` column (their tokens are all
+        roots, which is what a NULL there means); older stores also lack `description` and
+        `revoked_at` (NULL: none, and not known)."""
         columns = {row[1] for row in conn.execute("pragma table_info(tokens)")}
-        if "ancestors" not in columns:
+        for column, kind in (("ancestors", "text"), ("description", "text"), ("revoked_at", "integer")):
+            if column in columns:
+                continue
             try:
-                conn.execute("alter table tokens add column ancestors text")
+                conn.execute(f"alter table tokens add column {column} {kind}")
             except sqlite3.OperationalError as exc:  # another process migrated it first
                 if "duplicate column" not in str(exc):
                     raise
@@ -293,16 +400,19 @@ class LocalTokenStore:
             restrictions=json.loads(row["restrictions"]), created=row["created"],
             expires=row["expires"], last_used=row["last_used"], revoked=bool(row["revoked"]),
             ancestors=json.loads(row["ancestors"]) if row["ancestors"] else [],
+            description=row["description"], revoked_at=row["revoked_at"],
         )
 
     def put(self, record: TokenRecord) -> None:
         with self._connect() as conn:
             conn.execute(
                 "insert into tokens (id, actor, secret_hash, restrictions, created, expires,"
-                " last_used, revoked, ancestors) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " last_used, revoked, ancestors, description, revoked_at)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.id, record.actor, record.secret_hash, json.dumps(record.restrictions),
                  record.created, record.expires, record.last_used, int(record.revoked),
-                 json.dumps(record.ancestors) if record.ancestors else None),
+                 json.dumps(record.ancestors) if record.ancestors else None, record.description,
+                 record.revoked_at),
             )
 
     def get(self, token_id: str) -> TokenRecord | None:
@@ -328,14 +438,42 @@ class LocalTokenStore:
                 ).fetchall()
         return [self._record(r) for r in rows]
 
-    def revoke(self, token_id: str) -> bool:
+    def revoke(self, token_id: str, when: int | None = None) -> bool:
+        when = int(time.time()) if when is None else when
         with self._connect() as conn:
-            cursor = conn.execute("update tokens set revoked = 1 where id = ?", (token_id,))
+            cursor = conn.execute(
+                "update tokens set revoked = 1,"
+                " revoked_at = case when revoked then revoked_at else ? end where id = ?",
+                (when, token_id))
         return cursor.rowcount > 0
 
     def touch(self, token_id: str, when: int) -> None:
         with self._connect() as conn:
             conn.execute("update tokens set last_used = ? where id = ?", (when, token_id))
+
+    def put_session(self, session: SessionRecord) -> None:
+        with self._connect() as conn:
+            # Ended sessions are tidied up here, when someone signs in (DynamoDB's TTL does it there).
+            conn.execute("delete from sessions where expires <= ?", (session.created,))
+            conn.execute(
+                "insert into sessions (key, token_id, ancestors, csrf, created, expires)"
+                " values (?, ?, ?, ?, ?, ?)",
+                (session.key, session.token_id, json.dumps(session.ancestors), session.csrf,
+                 session.created, session.expires),
+            )
+
+    def get_session(self, key: str) -> SessionRecord | None:
+        with self._connect() as conn:
+            row = conn.execute("select * from sessions where key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return SessionRecord(key=row["key"], token_id=row["token_id"], csrf=row["csrf"],
+                             created=row["created"], expires=row["expires"],
+                             ancestors=json.loads(row["ancestors"]) if row["ancestors"] else [])
+
+    def delete_session(self, key: str) -> None:
+        with self._connect() as conn:
+            conn.execute("delete from sessions where key = ?", (key,))
 
     def close(self) -> None:
         with self._conn_lock:

@@ -31,7 +31,7 @@ from lambdasette.web.context import Context
 from lambdasette.web.responses import json_response
 
 TOKEN_BODY_LIMIT = 64 * 1024
-CREATE_KEYS = {"restrictions", "expires_after"}
+CREATE_KEYS = {"restrictions", "expires_after", "description"}
 NO_STORE = {"Cache-Control": "private, no-store"}
 
 
@@ -66,6 +66,7 @@ class Caller:
         """A record as this caller may see it; `known`: records by id, for its chain."""
         out = record.public()
         out["status"] = tokens.chain_status(record, known, now)
+        out["ended"] = tokens.ended(record, known, now)
         parent = known.get(record.parent) if record.parent else None
         if parent is None or not self.manages(parent):
             out["parent"] = None  # a token the caller may not see: not even its id
@@ -107,9 +108,10 @@ class Caller:
         return record
 
 
-def _caller(ctx: Context) -> Caller:
+def caller_of(ctx: Context) -> Caller:
     """The token store and the signed-in caller: 404 without a store, 401 when anonymous
-    (even on a public instance: tokens are always someone's), 403 without create-token."""
+    (even on a public instance: tokens are always someone's), 403 without create-token.
+    Every token operation starts here, in the JSON API and on the tokens pages."""
     if ctx.ds.tokens is None:
         raise ApiError(404, "API tokens are not configured on this instance")
     if ctx.actor is None or ctx.token is None:
@@ -130,21 +132,30 @@ def create(ctx: Context) -> Response:
     the caller's token: it is valid only while that one (and its own chain) is."""
     if len(ctx.body) > TOKEN_BODY_LIMIT:
         raise ApiError(413, f"Request body exceeded maximum size of {TOKEN_BODY_LIMIT} bytes")
-    caller = _caller(ctx)
+    caller = caller_of(ctx)
     data = parse_object(ctx.body, empty={})
     unknown = sorted(set(data) - CREATE_KEYS)
     if unknown:
         raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    secret, _, shown = mint(caller, data.get("restrictions"), data.get("expires_after"),
+                            data.get("description"))
+    return json_response({"ok": True, "token": secret, **shown}, status=201, headers=NO_STORE)
+
+
+def mint(caller: Caller, raw_restrictions: Any, expires_after: Any,
+         description: Any = None) -> tuple[str, tokens.TokenRecord, dict[str, Any]]:
+    """Every rule of creating a token, for the JSON API and the tokens page alike: the new
+    token's secret (shown once), its record, and the record as the caller sees it. ApiError
+    for what may not be made: a token minted with a token holds at most what that token
+    holds, for no longer."""
     try:
-        restrictions = normalize_restrictions(data.get("restrictions"))
+        restrictions = normalize_restrictions(raw_restrictions)
     except ValueError as exc:
         raise ApiError(400, f"Invalid restrictions: {exc}") from None
-    expires_after = data.get("expires_after")
     if expires_after is not None and (
         isinstance(expires_after, bool) or not isinstance(expires_after, int) or expires_after <= 0
     ):
         raise ApiError(400, "expires_after must be a positive whole number of seconds")
-    # A token minted with a token holds at most what that token holds, for no longer.
     held = caller.token.restrictions
     if held:
         restrictions = restrictions or dict(held)
@@ -164,20 +175,18 @@ def create(ctx: Context) -> Response:
                            "the token that creates it expires then")
     try:
         secret, record = tokens.new_record(caller.token.actor, restrictions or None, expires_after,
-                                           now=now, parent=caller.token)
+                                           now=now, parent=caller.token, description=description)
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
-    ctx.recheck()  # the caller's token is still valid right before the new one is stored
+    caller.ctx.recheck()  # the caller's token is still valid right before the new one is stored
     caller.store.put(record)
     shown = caller.shown(record, {caller.token.id: caller.token, record.id: record}, now)
-    return json_response({"ok": True, "token": secret, **shown}, status=201, headers=NO_STORE)
+    return secret, record, shown
 
 
-def list_tokens(ctx: Context) -> Response:
-    """`GET /-/api/tokens`: the tokens the caller may manage (root's unrestricted tokens:
-    every actor's, or `?actor=`'s)."""
-    caller = _caller(ctx)
-    wanted = ctx.args.get("actor")
+def listing(caller: Caller, wanted: str | None) -> list[tuple[tokens.TokenRecord, dict[str, Any]]]:
+    """The tokens the caller may manage (root's unrestricted tokens: every actor's, or
+    `wanted`'s), oldest first, each with how the caller sees it; 403 for another actor's."""
     if not caller.everyone:
         if wanted not in (None, caller.token.actor):
             raise ApiError(403, "You may list only your own tokens")
@@ -185,13 +194,19 @@ def list_tokens(ctx: Context) -> Response:
     now = int(time.time())
     records = caller.store.list(wanted)
     known = {r.id: r for r in records}  # a chain is one actor's, so all of it is here
-    shown = [caller.shown(r, known, now) for r in records if caller.manages(r)]
+    return [(r, caller.shown(r, known, now)) for r in records if caller.manages(r)]
+
+
+def list_tokens(ctx: Context) -> Response:
+    """`GET /-/api/tokens`: the tokens the caller may manage (root's unrestricted tokens:
+    every actor's, or `?actor=`'s)."""
+    shown = [s for _, s in listing(caller_of(ctx), ctx.args.get("actor"))]
     return json_response({"ok": True, "tokens": shown}, headers=NO_STORE)
 
 
 def show(ctx: Context) -> Response:
     """`GET /-/api/tokens/<id>`: one token the caller may manage."""
-    caller = _caller(ctx)
+    caller = caller_of(ctx)
     record = caller.record(ctx.path_params["token_id"])
     shown = caller.shown(record, _chain(caller, record), int(time.time()))
     return json_response({"ok": True, "token": shown}, headers=NO_STORE)
@@ -200,13 +215,16 @@ def show(ctx: Context) -> Response:
 def revoke(ctx: Context) -> Response:
     """`POST /-/api/tokens/<id>/-/revoke`: revoke a token the caller may manage, and so every
     token minted from it."""
-    caller = _caller(ctx)
-    token_id = ctx.path_params["token_id"]
+    shown = revoke_token(caller_of(ctx), ctx.path_params["token_id"])
+    return json_response({"ok": True, "token": shown}, headers=NO_STORE)
+
+
+def revoke_token(caller: Caller, token_id: str) -> dict[str, Any]:
+    """Revoke a token the caller may manage (404 for any other): the token as shown after."""
     caller.record(token_id)
-    ctx.recheck()
+    caller.ctx.recheck()
     caller.store.revoke(token_id)
     record = caller.store.get(token_id)
     if record is None:
         raise ApiError(404, "Token not found")
-    shown = caller.shown(record, _chain(caller, record), int(time.time()))
-    return json_response({"ok": True, "token": shown}, headers=NO_STORE)
+    return caller.shown(record, _chain(caller, record), int(time.time()))
