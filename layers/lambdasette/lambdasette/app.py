@@ -3,6 +3,11 @@ layer. Read this file to see the whole API surface at a glance.
 
 `kind` is what the path names (see `web.routing.resolve`); `action` is the `/-/...` tail.
 Reads are GET (which also answers HEAD); writes are POST and reach the write function.
+
+Browsers: a route with `formats=PAGE` answers an extensionless GET that asks for HTML, one
+with `formats=FORM` a form post (without a bearer token); where a path has neither, the
+JSON route answers as for everyone else. `open` routes need no credentials on a private
+instance (signing in, and the files its page loads).
 """
 
 from __future__ import annotations
@@ -14,24 +19,37 @@ from lambdasette.endpoints import (
     database,
     execute,
     index,
+    pages,
     queries,
     row,
     schema,
+    signin,
     special,
+    static,
     table,
     tokens,
+    tokens_pages,
     write,
 )
 from lambdasette.instance import Lambdasette
 from lambdasette.web import app as web
-from lambdasette.web.routing import Route
+from lambdasette.web.routing import FORM, PAGE, Route
 
 GET = ("GET",)
 POST = ("POST",)
 JSON_MD = ("json", "md")  # the schema pages' formats
+HTML = (PAGE,)
+FORMS = (FORM,)
 
 ROUTES = [
+    # Signing in and out, and the files pages load
+    Route("special", "login", GET, signin.login_form, open=True),
+    Route("special", "login", POST, signin.login, formats=FORMS, open=True),
+    Route("special", "logout", POST, signin.logout, formats=FORMS),
+    Route("special", "static/{name}", GET, static.asset, open=True, shared=True),
+    Route("special", "static/{folder}/{name}", GET, static.asset, open=True, shared=True),
     # The instance
+    Route("index", None, GET, pages.index, formats=HTML),
     Route("index", None, GET, index.index),
     Route("special", "versions", GET, special.versions),
     Route("special", "settings", GET, special.settings),
@@ -43,13 +61,19 @@ ROUTES = [
     Route("special", "schema", GET, schema.instance_schema, formats=JSON_MD, api="1.0"),
     Route("special", "actions", GET, special.actions, api="1.0"),
     Route("special", "queries", GET, queries.list_all_queries, api="1.0"),
-    # The token API
+    # The token API, and its pages: the list, the create form (posted to /-/api/tokens), one token
+    Route("special", "api/tokens", GET, tokens_pages.list_page, formats=HTML),
+    Route("special", "api/tokens", POST, tokens_pages.create, formats=FORMS),
+    Route("special", "api/tokens/create", GET, tokens_pages.create_form, formats=HTML),
+    Route("special", "api/tokens/{token_id}", GET, tokens_pages.token_page, formats=HTML),
+    Route("special", "api/tokens/{token_id}/-/revoke", POST, tokens_pages.revoke, formats=FORMS),
     Route("special", "api/tokens", GET, tokens.list_tokens),
     Route("special", "api/tokens", POST, tokens.create),
     Route("special", "api/tokens/create", POST, tokens.create),
     Route("special", "api/tokens/{token_id}", GET, tokens.show),
     Route("special", "api/tokens/{token_id}/-/revoke", POST, tokens.revoke),
     # A database: its page (and `?sql=`), its query page, creating a table
+    Route("database", None, GET, pages.database, formats=HTML),
     Route("database", None, GET, database.database),
     Route("database", None, GET, blob.query, formats=("blob",)),
     Route("database-action", "query", GET, database.query, api="1.0"),
@@ -63,6 +87,7 @@ ROUTES = [
     Route("database-action", "queries/analyze", GET, queries.analyze_store, api="1.0"),
     Route("database-action", "schema", GET, schema.database_schema, formats=JSON_MD, api="1.0"),
     # A table or view: its page, and the write API on it
+    Route("table", None, GET, pages.table, formats=HTML),
     Route("table", None, GET, table.table),
     Route("table-action", "schema", GET, schema.table_schema, formats=JSON_MD, api="1.0"),
     Route("table-action", "count", POST, table.count, api="1.0"),
@@ -75,6 +100,7 @@ ROUTES = [
     Route("table-action", "update", POST, queries.update, api="1.0"),
     Route("table-action", "delete", POST, queries.delete, api="1.0"),
     # A row
+    Route("row", None, GET, pages.row, formats=HTML),
     Route("row", None, GET, row.row),
     Route("row", None, GET, blob.row, formats=("blob",)),
     Route("row-action", "update", POST, write.update),

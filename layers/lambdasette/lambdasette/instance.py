@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdasette import column_types
-from lambdasette.auth import authorizer, permissions, tokens
+from lambdasette.auth import authorizer, permissions, sessions, tokens
 from lambdasette.auth.permissions import Policy
-from lambdasette.auth.tokens import TokenRecord, TokenStore
+from lambdasette.auth.tokens import SessionRecord, TokenRecord, TokenStore
 from lambdasette.errors import ApiError, InvalidToken
 from lambdasette.metadata import CannedQuery, Metadata, TableConfig
 from lambdasette.query import execute, internal
@@ -107,6 +107,14 @@ class Lambdasette:
         if record is None:
             raise InvalidToken("Invalid token: not an lstok_ token")
         return actor_of(record), record
+
+    def signed_in(self, session_id: str) -> tuple[SessionRecord, TokenRecord] | None:
+        """The session a browser's cookie names and the token it acts as, both valid now
+        (the token's chain included); None for no such session, an ended one, or one whose
+        token is no longer valid."""
+        if self.tokens is None:
+            return None
+        return sessions.resolve(self.tokens, session_id)
 
     def recheck(self, record: TokenRecord | None) -> None:
         """InvalidToken unless the token a request was authenticated with (None: anonymous)

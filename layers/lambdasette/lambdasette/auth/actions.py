@@ -178,3 +178,23 @@ def restrictions_within(inner: dict[str, Any], outer: dict[str, Any] | None) -> 
             wider += [f"{a} on {db}/{table}" for a in actions
                       if not restrictions_allow(outer, a, db, table)]
     return wider
+
+
+# Which level of a restriction each action can be granted at (Datasette's "takes a
+# database" / "takes a resource"): every action at the instance level ("a"), these at a
+# database ("d"), and the table actions at a table ("r"). Actions not listed here are
+# instance-wide only. (The tokens page offers exactly these checkboxes.)
+TABLE_ACTIONS = ("view-table", "insert-row", "update-row", "delete-row", "alter-table", "drop-table")
+DATABASE_ACTIONS = ("view-database", "view-database-download", "execute-sql", "execute-write-sql",
+                    "view-query", "create-table", *TABLE_ACTIONS)
+
+
+def actions_at(level: str) -> list[str]:
+    """The actions a restriction can grant at `level` ("instance", "database", "table"), in
+    the order a person reads them: viewing first, then writing, then the rest."""
+    if level == "table":
+        return [a for a in TABLE_ACTIONS if a in ACTIONS]
+    if level == "database":
+        return [a for a in DATABASE_ACTIONS if a in ACTIONS]
+    rest = sorted(ACTIONS - set(DATABASE_ACTIONS) - {"view-instance"})
+    return ["view-instance", *[a for a in DATABASE_ACTIONS if a in ACTIONS], *rest]

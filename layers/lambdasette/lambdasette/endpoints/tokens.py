@@ -121,7 +121,8 @@ def caller_of(ctx: Context) -> Caller:
     return Caller(ctx, ctx.ds.tokens, ctx.actor, ctx.token)
 
 
-def _chain(caller: Caller, record: tokens.TokenRecord) -> dict[str, tokens.TokenRecord]:
+def chain_of(caller: Caller, record: tokens.TokenRecord) -> dict[str, tokens.TokenRecord]:
+    """`record` and the tokens it was minted from, by id (what `Caller.shown` needs)."""
     known = caller.store.get_many(record.ancestors) if record.ancestors else {}
     known[record.id] = record
     return known
@@ -208,7 +209,7 @@ def show(ctx: Context) -> Response:
     """`GET /-/api/tokens/<id>`: one token the caller may manage."""
     caller = caller_of(ctx)
     record = caller.record(ctx.path_params["token_id"])
-    shown = caller.shown(record, _chain(caller, record), int(time.time()))
+    shown = caller.shown(record, chain_of(caller, record), int(time.time()))
     return json_response({"ok": True, "token": shown}, headers=NO_STORE)
 
 
@@ -227,4 +228,4 @@ def revoke_token(caller: Caller, token_id: str) -> dict[str, Any]:
     record = caller.store.get(token_id)
     if record is None:
         raise ApiError(404, "Token not found")
-    return caller.shown(record, _chain(caller, record), int(time.time()))
+    return caller.shown(record, chain_of(caller, record), int(time.time()))

@@ -16,6 +16,13 @@ no-store` on all to a request with credentials (or a POST), CORS when enabled, a
 `X-Request-Id` on all (also in a 5xx's body as `request_id`). Every request is logged
 here, once, as one JSON line when its answer has been sent (`requestlog`); an unexpected
 error is logged with its traceback and the request id.
+
+Browsers: an extensionless URL asked for as HTML reaches the path's page route when it has
+one (`negotiate`), a form post its form route; everything else is the JSON API, unchanged.
+A signed-in browser's session cookie (`web.cookies`) stands for its token when there is no
+bearer token: it is resolved where the token would be verified, and a POST it speaks for
+must carry the session's CSRF token (`check_csrf`). Pages get the page headers (CSP and
+the rest, `web.html`), and errors to a page request are pages (401: the way to sign in).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import logging
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
@@ -33,7 +41,8 @@ from starlette.routing import Route as StarletteRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from lambdasette.args import Args
-from lambdasette.auth.tokens import parse_token
+from lambdasette.auth.sessions import csrf_matches
+from lambdasette.auth.tokens import SessionRecord, parse_token
 from lambdasette.errors import (
     ApiError,
     DatabaseNotFound,
@@ -41,9 +50,11 @@ from lambdasette.errors import (
     LambdasetteError,
     ReplicaUnavailable,
 )
-from lambdasette.instance import Lambdasette
+from lambdasette.instance import Lambdasette, actor_of
+from lambdasette.web import cookies
 from lambdasette.web.body import read_bytes
 from lambdasette.web.context import Context, choose_api
+from lambdasette.web.html import HTML, PAGE_HEADERS, error_page, login_redirect, wants_html
 from lambdasette.web.requestlog import REQUEST_ID_HEADER, RequestRecord, request_id
 from lambdasette.web.responses import (
     CORS_HEADERS,
@@ -53,7 +64,7 @@ from lambdasette.web.responses import (
     redirect,
     with_txid,
 )
-from lambdasette.web.routing import Route, Router, resolve
+from lambdasette.web.routing import FORM, PAGE, Match, Route, Router, Target, resolve
 
 log = logging.getLogger("lambdasette")
 
@@ -92,25 +103,34 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
 
     async def dispatch(request: Request, record: RequestRecord) -> Response:
         path = record.path
+        # A browser asking for a page gets its errors as pages too (a 401 as the way to sign in).
+        page = request.method in ("GET", "HEAD") and wants_html(request.headers.get("accept"))
+        page = page and resolve(path).format is None
         try:
-            response = await handle(ds, router, request, path)
+            response = await handle(ds, router, request, path, page)
         except LambdasetteError as exc:
             error = as_api_error(exc, writing=request.method == "POST")
             if error.status >= 500:
                 log.warning("%s %s: %s", request.method, path, exc, extra=record.context())
-            response = error_response(error, body_request_id(error, record))
-        except Exception:  # a bug, never the client's fault: log it, answer JSON
+            response = answer_error(request, error, path, page, record)
+        except Exception:  # a bug, never the client's fault: log it, answer JSON (or a page)
             log.exception("Unhandled error for %s %s", request.method, path, extra=record.context())
-            error = ApiError(500, "Internal server error")
-            response = error_response(error, body_request_id(error, record))
+            response = answer_error(request, ApiError(500, "Internal server error"), path, page, record)
         headers = response.headers
         headers[REQUEST_ID_HEADER] = record.request_id
-        headers["Vary"] = "Cookie, Authorization"
+        vary = "Cookie, Authorization" + (", Accept" if resolve(path).format is None else "")
+        headers["Vary"] = f"{headers['Vary']}, {vary}" if "vary" in headers else vary
         headers["X-Content-Type-Options"] = "nosniff"
-        if request.method == "POST" or "authorization" in request.headers:
+        route = getattr(request.state, "route", None)
+        credentials = "authorization" in request.headers or cookies.SESSION_COOKIE in request.cookies
+        if (request.method == "POST" or credentials) and not (route is not None and route.shared):
             # What a token may see is nobody else's business: keep every answer to it - data,
-            # listings, CSV, errors - out of shared caches.
+            # listings, CSV, pages, errors - out of shared caches. (Static files are the same
+            # for everyone.)
             headers["Cache-Control"] = "private, no-store"
+        if response.media_type == HTML or headers.get("content-type", "").startswith("text/html"):
+            for name, value in PAGE_HEADERS.items():
+                headers.setdefault(name, value)
         if ds.options.cors:
             # The write API and every 1.0a41 answer send 1.0a41's set of CORS headers.
             write = (request.method == "POST" or takes_post(router, path)
@@ -124,7 +144,8 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
 
     class Dispatch:
         """Every request, whatever its path or method (TRACE, made-up verbs), reaches
-        `dispatch`, so every answer is JSON with the headers above, and is logged."""
+        `dispatch`, so every answer is JSON (or a page, to a browser) with the headers above,
+        and is logged."""
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
@@ -163,6 +184,20 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
     return app
 
 
+def answer_error(request: Request, error: ApiError, path: str, page: bool,
+                 record: RequestRecord) -> Response:
+    """The one answer to an error: JSON, or for a browser's page request or form post (`handle`
+    says whether a form route took it) a page - a 401 there is the way to sign in."""
+    page = page or getattr(request.state, "form", False)
+    if page and error.status == 401:
+        back = path if request.method in ("GET", "HEAD") else "/"
+        return login_redirect(back, request.url.query if back == path else "", {
+            k: v for k, v in error.headers.items() if k.lower() == "set-cookie"})
+    if page:  # the page says who is signed in, if the request got that far
+        return error_page(error, path, getattr(request.state, "ctx", None), body_request_id(error, record))
+    return error_response(error, body_request_id(error, record))
+
+
 def body_request_id(error: ApiError, record: RequestRecord) -> str | None:
     """The request id for an error's body: every error carries it (issue 18), so whoever
     reports one - a 4xx they do not understand or a failure on our side, logged with its
@@ -184,7 +219,20 @@ def takes_post(router: Router, path: str) -> bool:
     return bool(router.match(resolve(path), "POST").route)
 
 
-async def handle(ds: Lambdasette, router: Router, request: Request, path: str) -> Response:
+def negotiate(router: Router, target: Target, method: str, page: bool, form: bool) -> tuple[Match, Target]:
+    """The route for the request: a browser's page request (`page`) or form post (`form`)
+    reaches a page or form route where the path has one, and the JSON API's route otherwise
+    - so API clients, which never ask for HTML nor send forms without a token, see no
+    change."""
+    if page or form:
+        wanted = replace(target, format=PAGE if page else FORM)
+        match = router.match(wanted, method)
+        if match.route is not None:
+            return match, wanted
+    return router.match(target, method), target
+
+
+async def handle(ds: Lambdasette, router: Router, request: Request, path: str, page: bool) -> Response:
     if len(path) > 1 and path.endswith("/"):
         query = request.url.query
         return redirect(path.rstrip("/") + (f"?{query}" if query else ""))
@@ -196,7 +244,15 @@ async def handle(ds: Lambdasette, router: Router, request: Request, path: str) -
     record: RequestRecord | None = getattr(request.state, "log", None)
     if record is not None and token is not None:
         record.token_id = token_id_of(token)
-    if token is None and not ds.options.public:
+    # A browser's session cookie counts only without a bearer token (which always wins).
+    session_id = cookies.session_id(request) if token is None else None
+    form = method == "POST" and "authorization" not in request.headers and cookies.is_form(request)
+    match, target = negotiate(router, resolve(path), method, page, form)
+    route = match.route
+    request.state.route = route
+    request.state.form = target.format == FORM
+    open_route = route is not None and route.open
+    if token is None and session_id is None and not ds.options.public and not open_route:
         raise ApiError(401, "Authentication required: send Authorization: Bearer <token>",
                        headers={"WWW-Authenticate": "Bearer"})
     reading = method in ("GET", "HEAD")
@@ -204,33 +260,84 @@ async def handle(ds: Lambdasette, router: Router, request: Request, path: str) -
         raise ApiError(405, "This function serves writes only; reads go to the read function")
     if not reading and ds.options.role == "read":
         raise ApiError(405, "This function serves reads only; writes go to the write function")
-    target = resolve(path)
     if record is not None:
         record.database = target.database
-    match = router.match(target, method)
-    if match.route is None:
+    if route is None:
         if match.allowed:
             raise ApiError(405, "Method not allowed", headers={"Allow": ", ".join(match.allowed)})
         raise ApiError(404, "Not found")
     body = b"" if reading else await read_bytes(request, ds.settings.max_post_body_bytes)
-    handler = match.route.handler
+    handler = route.handler
     args = Args.parse(request.url.query)
-    api = choose_api(match.route, args, ds.settings.default_json_api)
+    api = choose_api(route, args, ds.settings.default_json_api)
     request.state.api = api
+    force_https = ds.settings.force_https_urls
 
     def act() -> Response:
         # The request is acted on now, its body in hand: only now is the token verified, so
         # a token revoked (or expired) while a slow body was on its way does nothing.
         actor, verified = ds.authenticate(token) if token is not None else (None, None)
+        session = None
+        ended = False  # a session cookie whose session is over: clear it
+        if session_id is not None and not (open_route and not page):
+            signed_in = ds.signed_in(session_id)
+            if signed_in is not None:
+                session, verified = signed_in
+                actor = actor_of(verified)
+                if record is not None:
+                    record.token_id = verified.id
+            else:
+                ended = True
+                # Anonymous on a private instance is nothing; and a form posted by a browser
+                # that believes it is signed in must not go ahead as anonymous.
+                if (not ds.options.public or target.format == FORM) and not open_route:
+                    raise ApiError(401, "Your session has ended: sign in again", headers={
+                        "WWW-Authenticate": "Bearer",
+                        "Set-Cookie": cookies.clearing_header(cookies.SESSION_COOKIE,
+                                                              secure=cookies.secure(request, force_https)),
+                    })
         if record is not None and actor is not None:
             record.actor_id = actor.get("id")
+        fields = None
+        if target.format == FORM:
+            try:
+                fields = Args.parse(body.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ApiError(400, "The form is not UTF-8") from None
+        if method == "POST":
+            check_csrf(request, session, fields, open_route and target.format == FORM, force_https)
         ctx = Context(ds, request, target, args, path, actor=actor, body=body,
-                      path_params=match.params, token=verified, api=api)
+                      path_params=match.params, token=verified, api=api, session=session, form=fields)
+        request.state.ctx = ctx
         if reading and TXID_HEADER in request.headers:
             wait_for_txid(ds, request, target.database)
-        return handler(ctx)
+        response = handler(ctx)
+        if ended:
+            cookies.clear_cookie(response, cookies.SESSION_COOKIE,
+                                 secure=cookies.secure(request, force_https))
+        return response
 
     return await call(ds, act)
+
+
+def check_csrf(request: Request, session: SessionRecord | None, fields: Args | None,
+               sign_in: bool, force_https: bool) -> None:
+    """403 unless a POST that a browser's cookie speaks for carries its CSRF token: the
+    session's (in the form, or in the X-CSRF-Token header), or for the sign-in form the
+    `ls_csrf` cookie's; and unless it comes from this site. Forms are always checked; other
+    POSTs when a session authenticates them (a bearer token is not ambient: never checked)."""
+    given = (fields.get(cookies.CSRF_FIELD) if fields is not None else None) \
+        or request.headers.get(cookies.CSRF_HEADER)
+    if session is not None and not sign_in:
+        expected: str | None = session.csrf
+    elif fields is not None:
+        expected = request.cookies.get(cookies.LOGIN_CSRF_COOKIE) if sign_in else None
+    else:
+        return  # no cookie speaks for it: a bearer token, or nobody
+    if not expected or not csrf_matches(expected, given):
+        raise ApiError(403, "CSRF token missing or invalid: reload the page and try again")
+    if not cookies.same_origin(request, force_https):
+        raise ApiError(403, "Cross-site request refused")
 
 
 async def call(ds: Lambdasette, function: Callable[..., T], *args: Any) -> T:

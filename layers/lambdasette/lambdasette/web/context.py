@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from lambdasette.args import Args
 from lambdasette.auth import authorizer
-from lambdasette.auth.tokens import TokenRecord
+from lambdasette.auth.tokens import SessionRecord, TokenRecord
 from lambdasette.instance import Lambdasette
 from lambdasette.query import execute, visibility
 from lambdasette.query.schema import Schema
@@ -36,7 +36,9 @@ class Context:
     the request body, already read and capped at `max_post_body_bytes` (empty for GET);
     `path_params` are the `{name}` parts of the route's action pattern; `actor` is who the
     token says the caller is (None: anonymous) and `token` its record, verified once the body
-    had arrived, when the request is acted on."""
+    had arrived, when the request is acted on. `session` is the signed-in browser session the
+    token came from (None for a bearer token), and `form` the fields of a form POST (its CSRF
+    token already checked)."""
 
     ds: Lambdasette
     request: Request
@@ -49,6 +51,8 @@ class Context:
     # Set by `open`: the caller may not view some user table of that database.
     hides_tables: bool = False
     token: TokenRecord | None = None
+    session: SessionRecord | None = None
+    form: Args | None = None
 
     def recheck(self) -> None:
         """InvalidToken unless the caller's token (and every token it was minted from) is

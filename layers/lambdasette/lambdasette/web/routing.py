@@ -22,8 +22,11 @@ if TYPE_CHECKING:
     Handler = Callable[[Context], Response]
 
 FORMATS = ("json", "csv", "jsono", "blob", "md")
-# Formats only the routes that name them serve (`.blob` downloads, `.md` schemas).
-CLAIMED_FORMATS = ("blob", "md")
+# Formats only the routes that name them serve (`.blob` downloads, `.md` schemas). "html" and
+# "form" are never a suffix of a path: how the dispatcher asks for a route that answers a
+# browser's page request or form post before any other (see `web.app`).
+PAGE, FORM = "html", "form"
+CLAIMED_FORMATS = ("blob", "md", PAGE, FORM)
 
 
 def decode_segment(raw: str) -> str:
@@ -113,11 +116,16 @@ class Route:
     methods: tuple[str, ...]
     handler: Handler
     # The path's format suffixes this route answers; None: any but those another route claims
-    # explicitly (`.blob` downloads are their own routes).
+    # explicitly (`.blob` downloads, pages and forms are their own routes).
     formats: tuple[str, ...] | None = None
     # "1.0": the resource exists only in Datasette 1.0a41, so it answers in 1.0a41's format
     # whatever `default_json_api` says (see `web.context.Context.api`).
     api: str | None = None
+    # Reachable without credentials on a private instance: signing in, and the static files
+    # the sign-in page loads.
+    open: bool = False
+    # The answer is the same for everyone (static files): cacheable whatever the credentials.
+    shared: bool = False
 
     def serves(self, fmt: str | None) -> bool:
         if self.formats is None:
