@@ -19,6 +19,7 @@ from lambdasette.endpoints import (
     database,
     execute,
     index,
+    openapi,
     pages,
     queries,
     row,
@@ -61,6 +62,9 @@ ROUTES = [
     Route("special", "schema", GET, schema.instance_schema, formats=JSON_MD, api="1.0"),
     Route("special", "actions", GET, special.actions, api="1.0"),
     Route("special", "queries", GET, queries.list_all_queries, api="1.0"),
+    # The API described (OpenAPI 3.1, for this caller) and explored (Swagger UI)
+    Route("special", "openapi", GET, openapi.document),
+    Route("special", "api", GET, openapi.explorer),
     # The token API, and its pages: the list, the create form (posted to /-/api/tokens), one token
     Route("special", "api/tokens", GET, tokens_pages.list_page, formats=HTML),
     Route("special", "api/tokens", POST, tokens_pages.create, formats=FORMS),
