@@ -111,11 +111,14 @@ def choices(ctx: Context, ticked: set[str]) -> tuple[Level, list[Level]]:
             for a in actions_at("database") if ds.can(actor, a, name)
         ])
         _, schema = ctx.open(name)
-        for table in sorted(schema.tables.values(), key=lambda t: (t.hidden, t.name.lower())):
+        for table in sorted(schema.tables.values(), key=lambda t: t.name.lower()):
+            if table.hidden or ds.table_config(name, table.name).hidden:
+                continue  # FTS index tables and the like: the instance-wide and database boxes cover them
             tb = tilde_encode(table.name)
+            offered = ["view-table"] if table.is_view else actions_at("table")  # views are read-only
             table_level = Level(table.name, [
                 Choice(f"r:{db}:{tb}:{a}", a, f"{a} on {name}/{table.name}", f"r:{db}:{tb}:{a}" in ticked)
-                for a in actions_at("table") if ds.can(actor, a, name, table.name)
+                for a in offered if ds.can(actor, a, name, table.name)
             ])
             if table_level.choices:
                 level.tables.append(table_level)

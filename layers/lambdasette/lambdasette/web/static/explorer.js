@@ -12,7 +12,7 @@ window.addEventListener("DOMContentLoaded", function () {
     dom_id: "#swagger-ui",
     layout: "BaseLayout",          // no standalone preset (no top bar to load other specs)
     deepLinking: true,             // /-/api#/<tag> opens a table's operations
-    docExpansion: "list",
+    docExpansion: "none",          // a space has many tables: open the one you want
     defaultModelsExpandDepth: 0,
     tryItOutEnabled: true,
     persistAuthorization: false,   // a pasted token is never kept in localStorage
