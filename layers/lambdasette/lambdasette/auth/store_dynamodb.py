@@ -131,7 +131,8 @@ class DynamoDBTokenStore:
     def list(self, actor: str | None = None) -> list[TokenRecord]:
         items: list[dict[str, Any]] = []
         # Sessions have no `actor`, so the index never holds them; a scan leaves them out.
-        kwargs: dict[str, Any] = {"TableName": self.table, "FilterExpression": "attribute_not_exists(kind)"}
+        kwargs: dict[str, Any] = {"TableName": self.table, "FilterExpression": "attribute_not_exists(#kind)",
+                                  "ExpressionAttributeNames": {"#kind": "kind"}}
         if actor is not None:
             kwargs.update(IndexName="by_actor", KeyConditionExpression="actor = :a",
                           ExpressionAttributeValues={":a": {"S": actor}})
@@ -155,7 +156,8 @@ class DynamoDBTokenStore:
                 TableName=self.table, Key={"id": {"S": token_id}},
                 # The first revocation's time stays.
                 UpdateExpression="SET revoked = :t, revoked_at = if_not_exists(revoked_at, :w)",
-                ConditionExpression="attribute_exists(secret_hash) AND attribute_not_exists(kind)",
+                ConditionExpression="attribute_exists(secret_hash) AND attribute_not_exists(#kind)",
+                ExpressionAttributeNames={"#kind": "kind"},
                 ExpressionAttributeValues={":t": {"BOOL": True}, ":w": {"N": str(when)}},
             )
         except error:
@@ -170,7 +172,8 @@ class DynamoDBTokenStore:
             self.client.update_item(
                 TableName=self.table, Key={"id": {"S": token_id}},
                 UpdateExpression="SET last_used = :w",
-                ConditionExpression="attribute_exists(secret_hash) AND attribute_not_exists(kind)",
+                ConditionExpression="attribute_exists(secret_hash) AND attribute_not_exists(#kind)",
+                ExpressionAttributeNames={"#kind": "kind"},
                 ExpressionAttributeValues={":w": {"N": str(when)}},
             )
         except error:
