@@ -48,7 +48,8 @@ def main(out: Path) -> None:
     root, root_record = tokens.create(store, "root", description="Admin, made with the CLI")
     now = int(time.time())
     _, export = tokens.create(store, "root", {"r": {"demo": {"trees": ["vt"], "species": ["vt"]}}},
-                              30 * 86400, parent=root_record, description="Nightly export to the data warehouse")
+                              30 * 86400, parent=root_record,
+                              description="Nightly export to the data warehouse")
     store.touch(export.id, now - 3 * 60)
     _, ci = tokens.create(store, "root", {"r": {"demo": {"notes": ["vt", "ir", "ur"]}}}, 86400,
                           parent=root_record, description="CI: publish release notes")
@@ -66,8 +67,9 @@ def main(out: Path) -> None:
     conn.close()
 
     port = 8765
-    server = subprocess.Popen([sys.executable, "-m", "lambdasette.cli", "serve", str(demo), "--port", str(port),
-                               "--tokens-db", str(work / "tokens.db")], stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([sys.executable, "-m", "lambdasette.cli", "serve", str(demo),
+                               "--port", str(port), "--tokens-db", str(work / "tokens.db")],
+                              stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -77,8 +79,8 @@ def main(out: Path) -> None:
         except OSError:
             time.sleep(0.1)
     options = webdriver.ChromeOptions()
-    for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-                 "--window-size=1280,820", f"--user-data-dir={work / 'profile'}"]:
+    for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--hide-scrollbars", "--window-size=1280,820", f"--user-data-dir={work / 'profile'}"]:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
     wait = WebDriverWait(driver, 40)
@@ -92,7 +94,8 @@ def main(out: Path) -> None:
         driver.get(base + "/-/api/tokens")
         shot(driver, out / "api-tokens.png", 560)
         driver.get(base + "/-/api/tokens/create")
-        wait.until(ec.visibility_of_element_located((By.ID, "description"))).send_keys("Read trees, for an hour")
+        description = wait.until(ec.visibility_of_element_located((By.ID, "description")))
+        description.send_keys("Read trees, for an hour")
         driver.find_element(By.ID, "expiry-after").click()
         Select(driver.find_element(By.ID, "expiry-unit")).select_by_value("hours")
         driver.find_element(By.ID, "scope-restricted").click()
@@ -107,9 +110,8 @@ def main(out: Path) -> None:
         path.click()
         operation = path.find_element(By.XPATH, "./ancestor::div[contains(@class, 'opblock ')][1]")
         operation.find_element(By.CSS_SELECTOR, 'tr[data-param-name="_size"] input').send_keys("2")
-        operation.find_element(By.CSS_SELECTOR, 'tr[data-param-name="_shape"] select')
-        Select(operation.find_element(By.CSS_SELECTOR, 'tr[data-param-name="_shape"] select')).select_by_value(
-            "objects")
+        shape = operation.find_element(By.CSS_SELECTOR, 'tr[data-param-name="_shape"] select')
+        Select(shape).select_by_value("objects")
         operation.find_element(By.CSS_SELECTOR, ".execute").click()
         wait.until(lambda d: operation.find_elements(By.CSS_SELECTOR, ".live-responses-table tr.response"))
         driver.execute_script("document.querySelector('h1').scrollIntoView()")

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from lambdasette.endpoints import database as database_endpoint
 from lambdasette.endpoints.database import table_summaries
+from lambdasette.endpoints.openapi import table_tag
 from lambdasette.endpoints.row import fetch_row
 from lambdasette.endpoints.table import build_page, get_table, legacy_redirect, row_path
 from lambdasette.errors import ApiError
@@ -100,6 +101,8 @@ def database(ctx: Context) -> Response:
     tables, views = table_summaries(ctx, name, conn, schema)
     queries = [q for q in ctx.ds.canned_queries(name).values()
                if ctx.ds.can(ctx.actor, "view-query", name, q.name)]
+    for t in tables:
+        t["explorer"] = explorer_url(name, t["name"])
     return render(ctx, "database.html", {
         "database": name, "tables": tables, "views": views, "queries": queries,
         "allow_sql": ctx.ds.can(ctx.actor, "execute-sql", name), "sql": "",
@@ -184,14 +187,15 @@ def table(ctx: Context) -> Response:
             {"name": s["name"] + (f" ({s['type']})" if s.get("type") else ""), "href": s["toggle_url"]}
             for s in page.facets.suggested[:10]
         ],
-        "explorer": "/-/api#/" + _quote(f"{ctx.database}/{tbl.name}"),
+        "explorer": explorer_url(ctx.database, tbl.name),
     })
 
 
-def _quote(text: str) -> str:
+def explorer_url(database: str, table: str) -> str:
+    """The API explorer, opened at a table's operations."""
     import urllib.parse
 
-    return urllib.parse.quote(text, safe="")
+    return "/-/api#/" + urllib.parse.quote(table_tag(database, table), safe="")
 
 
 def row_links(ctx: Context, tbl: Table, columns: list[str]) -> Any:

@@ -77,14 +77,15 @@ def render(ctx: Context | None, template: str, values: dict[str, Any] | None = N
 def page_values(ctx: Context | None) -> dict[str, Any]:
     """What the layout needs from the request: who is signed in and how."""
     if ctx is None:
-        return {"actor": None, "token_id": None, "signed_in": False, "csrf": None, "tokens_enabled": False,
+        return {"actor": None, "token_id": None, "signed_in": False, "csrf": "", "tokens_enabled": False,
                 "public": True}
     session = ctx.session
     return {
         "actor": ctx.actor,
         "token_id": ctx.token.id if ctx.token else None,
         "signed_in": session is not None,
-        "csrf": session.csrf if session is not None else None,
+        # Forms work only for a signed-in browser (a bearer token's page gets no CSRF token).
+        "csrf": session.csrf if session is not None else "",
         "tokens_enabled": ctx.ds.tokens is not None,
         "public": ctx.ds.options.public,
     }
