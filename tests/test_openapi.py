@@ -70,9 +70,16 @@ def test_root_sees_every_table_and_every_write(documents) -> None:
                  "/fixtures/table+with+spaces.json", "/fixtures/slash~2Fdot~2Ename.json",
                  "/-/api/tokens", "/-/api/tokens/{token_id}", "/-/api/tokens/{token_id}/-/revoke"]:
         assert path in paths, path
+    # Datasette 1.0a41's endpoints, as main has them.
+    for path in ["/fixtures/-/execute-write", "/fixtures/-/execute-write/analyze", "/fixtures/-/queries/store",
+                 "/fixtures/-/queries.json", "/-/queries.json", "/fixtures/-/schema.json", "/-/schema.json",
+                 "/-/actions.json", "/fixtures/dogs/-/count", "/fixtures/dogs/-/set-column-type"]:
+        assert path in paths, path
+    assert any(p.get("$ref", "").endswith("/extra_table") for p in paths["/fixtures/dogs.json"]["get"]["parameters"])
     assert "/fixtures/old_dogs/-/insert" not in paths  # a view is not writable
     assert "/fixtures/docs_fts.json" not in paths  # FTS index tables are hidden
     # Rows are typed from the columns.
+    read = paths["/fixtures/dogs.json"]["get"]
     schemas = documents["root"]["components"]["schemas"]
     dog = schemas["fixtures.dogs.Row"]["properties"]
     assert dog["id"]["type"] == ["integer", "null"] and dog["weight"]["type"] == ["number", "null"]
@@ -96,7 +103,7 @@ def test_only_what_the_caller_may_see(documents) -> None:
     assert "/-/api/tokens" not in documents["bob"]["paths"]  # nor manage tokens
     dogs = documents["dogs"]["paths"]
     assert set(dogs) == {"/-/actor.json", "/-/openapi.json", "/fixtures/dogs.json", "/fixtures/dogs.csv",
-                         "/fixtures/dogs/{pk}.json", "/fixtures/dogs/-/schema.json"}
+                         "/fixtures/dogs/{pk}.json", "/fixtures/dogs/-/schema.json", "/fixtures/dogs/-/count"}
     anonymous = documents["anonymous"]["paths"]
     assert "/fixtures/dogs.json" in anonymous and not [p for p in anonymous if "/-/insert" in p]
     assert documents["anonymous"]["security"] == [{"bearer": []}, {}]
@@ -114,7 +121,7 @@ def test_every_listed_read_answers(instance, documents) -> None:
     for path, operations in documents["root"]["paths"].items():
         if "get" not in operations or "{" in path:
             continue
-        r = c.get(path + ("?sql=select+1" if path.endswith("/-/query.json") else ""),
+        r = c.get(path + ("?sql=select+1" if path.endswith(("/-/query.json", "/analyze")) else ""),
                   headers={"Authorization": f"Bearer {who['root']}"})
         assert r.status_code == 200, (path, r.text[:200])
 

@@ -518,3 +518,40 @@ def test_the_session_id_never_reaches_a_page_or_a_url(env: Env) -> None:
     r = c.post("/-/api/tokens", data={"csrf_token": csrf})
     secret = re.search(r'<code id="secret">([^<]+)</code>', r.text).group(1)
     assert "location" not in r.headers and secret not in r.headers.get("set-cookie", "")
+
+
+# -- named queries: metadata's and stored ones, on pages and in the document --------------------
+
+def test_named_queries_on_pages(fixture_path: Path, tmp_path: Path) -> None:
+    from lambdasette.metadata import Metadata
+
+    store = LocalTokenStore(tmp_path / "tokens.db")
+    metadata = Metadata({"databases": {"fixtures": {"queries": {
+        "by_breed": {"sql": "select id, name from dogs where breed = :breed order by id",
+                     "title": f"By breed {SCRIPT}"}}}}})
+    policy = Policy.parse({"databases": {"fixtures": {"permissions": {"store-query": {"id": "alice"}}}}})
+    ds = Lambdasette(storage=LocalStorage([fixture_path]), options=Options(public=True), tokens=store,
+                     metadata=metadata, policy=policy)
+    alice, _ = tokens.create(store, "alice")
+    bob, _ = tokens.create(store, "bob")
+    with TestClient(create_app(ds)) as c:
+        r = c.post("/fixtures/-/queries/store", headers={"Authorization": f"Bearer {alice}"},
+                   json={"query": {"name": "young", "sql": "select id, name from dogs where age < 2",
+                                   "title": "Young dogs", "is_private": True}})
+        assert r.status_code == 201, r.text
+        env = Env(c, store, ds, alice, store.get(alice.split("_")[1]))
+        env.sign_in(alice)
+        page = c.get("/fixtures", headers=BROWSER)
+        assert 'href="/fixtures/by_breed"' in page.text and 'href="/fixtures/young"' in page.text
+        r = c.get("/fixtures/by_breed?breed=Corgi", headers=BROWSER)
+        assert_safe_page(r)
+        assert r.text.count("<tr>") == 1 + len(c.get("/fixtures/by_breed.json?breed=Corgi").json()["rows"])
+        assert 'href="/fixtures/by_breed.json?breed=Corgi"' in r.text
+        r = c.get("/fixtures/young", headers=BROWSER)
+        assert r.status_code == 200 and "Young dogs" in r.text
+        assert "/fixtures/young.json" in c.get("/-/openapi.json").json()["paths"]
+        # A private stored query is nobody else's: bob's page, like his JSON, says it is missing.
+        env.sign_in(bob)
+        assert c.get("/fixtures/young", headers=BROWSER).status_code == 404
+        assert c.get("/fixtures/young.json").status_code == 404
+        assert "young" not in json.dumps(c.get("/-/openapi.json").json()["paths"])

@@ -180,21 +180,16 @@ def restrictions_within(inner: dict[str, Any], outer: dict[str, Any] | None) -> 
     return wider
 
 
-# Which level of a restriction each action can be granted at (Datasette's "takes a
-# database" / "takes a resource"): every action at the instance level ("a"), these at a
-# database ("d"), and the table actions at a table ("r"). Actions not listed here are
-# instance-wide only. (The tokens page offers exactly these checkboxes.)
-TABLE_ACTIONS = ("view-table", "insert-row", "update-row", "delete-row", "alter-table", "drop-table")
-DATABASE_ACTIONS = ("view-database", "view-database-download", "execute-sql", "execute-write-sql",
-                    "view-query", "create-table", *TABLE_ACTIONS)
-
-
-def actions_at(level: str) -> list[str]:
-    """The actions a restriction can grant at `level` ("instance", "database", "table"), in
-    the order a person reads them: viewing first, then writing, then the rest."""
-    if level == "table":
-        return [a for a in TABLE_ACTIONS if a in ACTIONS]
+def actions_at(level: str, *, view: bool = False) -> list[str]:
+    """The actions a token's restrictions can grant at `level`, in the registry's order (the
+    tokens page offers exactly these checkboxes): every action at "instance" (`"a"`); at a
+    "database" (`"d"`) those that take a database, a table or a query; at a "table" (`"r"`)
+    those that take a table - for a `view`, only viewing and dropping it."""
+    actions = REGISTRY + LAMBDASETTE_ACTIONS
+    if level == "instance":
+        return [a.name for a in actions]
     if level == "database":
-        return [a for a in DATABASE_ACTIONS if a in ACTIONS]
-    rest = sorted(ACTIONS - set(DATABASE_ACTIONS) - {"view-instance"})
-    return ["view-instance", *[a for a in DATABASE_ACTIONS if a in ACTIONS], *rest]
+        return [a.name for a in actions if a.resource is not None]
+    if view:
+        return ["view-table", "drop-view"]
+    return [a.name for a in actions if a.resource == "table" and a.name != "drop-view"]

@@ -7,6 +7,8 @@ before a stored query's, as in 1.0a41 (`endpoints.table.table`).
 
 from __future__ import annotations
 
+import sqlite3
+
 from starlette.responses import Response
 
 from lambdasette.endpoints import database, extras
@@ -14,6 +16,25 @@ from lambdasette.errors import ApiError
 from lambdasette.query.internal import StoredQuery
 from lambdasette.web.context import Context
 from lambdasette.web.responses import cache_control, json_response
+
+
+def opened(ctx: Context, query: StoredQuery, conn: sqlite3.Connection | None = None) -> sqlite3.Connection:
+    """The caller's guarded connection for running `query`, once it may: `view-query` on it
+    (someone else's private query is a 404, as a missing table), and `execute-sql` for an
+    untrusted (stored) read query. The JSON answer and the query's page both check here."""
+    name = ctx.database
+    if conn is None:
+        conn = ctx.ds.connection(name)
+    if not ctx.ds.query_allowed(ctx.actor, "view-query", query):
+        if query.source == "user":
+            # Someone else's private query is not there at all, as far as this caller can tell.
+            raise ApiError(404, "Table not found")
+        raise ApiError(403, "You do not have permission to view this query")
+    if not query.is_trusted and not query.is_write:
+        ctx.ds.require(ctx.actor, "execute-sql", name,
+                       message="You do not have permission to execute SQL against this database")
+    conn, _ = ctx.open(name, conn=conn)
+    return conn
 
 
 def canned(ctx: Context, query: StoredQuery) -> Response:
@@ -24,15 +45,7 @@ def canned(ctx: Context, query: StoredQuery) -> Response:
     names = extras.requested(ctx.args)
     if ctx.v10:
         extras.check(names, extras.QUERY)
-    if not ctx.ds.query_allowed(ctx.actor, "view-query", query):
-        if query.source == "user":
-            # Someone else's private query is not there at all, as far as this caller can tell.
-            raise ApiError(404, "Table not found")
-        raise ApiError(403, "You do not have permission to view this query")
-    if not query.is_trusted and not query.is_write:
-        ctx.ds.require(ctx.actor, "execute-sql", name,
-                       message="You do not have permission to execute SQL against this database")
-    conn, _ = ctx.open(name, conn=conn)
+    conn = opened(ctx, query, conn)
     headers = cache_control(ctx.args, ctx.ds.settings.default_cache_ttl)
     if query.is_write:
         if ctx.v10:

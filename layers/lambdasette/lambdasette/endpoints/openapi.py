@@ -20,7 +20,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from lambdasette import __version__
+from lambdasette import __version__, column_types
+from lambdasette.endpoints import extras
 from lambdasette.endpoints.database import table_summaries
 from lambdasette.query import values
 from lambdasette.query.schema import Table
@@ -128,16 +129,35 @@ def build(ctx: Context) -> dict[str, Any]:
             if not any(t["name"] == name for t in tags):
                 tags.append({"name": name, "description": f"Database {name}"})
             paths[f"/{db}/-/create"] = {"post": create_operation(name, names)}
+        if ds.can(actor, "view-database", name):
+            paths[f"/{db}/-/schema.json"] = {"get": {
+                "tags": [name], "operationId": names(name, "schema"),
+                "summary": f"The CREATE statements of {name} you may see (1.0a41; also .md)",
+                "responses": responses(ref("schemas", "SchemaPage"))}}
+            listing = queries_listing(name, names, f"Named queries of {name}")
+            paths[f"/{db}/-/queries.json"] = {"get": listing}
+        if ds.can(actor, "execute-write-sql", name):
+            paths[f"/{db}/-/execute-write"] = {"post": execute_write_operation(name, names)}
+            paths[f"/{db}/-/execute-write/analyze"] = {"get": {
+                "tags": [name], "operationId": names(name, "execute-write-analyze"),
+                "summary": "What a write statement would do and need; runs nothing",
+                "parameters": [{"name": "sql", "in": "query", "required": True, "schema": {"type": "string"},
+                                "example": "delete from t where id = 1"}],
+                "responses": responses({"type": "object"})}}
+        if ds.can(actor, "execute-sql", name) and ds.can(actor, "store-query", name):
+            paths[f"/{db}/-/queries/store"] = {"post": store_query_operation(name, names)}
+            paths[f"/{db}/-/queries/analyze"] = {"get": {
+                "tags": [name], "operationId": names(name, "queries-analyze"),
+                "summary": "What storing this SQL as a query would need",
+                "parameters": [{"name": "sql", "in": "query", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": responses({"type": "object"})}}
         for query in ds.canned_queries(name).values():
-            if query.write or not ds.can(actor, "view-query", name, query.name):
+            if not ds.query_allowed(actor, "view-query", query):
                 continue
-            paths[f"/{db}/{tilde_encode(query.name)}.json"] = {"get": {
-                "tags": [name], "operationId": names(name, query.name, "query"),
-                "summary": query.title or f"Run the query {query.name}",
-                "description": (query.description or "") + f"\n\n```sql\n{query.sql}\n```",
-                "parameters": [ref("parameters", "shape"), ref("parameters", "named")],
-                "responses": responses(ref("schemas", "QueryResult")),
-            }}
+            if schema.get(query.name) is not None and query.source == "user":
+                continue  # a table of that name answers at that URL
+            paths.update(query_paths(ctx, db, name, query, names))
         for table in sorted(schema.tables.values(), key=lambda t: t.name.lower()):
             if table.hidden or ds.table_config(name, table.name).hidden:
                 continue
@@ -148,6 +168,8 @@ def build(ctx: Context) -> dict[str, Any]:
                                                      f"{table.name} of {name}"})
             table_paths(ctx, name, table, tag, names, schemas, paths)
     paths.update(instance_paths(ctx, names))
+    if ds.can(actor, "view-instance"):
+        paths["/-/queries.json"] = {"get": queries_listing(None, names, "Named queries of every database")}
     if ds.tokens is not None and actor is not None and ds.can(actor, "create-token"):
         tags.append({"name": "tokens", "description": "API tokens: create, list, show, revoke"})
         paths.update(token_paths(names))
@@ -276,7 +298,7 @@ def table_paths(ctx: Context, database: str, table: Table, tag: str, names: Name
         "description": f"Columns: {', '.join(columns)}. Rows are identified by: "
                        f"{', '.join(table.row_keys) or 'nothing (a view)'}.",
         "parameters": [*(ref("parameters", p) for p in TABLE_PARAMETERS), *fts, *filters,
-                       ref("parameters", "filters")],
+                       ref("parameters", "filters"), ref("parameters", "extra_table")],
         "responses": {**responses(ref("schemas", page_name)), "200": {
             "description": "A page of rows. `next` (and the `Link` header) leads to the next page.",
             "headers": {"Link": {"schema": {"type": "string"}, "description": 'rel="next"'}},
@@ -293,6 +315,13 @@ def table_paths(ctx: Context, database: str, table: Table, tag: str, names: Name
         "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
                       **{code: ref("responses", n) for code, n in ERROR_RESPONSES.items()}},
     }}
+    paths[f"{base}/-/count"] = {"post": {
+        "tags": [tag], "operationId": names(database, table.name, "count"),
+        "summary": f"The exact number of rows of {table.name} the filters select (1.0a41)",
+        "parameters": [*fts, *filters, ref("parameters", "filters"), ref("parameters", "where")],
+        "responses": responses({"type": "object", "properties": {"ok": {"const": True},
+                                                                 "count": {"type": "integer"}}}),
+    }}
     paths[f"{base}/-/schema.json"] = {"get": {
         "tags": [tag], "operationId": names(database, table.name, "schema"),
         "summary": f"The CREATE statement of {table.name} (1.0a41)",
@@ -307,7 +336,8 @@ def table_paths(ctx: Context, database: str, table: Table, tag: str, names: Name
     if table.row_keys:
         paths[f"{base}/{{pk}}.json"] = {"get": {
             "tags": [tag], "operationId": names(database, table.name, "row"),
-            "summary": f"One row of {table.name}", "parameters": [pk_param, ref("parameters", "shape")],
+            "summary": f"One row of {table.name}",
+            "parameters": [pk_param, ref("parameters", "shape"), ref("parameters", "extra_row")],
             "responses": responses(ref("schemas", "RowPage")),
         }}
     if table.is_view or table.is_virtual:
@@ -363,6 +393,21 @@ def table_paths(ctx: Context, database: str, table: Table, tag: str, names: Name
                                  "properties": {"confirm": {"type": "boolean"}}}, {"confirm": True}),
             "responses": responses(ref("schemas", "WriteResult"), write_errors),
         }}
+    if ds.can(actor, "set-column-type", database, table.name):
+        paths[f"{base}/-/set-column-type"] = {"post": {
+            "tags": [tag], "operationId": names(database, table.name, "set-column-type"),
+            "summary": f"Give a column of {table.name} a column type (1.0a41; null removes it)",
+            "requestBody": body({"type": "object", "required": ["column", "column_type"],
+                                 "additionalProperties": False, "properties": {
+                                     "column": {"type": "string", "enum": table.columns},
+                                     "column_type": {"anyOf": [{"type": "null"}, {
+                                         "type": "object", "required": ["type"],
+                                         "properties": {"type": {"enum": sorted(column_types.TYPES)},
+                                                        "config": {"type": "object"}}}]}}},
+                                {"column": table.columns[0] if table.columns else "column",
+                                 "column_type": {"type": "url"}}),
+            "responses": responses(ref("schemas", "WriteResult"), write_errors),
+        }}
     if can["alter-table"]:
         paths[f"{base}/-/alter"] = {"post": {
             "tags": [tag], "operationId": names(database, table.name, "alter"),
@@ -376,6 +421,87 @@ def table_paths(ctx: Context, database: str, table: Table, tag: str, names: Name
                                                  "args": {"name": "notes", "type": "text"}}]}),
             "responses": responses(ref("schemas", "WriteResult"), write_errors),
         }}
+
+
+def query_paths(ctx: Context, db: str, database: str, query: Any, names: Names) -> dict[str, Any]:
+    """A named query's URL (a read one runs; a writable one is only described on GET), and
+    for a stored query its definition, update and delete as the caller may use them."""
+    ds, actor = ctx.ds, ctx.actor
+    base = f"/{db}/{tilde_encode(query.name)}"
+    params = [{"name": p, "in": "query", "required": False, "schema": {"type": "string"}}
+              for p in query.parameters if not p.startswith("_")]
+    out: dict[str, Any] = {f"{base}.json": {"get": {
+        "tags": [database], "operationId": names(database, query.name, "query"),
+        "summary": (query.title or f"Run the query {query.name}")
+        + (" (writable: only described here; run it with execute-write)" if query.is_write else ""),
+        "description": (query.description or "") + f"\n\n```sql\n{query.sql}\n```",
+        "parameters": [*params, ref("parameters", "shape"), ref("parameters", "extra_query"),
+                       *([] if params else [ref("parameters", "named")])],
+        "responses": responses(ref("schemas", "QueryResult")),
+    }}}
+    if query.source != "user":
+        return out  # metadata's queries are read-only
+    out[f"{base}/-/definition"] = {"get": {
+        "tags": [database], "operationId": names(database, query.name, "definition"),
+        "summary": f"The stored query {query.name}", "responses": responses({"type": "object"})}}
+    if ds.query_allowed(actor, "update-query", query):
+        out[f"{base}/-/update"] = {"post": {
+            "tags": [database], "operationId": names(database, query.name, "update-query"),
+            "summary": f"Change the stored query {query.name}",
+            "requestBody": body({"type": "object", "required": ["update"], "properties": {
+                "update": ref("schemas", "StoredQuery"), "return": {"type": "boolean"}}},
+                {"update": {"title": "A better title"}, "return": True}),
+            "responses": responses({"type": "object"}, WRITE_ERRORS)}}
+    if ds.query_allowed(actor, "delete-query", query):
+        out[f"{base}/-/delete"] = {"post": {
+            "tags": [database], "operationId": names(database, query.name, "delete-query"),
+            "summary": f"Delete the stored query {query.name}",
+            "responses": responses({"type": "object"}, WRITE_ERRORS)}}
+    return out
+
+
+def queries_listing(database: str | None, names: Names, summary: str) -> dict[str, Any]:
+    return {
+        "tags": [database or "instance"], "operationId": names(database or "instance", "queries"),
+        "summary": summary + " (1.0a41)",
+        "parameters": [ref("parameters", "size"), ref("parameters", "next"),
+                       _param("q", "Search names, titles, descriptions and SQL"),
+                       _param("is_write", "Only writable (1) or read (0) queries", BIT),
+                       _param("is_private", "Only private (1) or shared (0) queries", BIT),
+                       _param("source", "Stored through the API or from metadata",
+                              {"type": "string", "enum": ["user", "config"]}),
+                       _param("owner_id", "Stored by this actor")],
+        "responses": responses({"type": "object"}),
+    }
+
+
+def execute_write_operation(database: str, names: Names) -> dict[str, Any]:
+    return {
+        "tags": [database], "operationId": names(database, "execute-write"),
+        "summary": f"Run one write statement on {database} (1.0a41)",
+        "description": "Analysed by SQLite before it runs: every table it reads or writes (through "
+                       "triggers, views and foreign keys too) needs its own action; refused "
+                       "statements run nothing.",
+        "requestBody": body({"type": "object", "required": ["sql"], "additionalProperties": False,
+                             "properties": {"sql": {"type": "string"},
+                                            "params": {"type": "object"}}},
+                            {"sql": "update t set v = :v where id = :id", "params": {"v": "x", "id": 1}}),
+        "responses": responses({"type": "object", "properties": {
+            "ok": {"const": True}, "message": {"type": "string"}, "rowcount": {"type": "integer"},
+            "rows": {"type": "array"}, "truncated": {"type": "boolean"}, "analysis": {"type": "array"}}},
+            WRITE_ERRORS),
+    }
+
+
+def store_query_operation(database: str, names: Names) -> dict[str, Any]:
+    return {
+        "tags": [database], "operationId": names(database, "store-query"),
+        "summary": f"Store a named query in {database} (1.0a41; private by default)",
+        "requestBody": body({"type": "object", "required": ["query"],
+                             "properties": {"query": ref("schemas", "StoredQuery")}},
+                            {"query": {"name": "tallest", "sql": "select 1", "title": "Tallest"}}),
+        "responses": responses({"type": "object"}, WRITE_ERRORS, "201", "Stored"),
+    }
 
 
 def rows_body(row: dict[str, Any], max_rows: int, *, insert: bool) -> dict[str, Any]:
@@ -422,6 +548,10 @@ def instance_paths(ctx: Context, names: Names) -> dict[str, Any]:
         "/-/settings.json": simple("The instance's settings", obj, "settings"),
         "/-/metadata.json": simple("The instance's metadata", obj, "metadata"),
         "/-/plugins.json": simple("Plugins (none)", {"type": "array"}, "plugins"),
+        "/-/schema.json": simple("The CREATE statements of every database you may see (1.0a41; "
+                                 "also .md)", obj, "schema"),
+        **({"/-/actions.json": simple("Every action, with abbreviation and description (1.0a41)", obj,
+                                      "actions")} if ctx.ds.can(ctx.actor, "permissions-debug") else {}),
     }
 
 
@@ -458,6 +588,7 @@ def token_paths(names: Names) -> dict[str, Any]:
 
 
 NAMES = {"type": "array", "items": {"type": "string"}}
+BIT = {"type": "string", "enum": ["0", "1"]}
 
 
 def _param(name: str, description: str, schema: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -496,6 +627,11 @@ PARAMETERS: dict[str, Any] = {
     "nl": _param("_nl", "With `_shape=array`: newline-delimited JSON", {"type": "string", "enum": ["on"]}),
     "timelimit": _param("_timelimit", "Lower the time limit (ms)", {"type": "integer", "minimum": 1}),
     "search": _param("_search", "Full-text search"),
+    **{f"extra_{scope}": _param(
+        "_extra", "Blocks of Datasette 1.0a41's format to add (asking for any answers in 1.0a41's format)",
+        {"type": "array",
+         "items": {"type": "string", "enum": [e.name for e in extras.EXTRAS if scope in e.scopes]}},
+        style="form", explode=True) for scope in (extras.TABLE, extras.ROW, extras.QUERY)},
     "stream": _param("_stream", "Every matching row, page by page", {"type": "string", "enum": ["on"]}),
     "dl": _param("_dl", "Download as a file", {"type": "string", "enum": ["1"]}),
     "named": {"name": "params", "in": "query", "required": False, "style": "form", "explode": True,
@@ -577,6 +713,12 @@ BASE_SCHEMAS: dict[str, Any] = {
         "examples": [{"a": ["view-instance"], "d": {"demo": ["view-database"]},
                       "r": {"demo": {"trees": ["view-table", "insert-row"]}}}],
     },
+    "SchemaPage": {"type": "object", "properties": {
+        "ok": {"const": True}, "database": {"type": "string"}, "schema": {"type": "string"}}},
+    "StoredQuery": {"type": "object", "properties": {
+        "name": {"type": "string"}, "sql": {"type": "string"}, "title": {"type": ["string", "null"]},
+        "description": {"type": ["string", "null"]}, "is_private": {"type": "boolean"},
+        "parameters": NAMES, "hide_sql": {"type": "boolean"}}},
     "TokenCreate": {"type": "object", "additionalProperties": False, "properties": {
         "restrictions": {"$ref": "#/components/schemas/Restrictions"},
         "expires_after": {"type": "integer", "minimum": 1, "description": "Seconds"},

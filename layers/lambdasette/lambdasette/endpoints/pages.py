@@ -14,13 +14,15 @@ from typing import Any
 
 from starlette.responses import Response
 
+from lambdasette.endpoints import canned
 from lambdasette.endpoints import database as database_endpoint
 from lambdasette.endpoints.database import table_summaries
 from lambdasette.endpoints.openapi import table_tag
 from lambdasette.endpoints.row import fetch_row
 from lambdasette.endpoints.table import build_page, get_table, legacy_redirect, row_path
 from lambdasette.errors import ApiError
-from lambdasette.metadata import CannedQuery
+from lambdasette.instance import from_metadata
+from lambdasette.query.internal import StoredQuery
 from lambdasette.query.render import parse_json_columns
 from lambdasette.query.schema import Table
 from lambdasette.tilde import tilde_encode
@@ -100,7 +102,7 @@ def database(ctx: Context) -> Response:
     conn, schema = ctx.open(name)
     tables, views = table_summaries(ctx, name, conn, schema)
     queries = [q for q in ctx.ds.canned_queries(name).values()
-               if ctx.ds.can(ctx.actor, "view-query", name, q.name)]
+               if ctx.ds.query_allowed(ctx.actor, "view-query", q)]
     for t in tables:
         t["explorer"] = explorer_url(name, t["name"])
     return render(ctx, "database.html", {
@@ -110,26 +112,24 @@ def database(ctx: Context) -> Response:
     })
 
 
-def query(ctx: Context, canned: CannedQuery | None = None) -> Response:
-    """A read-only query's rows: `?sql=` on a database page, or a canned query."""
+def query(ctx: Context, named: StoredQuery | None = None) -> Response:
+    """A read-only query's rows: `?sql=` on a database page, or a named query (metadata's or a
+    stored one) at its own URL, under exactly the JSON answer's checks (`canned.opened`)."""
     name = ctx.database
-    if canned is not None:
-        conn = ctx.ds.connection(name)
-        ctx.ds.require(ctx.actor, "view-query", name, canned.name,
-                       message="You do not have permission to view this query")
-        conn, _ = ctx.open(name, conn=conn)
-        if canned.write:
-            raise ApiError(400, "Writable canned queries are not run here: use the write API")
-        sql = canned.sql
+    if named is not None:
+        conn = canned.opened(ctx, named)
+        if named.is_write:
+            raise ApiError(400, "Writable queries are not run from a page: use POST /<db>/-/execute-write")
+        sql = named.sql
     else:
         conn, sql = database_endpoint.checked_sql(ctx)
-    ran = database_endpoint.run_query(ctx, conn, sql, query_name=canned.name if canned else None)
+    ran = database_endpoint.run_query(ctx, conn, sql, query_name=named.name if named else None, stored=named)
     result = ran.result
     rows = parse_json_columns(result.rows, result.columns, ctx.args.getlist("_json"))
     return render(ctx, "query.html", {
-        "database": name, "sql": sql, "canned": canned, "columns": result.columns,
+        "database": name, "sql": sql, "named": named, "columns": result.columns,
         "rows": [[cell(v) for v in row] for row in rows], "truncated": result.truncated,
-        "allow_sql": canned is None, "json_url": with_ext(ctx, "json"), "csv_url": with_ext(ctx, "csv"),
+        "allow_sql": named is None, "json_url": with_ext(ctx, "json"), "csv_url": with_ext(ctx, "csv"),
         "query_ms": ran.query_ms,
     })
 
@@ -137,13 +137,21 @@ def query(ctx: Context, canned: CannedQuery | None = None) -> Response:
 def table(ctx: Context) -> Response:
     """`/<db>/<table>` for a browser: the page of rows the JSON answer would hold, as a
     table, with the link to the next page and to this view's JSON and CSV."""
-    canned = ctx.ds.canned_query(ctx.database, ctx.table)
-    if canned is not None:  # as in the JSON API, a canned query's name comes first
-        return query(ctx, canned)
+    # As the JSON answer: a metadata query's name before a table's, a table's before a stored
+    # query's (`endpoints.table.table`).
+    configured = ctx.ds.metadata.queries(ctx.database).get(ctx.table)
+    if configured is not None:
+        return query(ctx, from_metadata(ctx.database, configured))
     redirected = legacy_redirect(ctx)
     if redirected is not None:
         return redirected
-    conn, schema, tbl = get_table(ctx)
+    try:
+        conn, schema, tbl = get_table(ctx)
+    except ApiError as exc:
+        stored = ctx.ds.stored_queries(ctx.database).get(ctx.table) if exc.status in (403, 404) else None
+        if stored is None or not ctx.ds.query_allowed(ctx.actor, "view-query", stored):
+            raise
+        return query(ctx, stored)
     if ctx.args.getlist("_where") and not ctx.ds.can(ctx.actor, "execute-sql", ctx.database):
         raise ApiError(403, "_where= is not allowed")
     page = build_page(ctx, conn, schema, tbl, ctx.ds.time_limit(ctx.args.get("_timelimit")), envelope=True)

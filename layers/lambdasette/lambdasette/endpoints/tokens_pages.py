@@ -115,7 +115,7 @@ def choices(ctx: Context, ticked: set[str]) -> tuple[Level, list[Level]]:
             if table.hidden or ds.table_config(name, table.name).hidden:
                 continue  # FTS index tables and the like: the instance-wide and database boxes cover them
             tb = tilde_encode(table.name)
-            offered = ["view-table"] if table.is_view else actions_at("table")  # views are read-only
+            offered = actions_at("table", view=table.is_view)
             table_level = Level(table.name, [
                 Choice(f"r:{db}:{tb}:{a}", a, f"{a} on {name}/{table.name}", f"r:{db}:{tb}:{a}" in ticked)
                 for a in offered if ds.can(actor, a, name, table.name)
