@@ -248,7 +248,7 @@ def explorer(driver: Any, base: str, root_token: str, shots: Path, prefix: str) 
     driver.find_element(By.ID, "sign-in-button").click()
     wait_for(driver, "#who-actor")
     driver.get(base + "/-/api#/demo%3A%20trees")
-    path = wait_for(driver, '.opblock-get .opblock-summary-path[data-path="/demo/trees.json"]', timeout=40)
+    path = wait_for(driver, '.opblock-get .opblock-summary-path[data-path="/demo/trees.json"]', timeout=90)
     operation = path.find_element(By.XPATH, "./ancestor::div[contains(@class, 'opblock ')][1]")
     if "is-open" not in operation.get_attribute("class"):
         path.click()
@@ -256,7 +256,7 @@ def explorer(driver: Any, base: str, root_token: str, shots: Path, prefix: str) 
     size.send_keys("3")
     operation.find_element(By.CSS_SELECTOR, ".execute").click()
     status = wait_until(lambda: operation.find_element(
-        By.CSS_SELECTOR, ".live-responses-table tr.response .response-col_status").text, 30)
+        By.CSS_SELECTOR, ".live-responses-table tr.response .response-col_status").text, 60)
     assert status.startswith("200"), (status, operation.find_element(By.CSS_SELECTOR, ".request-url").text,
                                        operation.find_element(By.CSS_SELECTOR, ".live-responses-table").text)
     shot(driver, shots / f"{prefix}-7-explorer.png")

@@ -83,7 +83,7 @@ def main(out: Path) -> None:
                  "--hide-scrollbars", "--window-size=1280,820", f"--user-data-dir={work / 'profile'}"]:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
-    wait = WebDriverWait(driver, 40)
+    wait = WebDriverWait(driver, 90)
     try:
         driver.get(base + "/-/login")
         wait.until(ec.visibility_of_element_located((By.ID, "token"))).send_keys(root)
