@@ -1,7 +1,7 @@
 """The Starlette application: one way through every request.
 
     request → path (`resolve`) → credential (its shape) → route (`Router`) → body
-            → token (verified, chain included) → handler → response
+            → token or session (verified, chain included) → CSRF → handler → response
 
 The token is verified when the request is acted on - after its body has arrived, however
 slowly it came - and writes check it once more right before their commit (`Context.recheck`).

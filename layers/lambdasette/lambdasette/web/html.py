@@ -40,11 +40,13 @@ PAGE_HEADERS = {
 
 def wants_html(accept: str | None) -> bool:
     """Does `accept` ask for HTML before JSON? `text/html` (or XHTML) must be named with a
-    quality above zero and at least that of `application/json`; wildcards never count."""
+    quality above zero and above that of `application/json` (on a tie, named first);
+    wildcards never count."""
     if not accept or "html" not in accept:
         return False
-    html_q = json_q = 0.0
-    for part in accept.split(","):
+    html: tuple[float, int] = (0.0, 0)
+    json: tuple[float, int] = (0.0, 0)
+    for position, part in enumerate(accept.split(",")):
         kind, _, params = part.strip().partition(";")
         kind = kind.strip().lower()
         q = 1.0
@@ -55,11 +57,12 @@ def wants_html(accept: str | None) -> bool:
                     q = float(value)
                 except ValueError:
                     q = 0.0
+        # Higher quality first, then earlier: (q, -position) orders them.
         if kind in ("text/html", "application/xhtml+xml"):
-            html_q = max(html_q, q)
+            html = max(html, (q, -position))
         elif kind == "application/json":
-            json_q = max(json_q, q)
-    return html_q > 0 and html_q >= json_q
+            json = max(json, (q, -position))
+    return html[0] > 0 and html > json
 
 
 def render(ctx: Context | None, template: str, values: dict[str, Any] | None = None, *,
