@@ -105,6 +105,13 @@ def wait_until(probe: Any, timeout: float = 20) -> Any:
         time.sleep(0.2)
 
 
+def click(driver: Any, element: Any) -> bool:
+    """Click `element` once it is in view (True: clicked; an intercepted click raises)."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    element.click()
+    return True
+
+
 def shot(driver: Any, path: Path) -> None:
     """A screenshot of the whole page (up to 3,000 px tall), not just the window."""
     size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
@@ -251,10 +258,12 @@ def explorer(driver: Any, base: str, root_token: str, shots: Path, prefix: str) 
     path = wait_for(driver, '.opblock-get .opblock-summary-path[data-path="/demo/trees.json"]', timeout=90)
     operation = path.find_element(By.XPATH, "./ancestor::div[contains(@class, 'opblock ')][1]")
     if "is-open" not in operation.get_attribute("class"):
-        path.click()
-    size = operation.find_element(By.CSS_SELECTOR, 'tr[data-param-name="_size"] input')
+        # The tag's section may still be sliding open: a click the browser would give to it
+        # instead is tried again.
+        wait_until(lambda: click(driver, path), 30)
+    size = wait_until(lambda: operation.find_element(By.CSS_SELECTOR, 'tr[data-param-name="_size"] input'))
     size.send_keys("3")
-    operation.find_element(By.CSS_SELECTOR, ".execute").click()
+    wait_until(lambda: click(driver, operation.find_element(By.CSS_SELECTOR, ".execute")), 30)
     status = wait_until(lambda: operation.find_element(
         By.CSS_SELECTOR, ".live-responses-table tr.response .response-col_status").text, 60)
     assert status.startswith("200"), (status, operation.find_element(By.CSS_SELECTOR, ".request-url").text,

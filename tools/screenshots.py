@@ -107,12 +107,13 @@ def main(out: Path) -> None:
         driver.get(base + "/-/api#/demo%3A%20trees")
         path = wait.until(ec.visibility_of_element_located(
             (By.CSS_SELECTOR, '.opblock-get .opblock-summary-path[data-path="/demo/trees.json"]')))
-        path.click()
         operation = path.find_element(By.XPATH, "./ancestor::div[contains(@class, 'opblock ')][1]")
+        driver.execute_script("arguments[0].click();", path)  # the tag's section may still be opening
+        wait.until(lambda d: operation.find_elements(By.CSS_SELECTOR, 'tr[data-param-name="_size"] input'))
         operation.find_element(By.CSS_SELECTOR, 'tr[data-param-name="_size"] input').send_keys("2")
         shape = operation.find_element(By.CSS_SELECTOR, 'tr[data-param-name="_shape"] select')
         Select(shape).select_by_value("objects")
-        operation.find_element(By.CSS_SELECTOR, ".execute").click()
+        driver.execute_script("arguments[0].click();", operation.find_element(By.CSS_SELECTOR, ".execute"))
         wait.until(lambda d: operation.find_elements(By.CSS_SELECTOR, ".live-responses-table tr.response"))
         driver.execute_script("document.querySelector('h1').scrollIntoView()")
         shot(driver, out / "api-explorer.png", 1100)
