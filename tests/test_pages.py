@@ -500,6 +500,8 @@ c = TestClient(create_app(Lambdasette(storage=LocalStorage([__import__("pathlib"
 assert c.get("/fixtures/dogs.json").status_code == 200
 assert c.get("/fixtures/dogs").status_code == 200
 assert "jinja2" not in sys.modules, "the JSON path imported jinja2"
+assert not [m for m in sys.modules if m.startswith("lambdasette.endpoints.") and m.split(".")[-1] in
+            ("pages", "signin", "static", "tokens_pages", "openapi")], "the JSON path imported a page module"
 assert c.get("/fixtures/dogs", headers={{"Accept": "text/html"}}).status_code == 200
 assert "jinja2" in sys.modules
 """
@@ -555,3 +557,16 @@ def test_named_queries_on_pages(fixture_path: Path, tmp_path: Path) -> None:
         assert c.get("/fixtures/young", headers=BROWSER).status_code == 404
         assert c.get("/fixtures/young.json").status_code == 404
         assert "young" not in json.dumps(c.get("/-/openapi.json").json()["paths"])
+
+
+def test_every_page_handler_exists() -> None:
+    """The pages' handlers are imported on their first call (`app.ui`): each must be there."""
+    import importlib
+
+    from lambdasette.app import ROUTES
+
+    lazy = [r.handler for r in ROUTES if r.handler.__module__ == "lambdasette.app"]
+    assert len(lazy) >= 15
+    for handler in lazy:
+        module, name = handler.__qualname__.split(".")
+        assert callable(getattr(importlib.import_module(f"lambdasette.endpoints.{module}"), name))
