@@ -122,6 +122,15 @@ def shot(driver: Any, path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def settled(driver: Any, css: str, expected: Any, timeout: float = 20) -> str:
+    """The text of `css` once `expected(text)` holds - after a click or a reload the old page
+    may still be there for a moment (its elements then go stale)."""
+    from selenium.webdriver.common.by import By
+
+    return wait_until(lambda: (lambda t: t if expected(t) else None)(
+        driver.find_element(By.CSS_SELECTOR, css).text), timeout)
+
+
 def text_of(driver: Any, css: str) -> str:
     return wait_for(driver, css).text
 
@@ -196,7 +205,7 @@ def errand(driver: Any, base: str, root_token: str, shots: Path, prefix: str) ->
     driver.execute_cdp_cmd("Browser.grantPermissions", {
         "origin": origin, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
     driver.find_element(By.ID, "copy").click()
-    assert text_of(driver, "#copy") in ("Copied", "Select and copy it by hand")
+    settled(driver, "#copy", lambda t: t in ("Copied", "Select and copy it by hand"))
     copied = driver.execute_async_script(
         "var done = arguments[0]; navigator.clipboard.readText().then(done, function (e) { done(String(e)); });")
     assert copied == secret
@@ -212,7 +221,7 @@ def errand(driver: Any, base: str, root_token: str, shots: Path, prefix: str) ->
     assert api(base, "/demo/trees.json?_size=1", secret) == 200
     assert api(base, "/demo/cities.json?_size=1", secret) == 403
     driver.refresh()
-    assert text_of(driver, "#last-used").startswith("just now")
+    settled(driver, "#last-used", lambda t: t.startswith("just now"))
     assert text_of(driver, "#status") == "active"
     driver.get(base + "/-/api/tokens")
     row = wait_for(driver, f'tr[data-token-id="{driver_token_id(secret)}"]')
@@ -224,7 +233,7 @@ def errand(driver: Any, base: str, root_token: str, shots: Path, prefix: str) ->
     # Revoke it: the API refuses it from the next request on.
     row.find_element(By.CSS_SELECTOR, "a").click()
     wait_for(driver, "#revoke").click()
-    assert text_of(driver, "#status") == "revoked"
+    settled(driver, "#status", lambda t: t == "revoked")
     shot(driver, shots / f"{prefix}-6-revoked.png")
     assert api(base, "/demo/trees.json?_size=1", secret) == 401
     took["use and revoke"] = time.monotonic() - start
