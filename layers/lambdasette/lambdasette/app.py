@@ -73,6 +73,7 @@ ROUTES = [
     Route("special", "versions", GET, special.versions),
     Route("special", "settings", GET, special.settings),
     Route("special", "databases", GET, special.databases),
+    Route("special", "restore-drill", GET, special.restore_drill),
     Route("special", "actor", GET, special.actor),
     Route("special", "config", GET, special.config),
     Route("special", "plugins", GET, special.plugins),

@@ -342,7 +342,6 @@ def replicated_storage(options: argparse.Namespace, settings: Any, protected: An
     `lock`: the data directory's, taken before anything else."""
     import time
 
-    from lambdasette.errors import ReplicaUnavailable
     from lambdasette.storage import publish
     from lambdasette.storage.litestream import Replica
     from lambdasette.storage.replicated import ReplicatedStorage
@@ -358,15 +357,9 @@ def replicated_storage(options: argparse.Namespace, settings: Any, protected: An
                 time.sleep(0.2)
         elif name not in replica.names():
             publish.push(replica, path, name)
-    storage = ReplicatedStorage.configured(options.replica_url, options.data_dir, options.role, settings,
-                                           protected=protected, lock=lock)
-    try:
-        storage.open_all()
-    except ReplicaUnavailable as exc:  # S3 hiccups at start are worth one more try
-        print(f"Retrying after: {exc}", file=sys.stderr)
-        time.sleep(1)
-        storage.open_all()
-    return storage
+    # Each database is restored by the first request that needs it, as in Lambda.
+    return ReplicatedStorage.configured(options.replica_url, options.data_dir, options.role, settings,
+                                        protected=protected, lock=lock)
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"

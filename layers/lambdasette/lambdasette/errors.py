@@ -6,6 +6,11 @@
     ├── DatabaseNotFound    storage: no database by that name                       → 404
     ├── ReplicaUnavailable  storage: the replica cannot be reached, or a write could
     │                       not be made durable in time                             → 503, Retry-After
+    │   └── DatabaseRestoring  storage: this copy is still being restored (or its first
+    │                       snapshot uploaded) and the request's time is up; the work goes on
+    │                       in the background                                       → 503, Retry-After
+    ├── InsufficientStorage storage: the database does not fit in the local storage
+    │                       this process may use, even after evicting what it can   → 507
     ├── InvalidToken        auth: a token that is malformed, bad, expired or revoked, or
     │                       minted from one that is revoked or expired              → 401, WWW-Authenticate
     └── DataDirLocked       storage: another process holds the data directory (at start-up,
@@ -69,6 +74,22 @@ class DatabaseNotFound(LambdasetteError, KeyError):
 class ReplicaUnavailable(LambdasetteError):
     """The replica (S3 or file://) cannot be reached, or a commit could not be made durable
     in time. Nothing was acknowledged: the client may retry."""
+
+
+class DatabaseRestoring(ReplicaUnavailable):
+    """The database is being restored from the replica and is not ready within the time this
+    request has (`budget`): the restore carries on, and a retry is served once it is done."""
+
+    def __init__(self, name: str, detail: str, retry_after: int = 1) -> None:
+        super().__init__(f"{name} is being restored from the replica ({detail}); "
+                         "retry - the restore continues meanwhile")
+        self.name = name
+        self.retry_after = retry_after
+
+
+class InsufficientStorage(LambdasetteError):
+    """The database needs more local storage than this process may use (its data directory's
+    size, e.g. Lambda's ephemeral storage), even after evicting every copy it could."""
 
 
 class InvalidToken(LambdasetteError):

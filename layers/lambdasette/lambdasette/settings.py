@@ -53,13 +53,24 @@ class Settings:
     replica_sync_timeout_s: int = 30
     txid_wait_ms: int = 5000
     # Every read on a replica follower first asks S3 for the newest transaction (one LIST)
-    # and waits for it: reads then see every acknowledged write. Off: up to one follow
-    # interval (200 ms) behind, one LIST cheaper.
+    # and waits for it: reads then see every acknowledged write. Off: up to about a second
+    # behind (a follower of a database in use polls once a second), one LIST cheaper.
     replica_fresh_reads: bool = True
     # The JSON format of answers that do not ask for one: Datasette 0.65's ("0.65") or
     # 1.0a41's ("1.0"). A request asks for 1.0a41 with `?_extra=` or a 1.0-only URL whatever
     # this says (see `web.context.Context.api`).
     default_json_api: str = "0.65"
+    # A request waits at most this long for a database to be restored (or its first snapshot
+    # uploaded), then answers 503 with Retry-After while the work goes on. In Lambda the
+    # invocation's remaining time (less a margin; at most API Gateway's 30 s) caps it further.
+    replica_restore_wait_ms: int = 25000
+    # Caps on what copies of databases may use; 0 derives them from the function's memory
+    # (AWS_LAMBDA_FUNCTION_MEMORY_SIZE) and the data directory's size (ephemeral storage).
+    replica_max_followers: int = 0
+    replica_max_local_mb: int = 0
+    # A reader stops following a database after this many seconds without a request for it
+    # (the copy stays, and catches up on its next use).
+    replica_idle_s: int = 600
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -132,6 +143,10 @@ HELP = {
     "txid_wait_ms": "how long a read waits for its copy to catch up (then 503)",
     "replica_fresh_reads": "a replica reader asks S3 for the newest transaction before each read",
     "default_json_api": "1.0: answer in Datasette 1.0a41's format wherever a request does not ask",
+    "replica_restore_wait_ms": "how long a request waits for a restore, then 503 + Retry-After while it goes on",
+    "replica_max_followers": "live followers at most (0: from the function's memory)",
+    "replica_max_local_mb": "MB of local copies at most (0: from the data directory's size)",
+    "replica_idle_s": "a reader stops following a database after this long without a request",
 }
 
 

@@ -85,6 +85,29 @@ def databases(ctx: Context) -> Response:
     return json_response({"ok": True, "databases": out} if ctx.v10 else out)
 
 
+def restore_drill(ctx: Context) -> Response:
+    """The restore drill's latest report (run by the write function's scheduled maintenance,
+    storage/drill.py): per database, whether a restore from the replica passed its integrity
+    check and held the newest acknowledged transaction. Only databases the caller may see."""
+    ctx.ds.require(ctx.actor, "view-instance")
+    report = ctx.ds.storage.drill_report()
+    if report is None:
+        return json_response({"ok": None, "message": "No restore drill has run (or there is no replica)",
+                              "databases": {}})
+    visible = {name for name in report.get("databases") or {}
+               if ctx.ds.can(ctx.actor, "view-database", name)}
+    last = dict(report.get("last_run") or {})
+    for key in ("drilled", "failed", "not_reached"):
+        last[key] = [n for n in last.get(key) or [] if n in visible]
+    body = {
+        "ok": all(r.get("ok") is not False for n, r in report["databases"].items() if n in visible),
+        "updated": report.get("updated"),
+        "last_run": last,
+        "databases": {n: r for n, r in report["databases"].items() if n in visible},
+    }
+    return json_response(body)
+
+
 def actor(ctx: Context) -> Response:
     """Who the caller is (anyone may ask)."""
     return json_response({"ok": True, "actor": ctx.actor} if ctx.v10 else {"actor": ctx.actor})

@@ -19,6 +19,7 @@ from lambdasette.instance import Lambdasette, Options
 from lambdasette.metadata import Metadata
 from lambdasette.settings import Settings, parse_bool
 from lambdasette.storage.base import Storage
+from lambdasette.storage.budget import time_budget
 from lambdasette.storage.datadir import Protected
 from lambdasette.storage.local import LocalStorage
 
@@ -79,10 +80,10 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
         # handlers given one directory would destroy each other's copies). The storage takes
         # the lock first thing, and holds it for as long as the container's app lives.
         # Without a replica the directory is only a folder of files served as they are.
+        # Nothing is restored here: init stays light whatever the size of the space, and each
+        # database is restored (the writer: and pre-warmed) by the first request that needs it.
         storage = ReplicatedStorage.configured(replica_url, data_dir, role, settings,
                                                protected=protected)
-        # Cold start: restore (and, for the writer, pre-warm) every database now, during init.
-        storage.open_all()
     metadata_path = env.get("LAMBDASETTE_METADATA")
     ds = Lambdasette(
         storage=storage,
@@ -137,6 +138,40 @@ def within_payload_limit(http: Callable[[Any, Any], Any]) -> Callable[[Any, Any]
     return handler
 
 
+# API Gateway (HTTP API) gives up on a request after 30 s, whatever the function's timeout; a
+# request stops waiting for storage this long before its end, for the rest of its work.
+GATEWAY_LIMIT_S = 30.0
+BUDGET_MARGIN_S = 3.0
+
+
+def storage_budget(context: Any, *, gateway: bool) -> float | None:
+    """How long this invocation may wait for storage (a restore, a first snapshot): the time
+    left (`context.get_remaining_time_in_millis()`), at most what API Gateway waits for an
+    HTTP request, less a margin. None without a Lambda context."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    seconds = remaining() / 1000
+    if gateway:
+        seconds = min(seconds, GATEWAY_LIMIT_S)
+    return max(0.0, seconds - BUDGET_MARGIN_S)
+
+
+def within_budget(function: Callable[[Any, Any], Any], *, gateway: bool) -> Callable[[Any, Any], Any]:
+    """`function`, with storage waiting no longer than the invocation can afford: past that, a
+    restore answers 503 + Retry-After instead of running into a gateway timeout (the restore
+    goes on whenever the container runs)."""
+
+    def handler(event: Any, context: Any) -> Any:
+        seconds = storage_budget(context, gateway=gateway)
+        if seconds is None:
+            return function(event, context)
+        with time_budget(seconds):
+            return function(event, context)
+
+    return handler
+
+
 def handler_for(role: str) -> Any:
     """The Lambda handler: API Gateway events through Mangum; for the write function also the
     direct invocations of `tasks` (maintenance, import batches)."""
@@ -144,15 +179,17 @@ def handler_for(role: str) -> Any:
 
     logs.configure("stdout")  # Lambda sends stdout to the function's log group, line by line
     app = build(role)
-    http = within_payload_limit(Mangum(app, lifespan="off"))
+    http = within_budget(within_payload_limit(Mangum(app, lifespan="off")), gateway=True)
     from lambdasette.handlers import tasks
 
     ds = app.app.state.lambdasette
+    # Tasks are invoked directly, not through API Gateway: only the function's timeout binds.
+    task = within_budget(lambda event, context: run_task(ds, event, context, cold=app.cold), gateway=False)
 
     def handler(event: Any, context: Any) -> Any:
         try:
             if role == "write" and tasks.is_task(event):
-                return run_task(ds, event, context, cold=app.cold)
+                return task(event, context)
             return http(event, context)
         finally:
             app.cold = False

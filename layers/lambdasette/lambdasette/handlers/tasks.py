@@ -17,6 +17,8 @@ def run(ds: Lambdasette, event: dict[str, Any]) -> dict[str, Any]:
     task = event.get("lambdasette")
     if task == "maintenance":
         return maintenance(ds, float(event.get("seconds", 40)))
+    if task == "restore-drill":  # the drill alone, now (maintenance runs it too)
+        return ds.storage.drill()
     if task == "import-batch":
         from lambdasette.imports.sinks import apply_batch
 
@@ -26,5 +28,7 @@ def run(ds: Lambdasette, event: dict[str, Any]) -> dict[str, Any]:
 
 def maintenance(ds: Lambdasette, seconds: float) -> dict[str, Any]:
     """Keep the writer awake for a while: Litestream compacts (and takes snapshots) only while
-    its daemon runs, and Lambda freezes it between invocations."""
+    its daemon runs, and Lambda freezes it between invocations. Meanwhile the restore drill
+    restores each database into scratch space and checks it (`storage/drill.py`); its report
+    is `/-/restore-drill.json`."""
     return ds.storage.maintain(seconds)

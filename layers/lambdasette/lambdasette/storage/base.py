@@ -32,10 +32,13 @@ class Storage(Protocol):
         """Every database's name, in a stable order."""
         ...
 
-    def info(self, name: str) -> DatabaseInfo: ...
+    def info(self, name: str) -> DatabaseInfo:
+        """The database's name and size, without making a copy of it."""
+        ...
 
     def open_all(self) -> None:
-        """Get every database ready to serve (a no-op where files are simply there)."""
+        """Get every database ready to serve now (a no-op where files are simply there).
+        Replicated storage otherwise gets each one ready on its first request."""
         ...
 
     def close(self) -> None:
@@ -45,7 +48,17 @@ class Storage(Protocol):
 
     def maintain(self, seconds: float) -> dict[str, Any]:
         """The write function's scheduled maintenance: keep replication running for up to
-        `seconds`; a JSON-able report of what was done."""
+        `seconds`, and run the restore drill meanwhile; a JSON-able report of what was done."""
+        ...
+
+    def drill(self) -> dict[str, Any]:
+        """The restore drill now, for as long as the current request's budget allows; its
+        report (also kept for `drill_report`)."""
+        ...
+
+    def drill_report(self) -> dict[str, Any] | None:
+        """The restore drill's latest report (`storage/drill.py`); None if none has run (or
+        there is no replica to drill)."""
         ...
 
     def read_connection(self, name: str) -> sqlite3.Connection:

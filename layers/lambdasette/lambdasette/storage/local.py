@@ -76,6 +76,12 @@ class LocalStorage:
     def maintain(self, seconds: float) -> dict[str, Any]:
         return {"ok": True, "message": "no replica: nothing to maintain"}
 
+    def drill(self) -> dict[str, Any]:
+        return {"ok": True, "message": "no replica: nothing to drill"}
+
+    def drill_report(self) -> dict[str, Any] | None:
+        return None  # files on disk: no replica to restore from
+
     def path(self, name: str) -> Path:
         path = self._files.get(name)
         if path is not None and self.protected.covers(path):

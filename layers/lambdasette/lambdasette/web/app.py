@@ -46,6 +46,8 @@ from lambdasette.auth.tokens import SessionRecord, parse_token
 from lambdasette.errors import (
     ApiError,
     DatabaseNotFound,
+    DatabaseRestoring,
+    InsufficientStorage,
     InvalidToken,
     LambdasetteError,
     ReplicaUnavailable,
@@ -78,6 +80,13 @@ def as_api_error(exc: LambdasetteError, *, writing: bool = False) -> ApiError:
         return exc
     if isinstance(exc, DatabaseNotFound):
         return ApiError(404, "Database not found", extra={"database": exc.name})
+    if isinstance(exc, DatabaseRestoring):
+        # Not an outage: the copy will be ready. (In Lambda the restore advances only while
+        # some invocation runs, so an early retry is what moves it on.)
+        return ApiError(503, str(exc), title="Restoring",
+                        headers={"Retry-After": str(exc.retry_after)}, extra={"database": exc.name})
+    if isinstance(exc, InsufficientStorage):
+        return ApiError(507, str(exc))
     if isinstance(exc, ReplicaUnavailable):
         # Nothing was acknowledged: the client may retry. (A commit whose sync timed out is
         # still replicated once the replica is back, so a retried insert can land twice.)
