@@ -179,3 +179,36 @@ def test_local_cloud_env_is_safe_to_source(tmp_path: Path) -> None:
     assert env["LAMBDASETTE_REPLICA_URL"] == cloud.replica_url
     assert env["LAMBDASETTE_TOKENS_TABLE"] == cloud.table
     assert env["AWS_ENDPOINT_URL_S3"] == cloud.endpoint
+
+
+def test_the_restore_drill_runs_in_the_local_cloud(tmp_path: Path) -> None:
+    """The write function's maintenance (its schedule's event) restores each database from the
+    replica and checks it; the report is readable through the API, from the read function."""
+    from localcloud import LocalCloud
+
+    db = tmp_path / "notes.db"
+    conn = sqlite3.connect(db)
+    conn.execute("create table notes (id integer primary key, body text)")
+    conn.execute("insert into notes (body) values ('hello')")
+    conn.commit()
+    conn.close()
+    cloud = LocalCloud(tmp_path / "state", [db], read_workers=1, stack="drill-test")
+    try:
+        cloud.start()
+        token = cloud.mint_token("root")
+        gateway = Gateway(cloud.template, cloud.functions)
+        auth = [(b"authorization", f"Bearer {token}".encode()), (b"content-type", b"application/json")]
+        status, _, _ = gateway.handle(scope("POST", "/notes/notes/-/insert", headers=auth), b'{"row": {"body": "x"}}')
+        assert status == 201
+        outcome = cloud.invoke("WriteFunction", {"lambdasette": "maintenance", "seconds": 1})
+        assert outcome["ok"], outcome
+        assert outcome["result"]["ok"] is True and outcome["result"]["drill"]["drilled"] == ["notes"]
+        status, _, body = gateway.handle(scope("GET", "/-/restore-drill.json", headers=auth), b"")
+        report = json.loads(body)
+        assert status == 200 and report["ok"] is True
+        notes = report["databases"]["notes"]
+        assert notes["ok"] is True and notes["integrity"] == ["ok"] and notes["restored_txid"] >= notes["expected_txid"]
+        # The template's own schedule event fires it too (40 s awake: here only its shape).
+        assert gateway.schedules["Maintenance"] == ("WriteFunction", {"lambdasette": "maintenance", "seconds": 40})
+    finally:
+        cloud.stop()

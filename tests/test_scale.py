@@ -394,10 +394,12 @@ def test_the_restore_drill_checks_every_database_and_reports_through_the_api(
     space(file_url, tmp_path, 2)
     w = writer(file_url, tmp_path / "w", storages)
     acknowledged = write(w, "db0", "acknowledged")
-    report = w.maintain(0.5)  # what the maintenance schedule runs
-    assert report["ok"] is True and sorted(report["drill"]["drilled"]) == ["db0", "db1"]
+    report = w.maintain(0.1)  # what the maintenance schedule runs: at least one database
+    assert report["ok"] is True and report["drill"]["drilled"] and report["daemon_running"]
+    assert w.drill()["last_run"]["drilled"]  # the drill alone: the rest (least recently drilled first)
     drilled = w.drill_report()
     assert drilled is not None
+    assert set(drilled["databases"]) == {"db0", "db1"}
     db0 = drilled["databases"]["db0"]
     assert db0["ok"] is True and db0["check"] == "integrity_check" and db0["integrity"] == ["ok"]
     assert db0["restored_txid"] >= db0["expected_txid"] >= acknowledged

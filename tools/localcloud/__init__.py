@@ -13,7 +13,8 @@
   bodies, 6 MB responses (a larger one is a 500), 30 s (then a 503).
 - A second port speaks Lambda's Invoke API, so the import function's boto3 `invoke` of the
   write function works unchanged; `POST /-/local-cloud/schedules/<Event>` on the gateway fires
-  one of the template's schedules.
+  one of the template's schedules (`Maintenance`: Litestream's upkeep and the restore drill,
+  whose report is then `GET /-/restore-drill.json`).
 - For `sam local invoke/start-api`: `<state-dir>/sam-env-vars.json` (`--env-vars`) gives each
   function the variables template.yaml declares, pointed at this cloud as a container reaches it
   (host.docker.internal); `--services-only` leaves the functions to `sam local`.
@@ -143,7 +144,7 @@ class LambdaContext:
         self.function_name = function_name
         self.aws_request_id = str(uuid.uuid4())
         self.invoked_function_arn = f"arn:aws:lambda:{REGION}:000000000000:function:{function_name}"
-        self.memory_limit_in_mb = "1769"
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         self._deadline = time.monotonic() + timeout
 
     def get_remaining_time_in_millis(self) -> int:
@@ -604,6 +605,10 @@ class LocalCloud:
             # The read function scales out; the others run one environment at a time.
             pool = name == "ReadFunction" and "ReservedConcurrentExecutions" not in props
             env = self.function_env(name)
+            # What Lambda sets in every environment (storage derives its caps from the memory).
+            memory = props.get("MemorySize") or self.template["Globals"]["Function"].get("MemorySize", 128)
+            env.update(AWS_LAMBDA_FUNCTION_NAME=self.physical[name],
+                       AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(memory))
             # Each environment has its own data directory, as each Lambda sandbox has its own /tmp.
             dirs = [self.state / f"{name}-{i}" for i in range(self.read_workers if pool else 1)]
             workers = [Worker(name, str(handler_file), {**env, "LAMBDASETTE_DATA_DIR": str(d)},

@@ -96,9 +96,11 @@ def drill_one(replica: Replica, name: str, scratch: Path, acknowledged: int, unt
 
 
 def run(replica: Replica, names: list[str], scratch: Path, acknowledged: dict[str, int],
-        until: float) -> dict[str, Any]:
-    """Drill `names` (least recently drilled first) until the monotonic time `until`; merge
-    the results into the report kept in the replica and return it."""
+        until: float, start_until: float | None = None) -> dict[str, Any]:
+    """Drill `names` (least recently drilled first): none is started after the monotonic time
+    `start_until` (default `until`), and none may run past `until`. Merge the results into the
+    report kept in the replica and return it."""
+    start_until = until if start_until is None else min(start_until, until)
     started = now_iso()
     try:
         report = replica.read_record(RECORD) or {}
@@ -109,8 +111,9 @@ def run(replica: Replica, names: list[str], scratch: Path, acknowledged: dict[st
     scratch.mkdir(parents=True, exist_ok=True)
     drilled, failed = [], []
     try:
-        for name in order:
-            if time.monotonic() >= until:
+        for i, name in enumerate(order):
+            # The first database is drilled whatever the time: a run always checks something.
+            if time.monotonic() >= (start_until if i else until):
                 break
             result = drill_one(replica, name, scratch, acknowledged.get(name, 0), until)
             if result.get("ok") is None:  # skipped: keep what the last drill found

@@ -491,7 +491,7 @@ class ReplicatedStorage:
         if self.daemon is None:
             return {"ok": True, "message": "no replica daemon in this process: nothing to maintain"}
         started = time.monotonic()
-        until = min(started + max(0.0, min(seconds, 600.0)), budget.deadline(600.0))
+        awake_until = started + max(0.0, min(seconds, 600.0))
         held = sorted(self.daemon.databases)
         report: dict[str, Any] = {"databases": held}
         try:
@@ -499,20 +499,24 @@ class ReplicatedStorage:
                 self._writer_copy(name)
         except ReplicaUnavailable as exc:
             report["replication_error"] = str(exc)
-        drill = self.drill(until)
+        # Drills start while the run is meant to be awake; one under way may finish later,
+        # within the invocation's own time.
+        drill = self.drill(budget.deadline(600.0), start_until=awake_until)
         report["drill"] = drill["last_run"]
         report["ok"] = bool(drill["ok"]) and "replication_error" not in report
-        time.sleep(max(0.0, until - time.monotonic()))
+        time.sleep(max(0.0, awake_until - time.monotonic()))
         report.update(awake_seconds=round(time.monotonic() - started, 1),
                       daemon_running=self.daemon.running())
         return report
 
-    def drill(self, until: float | None = None) -> dict[str, Any]:
+    def drill(self, until: float | None = None, start_until: float | None = None) -> dict[str, Any]:
         """The restore drill (storage/drill.py) over every database, until the monotonic time
-        `until` (default: this invocation's budget, at most 10 minutes); the report it records."""
+        `until` (default: this invocation's budget, at most 10 minutes), starting none after
+        `start_until`; the report it records."""
         if until is None:
             until = budget.deadline(600.0)
-        return drills.run(self.replica, self.names(), self.dir / ".drill", dict(self.synced), until)
+        return drills.run(self.replica, self.names(), self.dir / ".drill", dict(self.synced), until,
+                          start_until)
 
     def drill_report(self) -> dict[str, Any] | None:
         return self.replica.read_record(drills.RECORD)
