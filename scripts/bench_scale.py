@@ -187,9 +187,56 @@ def probe_main(options: argparse.Namespace) -> None:
             wait = float(rheaders.get("retry-after", "1"))
         except ValueError:
             wait = 1.0
+        # Lambda freezes the environment between invocations, its child processes included:
+        # a restore in a child only advances while some invocation runs.
+        frozen = [] if options.no_freeze else freeze_descendants()
         time.sleep(min(max(wait, 0.05), 2.0))
+        thaw(frozen)
     emit(event="done", t=time.monotonic())
     sys.stdin.readline()  # the parent measures the idle environment, then lets it go
+
+
+def _state(pid: int) -> tuple[str, int] | None:
+    """(state, ppid) of a process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()
+    return fields[0].decode(), int(fields[1])
+
+
+def freeze_descendants() -> list[int]:
+    """SIGSTOP every descendant of this process that is not stopped already (the product may
+    pause its own followers: those stay as they are, as under Lambda's cgroup freezer)."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _state(int(entry))
+            if st is not None:
+                table[int(entry)] = st
+    mine, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, (_, ppid) in table.items() if ppid in frontier} - mine
+        mine |= frontier
+    stopped = []
+    for pid in mine:
+        if table[pid][0] not in ("T", "t", "Z", "X"):
+            try:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+            except OSError:
+                pass
+    return stopped
+
+
+def thaw(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except OSError:
+            pass
 
 
 # =================================================================================================
@@ -804,6 +851,8 @@ class Bench:
         ]
         if body is not None:
             args += ["--body", body]
+        if self.options.no_freeze:
+            args.append("--no-freeze")
         before = self.s3_stats() if s3 else None
         stderr = open(run_dir / "probe.stderr", "wb")
         t0 = time.monotonic()
@@ -866,6 +915,11 @@ class Bench:
             result["peak_pss_mb"] = max(sampler.peak_pss, sampler.pss()) / 1e6
             result["peak_procs"] = max(sampler.peak_procs, alive)
             if responses:
+                longest = max(r["end"] - r["start"] for r in responses)
+                result["max_invoke_s"] = longest
+                # API Gateway answers 504 to the caller once an integration runs past 30 s, and
+                # Lambda ends an invocation at the function's timeout.
+                result["gateway_timeouts"] = sum(1 for r in responses if r["end"] - r["start"] >= timeout_s)
                 first = responses[0]
                 result["invoke_s"] = first["end"] - first["start"]
                 result["first_response_s"] = first["end"] - t0
@@ -1137,6 +1191,9 @@ def report(results: list[dict[str, Any]]) -> str:
             "up": med([x["up"] / 1e6 for x in s3]) if s3 else None,
             "idle": med([r.get("idle_s3_per_s") for r in good]),
             "local_at": med([r.get("fully_local_s") for r in good]),
+            "invocations": med([r.get("invocations") for r in good]),
+            "max_invoke": max([r.get("max_invoke_s") or 0 for r in runs], default=None),
+            "gateway_timeouts": sum(r.get("gateway_timeouts") or 0 for r in runs),
             "mb": runs[0].get("mb"),
             "kinds": {},
         }
@@ -1189,14 +1246,17 @@ def report(results: list[dict[str, Any]]) -> str:
         if row["scenario"] == "read-big":
             notes.append(
                 f"- read, one {row['mb']} MB db: fully local after {fmt(row['local_at'], '.1f')} s "
-                f"(first answer after {fmt(row['answer'], '.1f')} s)"
+                f"(first answer after {fmt(row['answer'], '.1f')} s, after {fmt(row['invocations'], '.0f')} "
+                f"invocations; the longest took {fmt(row['max_invoke'], '.1f')} s; gateway timeouts: "
+                f"{fmt(row['gateway_timeouts'], '.0f')})"
             )
         warn = []
         if row["init"] is not None and row["init"] > INIT_LIMIT_S:
             warn.append(f"init {row['init']:.1f} s > Lambda's {INIT_LIMIT_S} s init limit")
         timeout = READ_TIMEOUT_S if row["scenario"].startswith("read") else WRITE_TIMEOUT_S
-        if row["answer"] is not None and row["answer"] > timeout:
-            warn.append(f"first answer {row['answer']:.1f} s > the function's {timeout} s timeout")
+        if row["max_invoke"] is not None and row["max_invoke"] >= timeout:
+            warn.append(f"an invocation ran {row['max_invoke']:.1f} s: the function's {timeout} s timeout "
+                        f"({row['gateway_timeouts']} gateway timeouts)")
         if row["peak"] is not None and row["peak"] > MEMORY_MB:
             warn.append(f"peak RSS {row['peak']:.0f} MB > the template's {MEMORY_MB} MB")
         if warn:
@@ -1252,6 +1312,8 @@ def main() -> None:
     parser.add_argument("--work-dir", help="where the temporary folder goes (default: the system's)")
     parser.add_argument("--json", help="also write every measurement to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, data)")
+    parser.add_argument("--no-freeze", action="store_true",
+                        help="do not freeze the environment's processes between invocations (Lambda does)")
     # internal: the child processes
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--proxy", action="store_true", help=argparse.SUPPRESS)
