@@ -472,3 +472,19 @@ def test_the_daemon_is_started_only_once_it_listens(tmp_path: Path, monkeypatch:
         assert daemon._call("GET", "/list")[0] == 200  # refused before the fix: it returned at bind()
     finally:
         daemon.stop()
+
+
+def test_a_follower_outlives_the_thread_that_started_it(file_url: str, tmp_path: Path,
+                                                        storages: list[ReplicatedStorage]) -> None:
+    """A local server starts followers from request threads, which its pool retires when idle;
+    Linux's parent-death signal follows the forking thread, so children are forked elsewhere."""
+    import threading
+
+    space(file_url, tmp_path, 1)
+    storage = reader(file_url, tmp_path / "r", storages)
+    thread = threading.Thread(target=storage.read_connection, args=("db0",))
+    thread.start()
+    thread.join()
+    time.sleep(0.3)
+    follower = storage.copies["db0"].follower
+    assert follower is not None and follower.running() and len(litestream_children()) == 1

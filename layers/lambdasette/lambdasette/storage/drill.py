@@ -18,6 +18,7 @@ import logging
 import shutil
 import sqlite3
 import time
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ def now_iso() -> str:
 
 def check(path: Path, full: bool) -> list[str]:
     """What PRAGMA integrity_check (or quick_check) says: ["ok"] for a sound file."""
-    conn = sqlite3.connect("file:" + str(path) + "?mode=ro", uri=True)
+    conn = sqlite3.connect("file:" + urllib.parse.quote(str(path)) + "?mode=ro", uri=True)
     try:
         pragma = "integrity_check" if full else "quick_check"
         return [str(row[0]) for row in conn.execute(f"PRAGMA {pragma}(20)")]

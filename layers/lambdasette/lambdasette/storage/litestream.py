@@ -17,6 +17,7 @@ The traps recorded in research/INFRA.md are handled here: the child environment 
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.client
 import json
 import os
@@ -74,13 +75,24 @@ def _die_with_parent(sig: int) -> Callable[[], None]:
     return arrange
 
 
+# Linux sends the death signal when the *thread* that forked the child ends, not the process:
+# a child started from a request's worker thread (a local server's thread pool retires idle
+# threads after 10 s) would be killed with it. Every child is started from this one thread,
+# which lives as long as the process.
+_spawner = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="litestream-spawner")
+
+
 def spawn(args: list[str], log_path: Path, death_signal: int = signal.SIGTERM) -> subprocess.Popen[bytes]:
     """`death_signal`: SIGTERM lets the daemon finish an upload; a follower may be paused
     (SIGSTOP), and a stopped process only dies of SIGKILL."""
     arrange = _die_with_parent(death_signal) if sys.platform == "linux" else None
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=child_env(),
-                                preexec_fn=arrange)
+
+    def start() -> subprocess.Popen[bytes]:
+        with open(log_path, "ab") as log:
+            return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=child_env(),
+                                    preexec_fn=arrange)
+
+    return _spawner.submit(start).result()
 
 
 def terminate(proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:

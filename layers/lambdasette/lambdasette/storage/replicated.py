@@ -334,7 +334,11 @@ class ReplicatedStorage:
                         f"copies in use and {self.limits.local_bytes / MB:.0f} MB may be used "
                         f"({free / MB:.0f} MB free). Give the function more ephemeral storage "
                         "(EphemeralStorage) or set replica_max_local_mb.")
-                victim = min(candidates, key=lambda c: (c.follower is not None, c.last_used))
+                # Copies nobody follows first, then followed ones; one still being restored
+                # or caught up (its request gave up waiting) last.
+                victim = min(candidates, key=lambda c: (
+                    c.follower is not None, c.follower is not None and c.follower.phase != "ready",
+                    c.last_used))
                 size = bytes_of(victim.path)
                 if victim.follower is not None:
                     victim.follower.stop()
