@@ -1055,6 +1055,19 @@ class Bench:
                             s3=False,
                             **read_request,
                         )
+            if "read" in parts and "list" in parts:
+                # Listing the space (names and sizes) on a cold environment: no restore needed.
+                n = max(spaces)
+                self.cold_start(
+                    {"scenario": "list", "replica": "s3", "dbs": n, "rep": rep},
+                    self.read_handler,
+                    self.read_env(self.s3_url(f"read-{n}")),
+                    method="GET",
+                    path="/-/databases.json",
+                    timeout_s=READ_TIMEOUT_S,
+                    s3=True,
+                    expect='"name": "db000"',
+                )
             if "write" in parts:
                 for n in writer_spaces if rep % 2 == 0 else list(reversed(writer_spaces)):
                     prefix = f"write-{n}-r{rep}"  # a fresh copy each time: the writer changes its replica
@@ -1169,7 +1182,8 @@ def report(results: list[dict[str, Any]]) -> str:
     for r in results:
         groups[(r["scenario"], r["replica"], r["dbs"])].append(r)
     rows = []
-    for key in sorted(groups, key=lambda k: (["read", "write", "read-big"].index(k[0]), k[1] != "s3", k[2])):
+    order = ["read", "list", "write", "read-big"]
+    for key in sorted(groups, key=lambda k: (order.index(k[0]), k[1] != "s3", k[2])):
         runs = groups[key]
         good = [r for r in runs if r.get("ok")]
         s3 = [r["s3"] for r in good if "s3" in r]
@@ -1216,15 +1230,16 @@ def report(results: list[dict[str, Any]]) -> str:
     ]
     base: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
-        if row["dbs"] == 1 and row["scenario"] != "read-big":
+        if row["dbs"] == 1 and row["scenario"] not in ("read-big", "list"):
             base[(row["scenario"], row["replica"])] = row
     for row in rows:
         b = (
             base.get((row["scenario"], row["replica"]))
-            if row["scenario"] != "read-big"
+            if row["scenario"] not in ("read-big", "list")
             else base.get(("read", "s3"))
         )
-        name = row["scenario"] if row["scenario"] != "read-big" else f"read, one {row['mb']} MB db"
+        name = {"read-big": f"read, one {row['mb']} MB db",
+                "list": "/-/databases.json"}.get(row["scenario"], row["scenario"])
         b = b or {}
         cells = [
             name, row["replica"], row["dbs"], f"{row['ok']}/{row['runs']}", fmt(row["init"], ".2f"),
@@ -1281,8 +1296,8 @@ def main() -> None:
     parser.add_argument(
         "--parts",
         type=lambda s: s.split(","),
-        default=["read", "write", "big"],
-        help="which parts: read,write,big (default all)",
+        default=["read", "list", "write", "big"],
+        help="which parts: read,list,write,big (default all; list needs read's spaces)",
     )
     parser.add_argument("--reps", type=int, default=3, help="repetitions, alternating order (default 3)")
     parser.add_argument("--big-mb", type=int, default=1024, help="size of the big database in MB (0: skip)")

@@ -128,7 +128,7 @@ class ReplicatedStorage:
         self.limits = limits or Limits.of(self.dir)
         self._lock = threading.RLock()  # the copies table and eviction; held briefly
         self._names: tuple[float, list[str]] = (0.0, [])
-        self._sizes: dict[str, tuple[float, int | None]] = {}
+        self._sizes: tuple[float, dict[str, int]] = (0.0, {})
         self._local = threading.local()
         self.copies: dict[str, Copy] = {}
         self.daemon: Daemon | None = None
@@ -545,14 +545,14 @@ class ReplicatedStorage:
         if copy.local() and (copy.follower is not None and copy.follower.phase == "ready"
                              or self.daemon is not None and name in self.daemon.databases):
             return DatabaseInfo(name=name, size=copy.path.stat().st_size)
-        when, size = self._sizes.get(name, (0.0, None))
+        when, sizes = self._sizes
         if time.monotonic() - when > NAMES_TTL:
-            try:
-                size = self.replica.size(name)
+            try:  # every database at once: a listing asks for each in turn
+                sizes = self.replica.sizes()
             except ReplicaUnavailable:
-                pass
-            self._sizes[name] = (time.monotonic(), size)
-        return DatabaseInfo(name=name, size=size or 0)
+                pass  # what we knew, rather than fail the listing
+            self._sizes = (time.monotonic(), sizes)
+        return DatabaseInfo(name=name, size=sizes.get(name, 0))
 
     def connect(self, name: str) -> sqlite3.Connection:
         return open_read_only(self._ready(name))
