@@ -255,7 +255,9 @@ class ReplicatedStorage:
                         follower = self._follow(copy)
                     try:
                         if follower.ready():
-                            if not self.fresh_reads:
+                            if self.fresh_reads:
+                                self._rest(copy)  # each read's LIST says when to wake it
+                            else:
                                 follower.wake()  # polls on its own while the database is in use
                             return copy
                     except ReplicaUnavailable as exc:
@@ -368,7 +370,7 @@ class ReplicatedStorage:
                 idle = now - copy.last_used
                 if idle > self.idle_stop and copy.follower.phase == "ready":
                     self._stop_following(copy, f"idle for {idle:.0f} s")
-                elif not self.fresh_reads and idle > ACTIVE_S:
+                elif not self.fresh_reads and idle > ACTIVE_S and not copy.wakers:
                     copy.follower.pause()
 
     def _catch_up(self, copy: Copy, txid: int, timeout: float) -> bool:
@@ -376,15 +378,22 @@ class ReplicatedStorage:
         fresh reads, where every read asks S3 itself - put it back to sleep."""
         follower = copy.follower
         assert follower is not None
-        with self._lock:
-            copy.wakers += 1
-        try:
-            return follower.wait_for(txid, timeout)
-        finally:
+        with self._using(copy):
             with self._lock:
-                copy.wakers -= 1
-                if copy.wakers == 0 and self.fresh_reads and copy.follower is follower:
-                    follower.pause()
+                copy.wakers += 1
+            try:
+                return follower.wait_for(txid, timeout)
+            finally:
+                with self._lock:
+                    copy.wakers -= 1
+                if self.fresh_reads:
+                    self._rest(copy)
+
+    def _rest(self, copy: Copy) -> None:
+        """Pause the follower unless a request is waiting for it to catch up."""
+        with self._lock:
+            if copy.wakers == 0 and copy.follower is not None:
+                copy.follower.pause()
 
     def freshen(self, name: str) -> None:
         """Fresh reads: ask the replica for its newest transaction (one LIST) and wait, bounded,
@@ -398,8 +407,6 @@ class ReplicatedStorage:
             latest = None  # serve the copy we have rather than fail the read
         if latest is not None:
             self._catch_up(copy, latest, self.fresh_wait)
-        elif self.fresh_reads:
-            copy.follower.pause()  # nothing new: a freshly restored follower sleeps from now on
 
     # -- the writer -----------------------------------------------------------------------------
 
