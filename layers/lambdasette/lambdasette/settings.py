@@ -143,7 +143,7 @@ HELP = {
     "txid_wait_ms": "how long a read waits for its copy to catch up (then 503)",
     "replica_fresh_reads": "a replica reader asks S3 for the newest transaction before each read",
     "default_json_api": "1.0: answer in Datasette 1.0a41's format wherever a request does not ask",
-    "replica_restore_wait_ms": "how long a request waits for a restore, then 503 + Retry-After while it goes on",
+    "replica_restore_wait_ms": "how long a request waits for a restore, then 503 + Retry-After",
     "replica_max_followers": "live followers at most (0: from the function's memory)",
     "replica_max_local_mb": "MB of local copies at most (0: from the data directory's size)",
     "replica_idle_s": "a reader stops following a database after this long without a request",

@@ -367,8 +367,11 @@ class Replica:
         post-restore `integrity` check (none, quick or full); returns the transaction id
         restored. ReplicaUnavailable if it fails, the check included."""
         job = Restore(self, name, output, timestamp=timestamp, integrity=integrity)
-        job.wait(None)
-        return job.result()
+        try:
+            job.wait(None)
+            return job.result()
+        finally:
+            job.log_path.unlink(missing_ok=True)  # `db pull -o FILE` leaves only FILE
 
     # -- records of our own next to the databases (never a database: the name starts with ".")
 

@@ -450,6 +450,8 @@ class ReplicatedStorage:
         except ReplicaUnavailable as exc:
             remove_database(copy.path)
             raise self._fail(copy, str(exc)) from None
+        finally:
+            job.log_path.unlink(missing_ok=True)
         open_read_write(copy.path).close()  # WAL, as litestream needs
         copy.generation += 1
         copy.touched = copy.prewarmed = False
