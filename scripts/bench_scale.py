@@ -876,13 +876,20 @@ class Bench:
         sampler.start()
         lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
+        product_log = open(run_dir / "product.log", "w")
+
         def reader() -> None:
             assert proc.stdout is not None
             for line in proc.stdout:
                 try:
-                    lines.put(json.loads(line))
+                    message = json.loads(line)
                 except ValueError:
-                    pass
+                    message = None
+                if isinstance(message, dict) and "event" in message:
+                    lines.put(message)
+                else:  # the product's own log lines (Lambda sends stdout to its log group)
+                    product_log.write(line)
+            product_log.close()
             lines.put(None)
 
         threading.Thread(target=reader, daemon=True).start()
