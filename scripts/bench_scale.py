@@ -1110,7 +1110,7 @@ class Bench:
                     method="GET",
                     path="/big/notes.json",
                     query="_size=1",
-                    timeout_s=READ_TIMEOUT_S,
+                    timeout_s=o.big_timeout,
                     s3=True,
                     expect='"rows"',
                     watch_bytes=size,
@@ -1309,6 +1309,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="repetitions, alternating order (default 3)")
     parser.add_argument("--big-mb", type=int, default=1024, help="size of the big database in MB (0: skip)")
     parser.add_argument("--big-reps", type=int, default=1, help="cold starts on the big database (default 1)")
+    parser.add_argument("--big-timeout", type=float, default=READ_TIMEOUT_S,
+                        help="the read function's timeout for the big database (default the template's "
+                             "29 s; lower it to see restores spread over several invocations)")
     parser.add_argument("--small-rows", type=int, default=500, help="rows per small database (default 500)")
     parser.add_argument(
         "--file-replica", action="store_true", help="also read cold starts on a file:// replica"
