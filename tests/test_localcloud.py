@@ -137,11 +137,13 @@ def test_the_deployed_shape_end_to_end(tmp_path: Path) -> None:
         status, _, body = call("GET", "/notes.json", headers={"Authorization": f"Bearer {token}x"})
         assert status == 401 and body["ok"] is False
         # The import function's schedule fires; it reaches the writer through the Lambda API.
-        # (No network here: the run fails at its first fetch, and says so.)
+        # Without a route to the internet (these machines) the run fails at its first fetch and
+        # says so; with one, it runs. Either way the schedule fired and the run was recorded.
         request = urllib.request.Request(base + "/-/local-cloud/schedules/FederalRegister", method="POST")
         fired = json.loads(urllib.request.urlopen(request, timeout=120).read())
-        assert fired["ok"] is True and fired["result"]["status"] == "error"
-        assert "federalregister.gov" in fired["result"]["error"]
+        assert fired["ok"] is True and fired["result"]["status"] in ("ok", "error")
+        if fired["result"]["status"] == "error":
+            assert "federalregister.gov" in fired["result"]["error"]
         # Tokens live in the local cloud's DynamoDB table: the CLI reaches them with its env file,
         # sourced as the README says; the db commands find the replica in it too.
         env_file = tmp_path / "state/local-cloud.env"
