@@ -116,6 +116,41 @@ def test_markup_in_names_stays_data(documents) -> None:
     assert any(t["name"] == f"{HOSTILE_DB}: {SCRIPT}" for t in doc["tags"])  # JSON, never HTML
 
 
+def descriptions(node: Any) -> Iterator[str]:
+    """Every Markdown field of the document (Swagger UI renders `description` as Markdown)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "description" and isinstance(value, str):
+                yield value
+            else:
+                yield from descriptions(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from descriptions(item)
+
+
+def test_names_in_markdown_fields_are_literal_text(documents) -> None:
+    """Names are callers' data (create-table): in a Markdown field no tag, link or image may
+    form - Swagger UI keeps <a>, <img> and <input> through its sanitiser."""
+    import re
+
+    texts = list(descriptions(documents["root"]))
+    assert any("img src" in t for t in texts)  # the hostile names are there...
+    for text in texts:  # ...but never as markup: outside code (literal), each '<' and '[' escaped
+        prose = re.sub(r"`[^`]*`", "", re.sub(r"(`{3,})sql\n.*?\n\1", "", text, flags=re.S))
+        assert not re.search(r"(?<!\\)[<\[]", prose), text
+
+
+def test_stored_query_text_cannot_leave_its_block(tmp_path: Path) -> None:
+    from lambdasette.endpoints.openapi import md, md_code_block
+
+    assert md("[sign in](https://evil.example) <img src=x>\n# Heading") == (
+        "\\[sign in\\]\\(https\\:\\/\\/evil\\.example\\) \\<img src\\=x\\> \\# Heading")
+    block = md_code_block("select 1 -- ```\n<a href=x>y</a>")
+    fence = block.split("sql", 1)[0]
+    assert fence == "````" and block.endswith("\n````") and block.count("````") == 2
+
+
 def test_every_listed_read_answers(instance, documents) -> None:
     c, who = instance
     for path, operations in documents["root"]["paths"].items():

@@ -207,6 +207,36 @@ def test_permissions_file_grants_and_hides(tmp_path: Path) -> None:
         assert ds.can({"id": "root"}, "drop-table", "data", "open_t")
 
 
+def test_seeing_cascades_from_table_to_database_to_instance(tmp_path: Path) -> None:
+    """As Datasette 0.65 checks [view-table, view-database, view-instance]: a database hidden
+    with view-database hides its tables everywhere (their pages, listings, the OpenAPI document,
+    the token form), unless a table has its own view-table block."""
+    db = make_db(tmp_path / "data.db")
+    store = LocalTokenStore(tmp_path / "tokens.db")
+    policy = Policy.parse({"permissions": {"create-token": {"id": "*"}},
+                           "databases": {"data": {"permissions": {"view-database": {"id": "bob"}},
+                                                  "tables": {"vault": {"permissions": {
+                                                      "view-table": {"id": "*"}}}}}}})
+    ds = Lambdasette(storage=LocalStorage([db]), options=Options(public=True), tokens=store, policy=policy)
+    alice, bob = tokens.create(store, "alice")[0], tokens.create(store, "bob")[0]
+    assert not ds.can({"id": "alice"}, "view-table", "data", "open_t")
+    assert ds.can({"id": "alice"}, "view-table", "data", "vault")  # its own block speaks first
+    assert ds.can({"id": "bob"}, "view-table", "data", "open_t")
+    with TestClient(create_app(ds)) as c:
+        assert get(c, "/data/open_t.json", alice).status_code == 403
+        assert get(c, "/data/open_t.json").status_code == 403
+        assert get(c, "/data/open_t.json", bob).status_code == 200
+        for who in (alice, None):
+            assert "open_t" not in get(c, "/-/openapi.json", who).text
+        assert "open_t" in get(c, "/-/openapi.json", bob).text
+    instance_denied = Policy.parse({"permissions": {"view-instance": {"id": "bob"}}})
+    ds = Lambdasette(storage=LocalStorage([db]), options=Options(public=True), tokens=store,
+                     policy=instance_denied)
+    assert not ds.can({"id": "alice"}, "view-database", "data")
+    assert not ds.can(None, "view-table", "data", "open_t")
+    assert ds.can({"id": "bob"}, "view-table", "data", "open_t")
+
+
 def test_bad_permissions_files_are_rejected() -> None:
     for bad in ({"permissions": {"fly": True}}, {"databases": {"d": {"oops": 1}}},
                 {"permissions": {"view-table": "bob"}}, ["x"]):

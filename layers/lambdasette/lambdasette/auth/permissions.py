@@ -20,7 +20,10 @@ A block is an *allow block*: `true`, `false`, `{}` (nobody), `{"id": "alice"}`,
 action decides it: callers the block matches are allowed there, everyone else is denied there.
 With no block at any level, the defaults apply: signed-in actors may read (view actions and
 `execute-sql`), anonymous callers may read only when the instance is public, and nobody but
-`root` may write. A token's restrictions then narrow the answer; they never widen it.
+`root` may write. Seeing cascades as in Datasette 0.65: with no block for `view-table` (or
+`view-query`) the table's database decides through `view-database`, and with none for that, the
+instance through `view-instance`. A token's restrictions then narrow the answer; they never
+widen it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,13 @@ READ_ACTIONS = frozenset(
 # Datasette's `also_requires`: running SQL on a database needs seeing that database, storing
 # a query needs running SQL, and so on.
 ALSO_REQUIRES = {name: action.also_requires for name, action in BY_NAME.items() if action.also_requires}
+# Seeing is decided by the closest level that speaks to it, as Datasette 0.65 checks a table page
+# with [view-table, view-database, view-instance] (the first answer that is not None wins): a
+# table without its own view-table block is visible exactly when its database is, and a database
+# without a view-database block when the instance is. Without this a database hidden with
+# view-database still answered for its tables, and was listed by what enumerates tables.
+VISIBILITY_PARENT = {"view-table": "view-database", "view-query": "view-database",
+                     "view-database": "view-instance"}
 ROOT = "root"
 
 
@@ -142,6 +152,10 @@ def allowed(policy: Policy, public: bool, actor: dict[str, Any] | None, action: 
         granted = True
     else:
         decision = policy.decide(actor, action, database, table)
+        asked = action
+        while decision is None and asked in VISIBILITY_PARENT:
+            asked = VISIBILITY_PARENT[asked]
+            decision = policy.decide(actor, asked, None if asked == "view-instance" else database, None)
         if decision is None:
             decision = action in READ_ACTIONS and (actor is not None or public)
         granted = decision

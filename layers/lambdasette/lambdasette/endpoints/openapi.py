@@ -40,6 +40,26 @@ ERROR_RESPONSES = {
     "400": "BadRequest", "401": "Unauthorized", "403": "Forbidden", "404": "NotFound",
 }
 WRITE_ERRORS = {**ERROR_RESPONSES, "413": "PayloadTooLarge", "503": "Unavailable"}
+_MARKDOWN_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+
+
+def md(text: str) -> str:
+    """`text` (a name, a type, a caller's description) as literal text in a Markdown field.
+
+    Swagger UI renders every `description` as Markdown with HTML allowed (then sanitised): names
+    and descriptions come from callers (`create-table`, `store-query`), so each ASCII punctuation
+    character is backslash-escaped (CommonMark's rule, which Remarkable follows) and line breaks
+    become spaces: no link, image, tag, heading or code span can be planted in another user's
+    explorer.
+    """
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(text.splitlines()))
+
+
+def md_code_block(code: str, language: str = "sql") -> str:
+    """`code` in a fenced block whose fence is longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{code}\n{fence}"
 
 
 def explorer(ctx: Context) -> Response:
@@ -102,7 +122,7 @@ def column_schema(table: Table, column: str) -> dict[str, Any]:
     if "type" in schema and column not in table.not_null:
         schema["type"] = [*schema["type"], "null"]
     if declared:
-        schema["description"] = f"SQLite type {declared}"
+        schema["description"] = f"SQLite type {md(declared)}"
     if affinity == values.BLOB and declared.upper() == "BLOB":
         schema = {"anyOf": [ref("schemas", "Blob"), {"type": "null"}], "description": "SQLite type BLOB"}
     return schema
@@ -119,7 +139,7 @@ def build(ctx: Context) -> dict[str, Any]:
         conn, schema = ctx.open(name)  # only the tables this caller may view
         db = tilde_encode(name)
         if ds.can(actor, "view-database", name):
-            tags.append({"name": name, "description": f"Database {name}"})
+            tags.append({"name": name, "description": f"Database {md(name)}"})
             tables, views = table_summaries(ctx, name, conn, schema)
             listed = [t["name"] for t in tables if not t["hidden"]] + [v["name"] for v in views]
             paths[f"/{db}.json"] = {"get": database_operation(ctx, name, names, listed)}
@@ -127,7 +147,7 @@ def build(ctx: Context) -> dict[str, Any]:
             paths[f"/{db}/-/query.json"] = {"get": query_operation(name, names)}
         if ds.can(actor, "create-table", name):
             if not any(t["name"] == name for t in tags):
-                tags.append({"name": name, "description": f"Database {name}"})
+                tags.append({"name": name, "description": f"Database {md(name)}"})
             paths[f"/{db}/-/create"] = {"post": create_operation(name, names)}
         if ds.can(actor, "view-database", name):
             paths[f"/{db}/-/schema.json"] = {"get": {
@@ -165,7 +185,7 @@ def build(ctx: Context) -> dict[str, Any]:
                 continue  # the query's name wins at that URL
             tag = table_tag(name, table.name)
             tags.append({"name": tag, "description": f"{'View' if table.is_view else 'Table'} "
-                                                     f"{table.name} of {name}"})
+                                                     f"{md(table.name)} of {md(name)}"})
             table_paths(ctx, name, table, tag, names, schemas, paths)
     paths.update(instance_paths(ctx, names))
     if ds.can(actor, "view-instance"):
@@ -180,7 +200,8 @@ def build(ctx: Context) -> dict[str, Any]:
             "version": __version__,
             "description": (
                 "A Datasette-compatible JSON API (Datasette 0.65 reads, 1.0a41 writes), as "
-                + (f"the actor `{actor['id']}` may use it" if actor else "an anonymous caller may use it")
+                + (f"the actor {md(str(actor['id']))} may use it" if actor
+                   else "an anonymous caller may use it")
                 + ": only the databases, tables and operations this caller may see are listed. "
                 "Names in paths are tilde-encoded. Every error is JSON: "
                 '`{"ok": false, "error": "...", "errors": [...], "status": N}`.'
@@ -210,7 +231,7 @@ def table_tag(database: str, table: str) -> str:
 
 def database_operation(ctx: Context, name: str, names: Names, listed: list[str]) -> dict[str, Any]:
     parameters: list[Any] = []
-    description = f"Tables and views: {', '.join(listed) or 'none you may see'}."
+    description = f"Tables and views: {', '.join(map(md, listed)) or 'none you may see'}."
     if ctx.ds.can(ctx.actor, "execute-sql", name):
         parameters = [
             {"name": "sql", "in": "query", "schema": {"type": "string"},
@@ -288,15 +309,16 @@ def table_paths(ctx: Context, database: str, table: Table, tag: str, names: Name
     }}}]}
     filters = [
         {"name": c, "in": "query", "required": False, "schema": {"type": "string"},
-         "description": f"Rows whose {c} equals this (`{c}__gt=...` and the other operators: see `filters`)"}
+         "description": f"Rows whose {md(c)} equals this (`{c}__gt=...` and the other operators: see "
+                        "`filters`)" if "`" not in c else f"Rows whose {md(c)} equals this"}
         for c in columns if not c.startswith("_")
     ]
     fts = [ref("parameters", "search")] if table.fts_table else []
     read = {
         "tags": [tag], "operationId": names(database, table.name, "rows"),
         "summary": f"Rows of {table.name}" + (" (a view)" if table.is_view else ""),
-        "description": f"Columns: {', '.join(columns)}. Rows are identified by: "
-                       f"{', '.join(table.row_keys) or 'nothing (a view)'}.",
+        "description": f"Columns: {', '.join(map(md, columns))}. Rows are identified by: "
+                       f"{', '.join(map(md, table.row_keys)) or 'nothing (a view)'}.",
         "parameters": [*(ref("parameters", p) for p in TABLE_PARAMETERS), *fts, *filters,
                        ref("parameters", "filters"), ref("parameters", "extra_table")],
         "responses": {**responses(ref("schemas", page_name)), "200": {
@@ -331,7 +353,7 @@ def table_paths(ctx: Context, database: str, table: Table, tag: str, names: Name
     }}
     pk_param = {
         "name": "pk", "in": "path", "required": True, "schema": {"type": "string"},
-        "description": f"The row's {', '.join(table.row_keys)}: comma-separated, each tilde-encoded",
+        "description": f"The row's {', '.join(map(md, table.row_keys))}: comma-separated, each tilde-encoded",
     }
     if table.row_keys:
         paths[f"{base}/{{pk}}.json"] = {"get": {
@@ -434,7 +456,7 @@ def query_paths(ctx: Context, db: str, database: str, query: Any, names: Names) 
         "tags": [database], "operationId": names(database, query.name, "query"),
         "summary": (query.title or f"Run the query {query.name}")
         + (" (writable: only described here; run it with execute-write)" if query.is_write else ""),
-        "description": (query.description or "") + f"\n\n```sql\n{query.sql}\n```",
+        "description": md(query.description or "") + "\n\n" + md_code_block(query.sql),
         "parameters": [*params, ref("parameters", "shape"), ref("parameters", "extra_query"),
                        *([] if params else [ref("parameters", "named")])],
         "responses": responses(ref("schemas", "QueryResult")),
