@@ -9,7 +9,15 @@ and `_search`; this is the guarantee underneath, whatever SQL the caller wrote (
   (see `Guard`);
 - lets only the SQL functions in `SAFE_FUNCTIONS` be called (`function_allowed` says what is
   denied and why);
-- keeps pragma table-valued functions away from hidden tables and from server paths.
+- keeps pragma table-valued functions away from hidden tables and from server paths, and
+  refuses every pragma that would set something (an argument to a pragma that does not
+  name a table or an index), so no caller's statement changes a connection's state;
+- for write SQL (`Guard.pragmas` False: execute-write's analysis and run), refuses every
+  PRAGMA and pragma function: SQLite carries out many pragmas while it *compiles* a
+  statement, before any authorizer-based judgement of the whole statement could stop it.
+
+`Guard.allows_read` is the read rule itself, so that execute-write's analysis decides the
+reads inside write SQL exactly as the read path does.
 
 `Guard` is a frozen value: `install` compares it with the one a connection already carries
 and touches SQLite only on a change, because setting an authorizer expires every cached
@@ -119,6 +127,16 @@ DENIED_FUNCTIONS: dict[str, frozenset[str]] = {
 }
 
 
+def write_pragma_allowed(name: str, argument: str | None) -> bool:
+    """Whether SQL a caller wrote for execute-write (or a writable stored query) may run the
+    pragma `name`: none of them. SQLite applies flag pragmas (`writable_schema`,
+    `query_only`, `hard_heap_limit`, ...) while it compiles the statement, so a pragma that
+    is merely analysed has already happened; and nothing a write needs is a pragma (1.0a41
+    refuses them as unsupported). The one exception is `data_version` without an argument,
+    which FTS5 asks for by itself whenever a statement reads or writes its index."""
+    return name.lower() in _INTERNAL_PRAGMAS and argument is None
+
+
 def function_allowed(name: str) -> bool:
     """Whether a caller's SQL may call the function `name`: only those in `SAFE_FUNCTIONS`.
 
@@ -173,6 +191,9 @@ class Guard:
     # read of a hidden name through; it is used only for a statement that compiled on the
     # caller's shadow schema, where no hidden table exists (`query.execute.run`).
     lenient: bool = False
+    # False for write SQL (execute-write): no PRAGMA and no pragma function at all, not even
+    # the ones the read path allows (see `write_pragma_allowed`).
+    pragmas: bool = True
     # Opens this caller's view of the schema (hidden tables absent) to word errors with;
     # see `query.execute.caller_error`. Not part of equality.
     shadow: Callable[[], tuple[sqlite3.Connection, threading.Lock]] | None = field(
@@ -192,8 +213,17 @@ class Guard:
             return sqlite3.SQLITE_DENY  # another file would be a way around every rule here
         return sqlite3.SQLITE_OK
 
+    def allows_read(self, table: str, column: str | None) -> bool:
+        """Whether this caller's statement may read `column` of `table` (a table, view,
+        schema table or table-valued function): the read path's rule, which execute-write's
+        analysis applies to every read its statement makes."""
+        return self._read(table, column) != sqlite3.SQLITE_DENY
+
     def _read(self, table: str, column: str | None) -> int:
         name = table.lower()
+        if not self.pragmas and name.startswith("pragma_") and (
+                self.known is None or name not in self.known):
+            return sqlite3.SQLITE_DENY  # a pragma function: runs a PRAGMA when it is read
         if name in self.hidden:
             return sqlite3.SQLITE_OK if self.lenient and not column else sqlite3.SQLITE_DENY
         if name in SCHEMA_TABLES:
@@ -218,7 +248,13 @@ class Guard:
         return decision
 
     def _pragma(self, name: str, argument: str | None) -> int:
+        if not self.pragmas:
+            return sqlite3.SQLITE_OK if write_pragma_allowed(name, argument) else sqlite3.SQLITE_DENY
         if name not in ALLOWED_PRAGMAS and name not in _INTERNAL_PRAGMAS:
+            return sqlite3.SQLITE_DENY
+        if argument is not None and name not in _NAMED_PRAGMAS:
+            # An argument to any other pragma sets it (`max_page_count = 1`): a change to the
+            # connection, never a read.
             return sqlite3.SQLITE_DENY
         if argument is not None and name in _NAMED_PRAGMAS:
             target = argument.lower()
@@ -233,6 +269,8 @@ class Guard:
 # For a connection prepared for untrusted SQL before its caller's guard is known: functions,
 # pragmas, ATTACH and the eponymous tables in DENIED_TABLE_FUNCTIONS are already refused.
 UNTRUSTED = Guard()
+# The same for write SQL (execute-write's run): no pragma at all.
+UNTRUSTED_WRITE = Guard(pragmas=False)
 
 
 def install(conn: sqlite3.Connection, guard: Guard | None) -> None:

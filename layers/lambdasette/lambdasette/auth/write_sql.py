@@ -27,7 +27,21 @@ transaction that then runs it, so nothing can change in between.
   ANALYZE, REINDEX — as unsupported (stricter than 1.0a41 for triggers' virtual-table writes:
   1.0a41 refuses them, which makes FTS-indexed tables unwritable);
 - SQLite's own bookkeeping while it carries out a schema change (updating `sqlite_master`,
-  the rename functions, `sqlite_sequence` on a rename) is ignored, as 1.0a41 ignores it.
+  the rename functions, `sqlite_sequence` on a rename) is ignored, as 1.0a41 ignores it —
+  but only what SQLite itself does: see `_operations`.
+
+Reads inside write SQL follow the read path's rule (`judge`'s `read_allowed`, the caller's
+`authorizer.Guard`): a read of a table the caller may not view, of a view over one, of
+`sqlite_master` while some table is hidden from the caller, of SQLite's, Litestream's or
+lambdasette's own tables, of `dbstat` and the like is refused, and so is every pragma
+function (`pragma_table_info`, ...).
+
+**The analysis has no side effects.** SQLite carries out many PRAGMAs (`writable_schema`,
+`query_only`, `hard_heap_limit`, ...) while it *compiles* a statement, so the recording
+authorizer refuses them (`authorizer.write_pragma_allowed`) instead of recording them and
+judging afterwards: compiling stops there, and the analysis reports the refused pragma.
+ATTACH and DETACH are refused the same way. Nothing else a statement can hold acts before
+it runs.
 
 A statement with no write operation is not a write (400: use `/-/query`).
 """
@@ -37,6 +51,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from lambdasette.auth import authorizer
 
 SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema"})
 # SQLite's internal tables (other than the schema tables) and the prefixes of Litestream's and
@@ -53,9 +69,12 @@ WRITE_OPERATIONS = frozenset({"insert", "update", "delete", "create", "alter", "
 
 
 def is_internal_table(name: str) -> bool:
-    """SQLite's, Litestream's or lambdasette's own table: no caller's SQL touches it."""
+    """SQLite's, Litestream's or lambdasette's own table: no caller's SQL touches it. Every
+    `sqlite_` name is SQLite's (as 1.0a41 and SQLite itself reserve them), the schema
+    tables included."""
     lowered = name.lower()
-    return lowered in INTERNAL_TABLES or lowered.startswith(INTERNAL_PREFIXES)
+    return (lowered in INTERNAL_TABLES or lowered.startswith(INTERNAL_PREFIXES)
+            or lowered.startswith("sqlite_"))
 
 
 def reserved_name(name: str) -> bool:
@@ -94,11 +113,15 @@ class Analysis:
     operations: list[Operation]
     # The statement returns rows (RETURNING): they are a read of the tables it writes.
     returns_rows: bool = False
+    # The recording authorizer refused something (a PRAGMA, ATTACH) and SQLite stopped
+    # compiling there: `operations` ends with it, and the statement must not run.
+    stopped: bool = False
 
     @property
     def is_write(self) -> bool:
-        """Anything but reads (1.0a41's `operation_is_write`): the statement is a write."""
-        return any(op.operation in WRITE_OPERATIONS for op in self.operations)
+        """Anything but reads and SQLite's own bookkeeping (1.0a41's `operation_is_write`):
+        the statement is a write."""
+        return any(op.operation in WRITE_OPERATIONS and not op.internal for op in self.operations)
 
     @property
     def changes_schema(self) -> bool:
@@ -141,6 +164,12 @@ def analyze(conn: sqlite3.Connection, sql: str, params: dict[str, object], *,
     connection's own, if it has one). Raises sqlite3.Error for SQL SQLite cannot compile, and
     sqlite3.ProgrammingError for more than one statement."""
     seen: dict[tuple[object, ...], set[str]] = {}
+    stopped = False
+
+    def refuse() -> int:
+        nonlocal stopped
+        stopped = True
+        return sqlite3.SQLITE_DENY
 
     def record(operation: str, target_type: str, table: str | None, target: str | None,
                schema: str | None, source: str | None, column: str | None = None) -> None:
@@ -167,10 +196,16 @@ def analyze(conn: sqlite3.Connection, sql: str, params: dict[str, object], *,
             record("savepoint", "transaction", None, f"{arg1} {arg2}", None, source)
         elif code == sqlite3.SQLITE_ATTACH:
             record("attach", "database", None, arg1, None, source)
+            return refuse()
         elif code == sqlite3.SQLITE_DETACH:
             record("detach", "database", None, arg1, None, source)
+            return refuse()
         elif code == sqlite3.SQLITE_PRAGMA:
             record("pragma", "pragma", None, arg1, schema, source)
+            if not authorizer.write_pragma_allowed(arg1 or "", arg2):
+                # SQLite carries pragmas out while it compiles: refusing is the only way to
+                # look at one without it having happened.
+                return refuse()
         elif code == sqlite3.SQLITE_ANALYZE:
             record("analyze", "database" if arg1 is None else "table", arg1, arg1, schema, source)
         elif code == sqlite3.SQLITE_REINDEX:
@@ -185,53 +220,103 @@ def analyze(conn: sqlite3.Connection, sql: str, params: dict[str, object], *,
             record("unknown", "unknown", None, str(code), schema, source)
         return sqlite3.SQLITE_OK
 
-    conn.set_authorizer(recorder)
+    conn.set_authorizer(None)
     try:
-        program = conn.execute("EXPLAIN " + sql, params).fetchall()
-    finally:
-        conn.set_authorizer(None)
-    try:
-        return _operations(conn, seen, program, record)
+        # SQLite lets a statement write sqlite_master only while writable_schema is on; that
+        # is what lets schema writes in a schema change be taken for its bookkeeping. No
+        # caller can turn it on (pragmas are refused), but never trust that alone.
+        writable_schema = bool(conn.execute("PRAGMA writable_schema").fetchone()[0])
+        conn.set_authorizer(recorder)
+        try:
+            program = conn.execute("EXPLAIN " + sql, params).fetchall()
+        except sqlite3.DatabaseError:
+            if not stopped:
+                raise
+            program = []
+        finally:
+            conn.set_authorizer(None)
+        analysis = _operations(conn, seen, program, record, writable_schema=writable_schema)
+        analysis.stopped = stopped
+        return analysis
     finally:
         conn.set_authorizer(restore)
 
 
+# What SQLite itself writes into sqlite_master when it compiles a virtual table's declaration
+# (an FTS index or a table-valued function connecting): an UPDATE of these columns.
+_DECLARE_COLUMNS = frozenset({"type", "name", "tbl_name", "rootpage", "sql"})
+
+
 def _operations(conn: sqlite3.Connection, seen: dict[tuple[object, ...], set[str]],
-                program: list[tuple[object, ...]], record: Callable[..., None]) -> Analysis:
+                program: list[tuple[object, ...]], record: Callable[..., None], *,
+                writable_schema: bool = False) -> Analysis:
+    """The recorded callbacks as operations, each marked `internal` when it is SQLite's own
+    doing rather than the caller's.
+
+    SQLite carries out a schema change by compiling statements of its own (nested parses)
+    into the caller's, and reports what they do like anything else, with no mark. Only
+    what those statements can be is taken for bookkeeping, by the kind of statement:
+
+    - ALTER TABLE and DROP hold no expression of the caller's that reads a table, so every
+      read and write of the schema tables and `sqlite_sequence`, the rows a DROP TABLE
+      deletes, and the functions SQLite's rename statements call are SQLite's;
+    - CREATE TABLE/VIEW/INDEX insert and update the new object's row of `sqlite_master`,
+      read only its rowid, may create `sqlite_sequence` (AUTOINCREMENT) and fill a new index
+      (REINDEX); every other read is the caller's — `CREATE TABLE ... AS SELECT` reads
+      what its SELECT reads, and is judged as any read is;
+    - any statement may connect a virtual table (an FTS index, a table-valued function),
+      which updates `sqlite_master`'s declaration columns and reads its rowid.
+
+    Writes to the schema tables count as bookkeeping only while `writable_schema` is off:
+    then SQLite itself refuses a caller's INSERT, UPDATE or DELETE on them."""
     if not seen and any(row[1] == "Vacuum" for row in program):
         record("vacuum", "database", None, None, "main", None)
     elif not seen:
         record("unknown", "statement", None, None, None, None)
     returns_rows = any(row[1] == "ResultRow" for row in program)
     kinds = _table_kinds(conn, {(k[2], k[4]) for k in seen if k[1] == "table" and k[2]})
-    schema_change = any(k[0] in ("create", "alter", "drop") and k[1] != "transaction" for k in seen)
-    schema_writes = any(k[1] == "schema" and k[0] in ("insert", "update", "delete") for k in seen)
+    schema_ops = [k for k in seen if k[0] in ("create", "alter", "drop") and k[1] != "transaction"]
+    # ALTER TABLE or DROP: SQLite's statements are all there is besides the change itself.
+    altering = any(k[0] in ("alter", "drop") for k in schema_ops)
+    created = {str(k[3]).lower() for k in schema_ops if k[0] == "create" and k[3]}
+    creating = bool(created) and not altering
     dropped = {k[2].lower() for k in seen if k[0] == "drop" and k[1] in ("table", "view") and k[2]}
     user_tables = any(k[1] == "table" and k[0] in _ROW_CODES.values() and k[0] != "read"
                       and k[2] and k[2].lower() not in INTERNAL_TABLES and k[2].lower() not in dropped
                       for k in seen)
     operations = []
     for (operation, target_type, table, target, schema, source), columns in seen.items():
-        # SQLite compiles a virtual table's declaration (an FTS index connecting) like a
-        # CREATE: writes to sqlite_master and reads of its rowid, which no statement of a
-        # caller can make (SQLite refuses to modify sqlite_master); and FTS5 asks for the
-        # data_version pragma. All of it is SQLite's own doing.
-        bookkeeping = (
-            (target_type == "schema" and operation in ("insert", "update", "delete"))
-            or (target_type == "schema" and operation == "read" and set(columns) <= {"ROWID"}
-                and (schema_change or schema_writes))
-            or (operation == "pragma" and target == "data_version")
-        )
-        internal = bookkeeping or schema_change and (
-            target_type == "schema"
-            or operation == "reindex"
-            # dropping a table deletes its rows; renaming one updates sqlite_sequence
-            or (operation == "delete" and target_type == "table" and (table or "").lower() in dropped)
-            or (target_type == "table" and (table or "").lower() == "sqlite_sequence")
-            or (operation == "function" and (target in RENAME_FUNCTIONS or (
-                not user_tables and target in ("like", "substr", "length", "printf"))))
-        )
-        kind = kinds.get(((table or "").lower(), schema)) if target_type == "table" else None
+        name = (table or "").lower()
+        schema_write = (target_type == "schema" and operation in ("insert", "update", "delete")
+                        and not writable_schema and source is None)
+        if operation == "pragma":
+            # FTS5 asks for data_version by itself; any other pragma was refused.
+            internal = target == "data_version"
+        elif altering:
+            internal = (
+                (target_type == "schema" and (operation == "read" or schema_write))
+                or (target_type == "table" and name == "sqlite_sequence")
+                or (operation == "delete" and target_type == "table" and name in dropped)
+                or operation == "reindex"
+                or (operation == "function" and (target in RENAME_FUNCTIONS or (
+                    not user_tables and target in ("like", "substr", "length", "printf"))))
+            )
+        elif creating:
+            internal = (
+                (schema_write and operation in ("insert", "update"))
+                or (target_type == "schema" and operation == "read" and set(columns) <= {"ROWID"})
+                # AUTOINCREMENT in a new table creates sqlite_sequence along with it
+                or (operation == "create" and target_type == "table" and name == "sqlite_sequence"
+                    and len(created) > 1)
+                or (operation == "reindex" and (target or "").lower() in created)
+            )
+        else:
+            internal = (
+                (schema_write and operation == "update" and set(columns) <= _DECLARE_COLUMNS)
+                or (target_type == "schema" and operation == "read" and set(columns) <= {"ROWID"}
+                    and any(k[1] == "schema" and k[0] == "update" for k in seen))
+            )
+        kind = kinds.get((name, schema)) if target_type == "table" else None
         operations.append(Operation(operation, target_type, table, target, schema, source, kind,
                                     internal, tuple(sorted(columns))))
     return Analysis(operations, returns_rows)
@@ -241,10 +326,11 @@ TableKey = tuple[str, str | None]
 
 
 def _table_kinds(conn: sqlite3.Connection, tables: set[TableKey]) -> dict[TableKey, str]:
-    """table, view, virtual, shadow or internal, for each (table, schema) named. Run with no
-    authorizer on the connection; when SQLite cannot say (`pragma_table_list` needs 3.37), a
-    table named `<virtual table>_<anything>` counts as a shadow table: unknown is never
-    taken for an ordinary table."""
+    """table, view, virtual, shadow, internal or function (a table-valued function such as
+    `json_each` or `pragma_table_info`: in no schema), for each (table, schema) named. Run
+    with no authorizer on the connection; when SQLite cannot say (`pragma_table_list` needs
+    3.37), a table named `<virtual table>_<anything>` counts as a shadow table: unknown is
+    never taken for an ordinary table."""
     out: dict[TableKey, str] = {}
     listed: dict[tuple[str, str], str] | None
     try:
@@ -267,6 +353,8 @@ def _table_kinds(conn: sqlite3.Connection, tables: set[TableKey]) -> dict[TableK
             kind = "virtual"
         elif any(name.startswith(v + "_") for v in virtual):
             kind = "shadow"
+        elif name not in {str(n).lower() for _, n, _ in master}:
+            kind = "function"
         else:
             kind = "table"
         out[(name, schema)] = kind
@@ -316,13 +404,24 @@ def decide(op: Operation, owner: Callable[[str], str] = lambda name: name,
     unsupported = Decision(refuse=f"Unsupported SQL operation: {op.operation} {op.target_type}")
     table = op.table
     row_operation = op.operation in ("read", "insert", "update", "delete")
+    if op.target_type == "schema" and row_operation:
+        if op.operation == "read":
+            # Unless the read path's rule lets this caller read the schema (see `judge`).
+            return Decision(refuse=authorizer.DENIED_MESSAGE)
+        return Decision(refuse="Writes to internal tables are not allowed in user-supplied SQL")
     if op.target_type == "table" and table is not None and row_operation:
+        if op.kind == "function" and op.operation == "read":
+            if table.lower().startswith("pragma_"):
+                return Decision(refuse=f"Unsupported SQL operation: pragma {table}")
+            return IGNORE  # json_each and the like: `judge`'s read rule decides
         if op.kind == "internal":
             if op.operation == "read":
                 return Decision(refuse="Reads of internal tables are not allowed in user-supplied SQL")
             return Decision(refuse="Writes to internal tables are not allowed in user-supplied SQL")
         if op.operation == "read":
             return Decision(require=(Requirement("view-table", owner(table)),))
+        if op.kind == "function":
+            return Decision(refuse="Writes to virtual tables are not allowed in user-supplied SQL")
         if op.kind == "virtual":
             if op.source is None:
                 return Decision(refuse="Writes to virtual tables are not allowed in user-supplied SQL")
@@ -340,13 +439,17 @@ def decide(op: Operation, owner: Callable[[str], str] = lambda name: name,
         action = "create-table" if op.target_type == "table" else "create-view"
         return Decision(require=(Requirement(action),))
     if op.operation == "drop" and op.target_type in ("table", "view") and table is not None:
-        if is_internal_table(table):
+        if is_internal_table(table) or reserved_name(table):
             return Decision(refuse="Writes to internal tables are not allowed in user-supplied SQL")
         action = "drop-table" if op.target_type == "table" else "drop-view"
         return Decision(require=(Requirement(action, table),))
     if op.operation == "alter" and op.target_type == "table" and table is not None:
+        if reserved_name(table):
+            return Decision(refuse="Writes to internal tables are not allowed in user-supplied SQL")
         return Decision(require=(Requirement("alter-table", table),))
     if op.operation in ("create", "drop") and op.target_type == "index" and table is not None:
+        if reserved_name(table):
+            return Decision(refuse="Writes to internal tables are not allowed in user-supplied SQL")
         if reserved_name(op.target or "") and op.operation == "create":
             return unsupported
         return Decision(require=(Requirement("alter-table", table),))
@@ -372,11 +475,18 @@ class Verdict:
 
 def judge(analysis: Analysis, database: str, allowed: Callable[[str, str | None], bool],
           owner: Callable[[str], str] = lambda name: name,
-          function_allowed: Callable[[str], bool] = lambda name: True) -> Verdict:
+          function_allowed: Callable[[str], bool] = lambda name: True,
+          read_allowed: Callable[[str, str | None], bool] | None = None) -> Verdict:
     """Every operation decided, and each requirement checked with `allowed(action, table)`.
     A statement that returns rows (RETURNING) also needs `view-table` on every table it
     writes: the rows are a read (SQLite reports the columns RETURNING reads; a RETURNING of
-    constants reads none, and still tells which rows there were)."""
+    constants reads none, and still tells which rows there were).
+
+    `read_allowed(table, column)` is the read path's rule for this caller (its
+    `authorizer.Guard.allows_read`): every read the statement makes must pass it too, so
+    write SQL reads no more than `?sql=` could — not a view over a hidden table, not
+    `sqlite_master` while a table is hidden from the caller, not `dbstat` — and reads
+    the schema tables only where `?sql=` may. Without it, schema reads are refused."""
     verdict = Verdict()
     operations = list(analysis.operations)
     if analysis.returns_rows:
@@ -387,6 +497,13 @@ def judge(analysis: Analysis, database: str, allowed: Callable[[str, str | None]
             operations.append(Operation("read", "table", table, table, "main", None, "table"))
     for op in operations:
         decision = decide(op, owner, function_allowed)
+        readable = True
+        if (read_allowed is not None and op.operation == "read" and op.table and not op.internal
+                and (op.target_type == "schema" or decision.refuse is None)):
+            readable = all(read_allowed(op.table or "", column) for column in op.columns or ("",))
+            if op.target_type == "schema":
+                # The read path's rule is the only one for the schema tables.
+                decision = IGNORE if readable else Decision(refuse=authorizer.DENIED_MESSAGE)
         if decision.ignore:
             continue
         row: dict[str, object] = {"operation": op.operation, "database": database,
@@ -405,6 +522,13 @@ def judge(analysis: Analysis, database: str, allowed: Callable[[str, str | None]
                     verdict.missing.append(requirement)
                     row["allowed"] = False
                     break
+            else:
+                if not readable:
+                    # The caller holds view-table, yet the read path would refuse the read (a
+                    # view over a table hidden from them, dbstat, ...): as `?sql=` answers it.
+                    verdict.problems.append((403, authorizer.DENIED_MESSAGE))
+                    verdict.missing.append(None)
+                    row["allowed"] = False
         verdict.rows.append(row)
     return verdict
 

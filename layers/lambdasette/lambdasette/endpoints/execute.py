@@ -10,6 +10,7 @@ transaction, in the sandbox, and checks it afterwards. Answers are 1.0a41's:
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -22,8 +23,9 @@ from lambdasette.auth import authorizer, write_sql
 from lambdasette.endpoints.schema import names_in
 from lambdasette.endpoints.write import perform, written
 from lambdasette.errors import ApiError
-from lambdasette.query import execute
+from lambdasette.query import execute, visibility
 from lambdasette.query.render import with_base64_blobs
+from lambdasette.query.schema import Schema
 from lambdasette.web.body import parse_object
 from lambdasette.web.context import Context
 from lambdasette.web.responses import json_response
@@ -77,17 +79,56 @@ def parameters(sql: Any, given: dict[str, Any]) -> dict[str, Any]:
     return {name: write_sql_run.bind_value(name, given.get(name, "")) for name in names}
 
 
-def judge(ctx: Context, owners: dict[str, str], analysis: write_sql.Analysis) -> write_sql.Verdict:
+def judge(ctx: Context, schema: Schema, analysis: write_sql.Analysis) -> write_sql.Verdict:
     """The caller's verdict on an analysis: what it does, measured against what the caller
-    may do on this database (FTS indexes and their storage count as the table they index:
-    `owners`)."""
+    may do on this database (FTS indexes and their storage count as the table they index),
+    and every read it makes against the read path's rule for this caller (`read_rule`)."""
     database, actor, ds = ctx.database, ctx.actor, ctx.ds
+    owners = schema.owners()
     return write_sql.judge(
         analysis, database,
         allowed=lambda action, table: ds.can(actor, action, database, table),
         owner=lambda name: owners.get(name, name),
         function_allowed=function_allowed,
+        read_allowed=read_rule(ctx, schema),
     )
+
+
+def read_rule(ctx: Context, schema: Schema) -> Callable[[str, str | None], bool]:
+    """Whether the caller may read a column of a table: the very guard their `?sql=` runs
+    under (`query.visibility.guard_for`: hidden tables, views over them, the schema tables
+    while anything is hidden, SQLite's and our own tables, `dbstat` and the like), with
+    pragma functions refused as well (write SQL runs no pragma at all)."""
+    hidden = ctx.ds.hidden_tables(ctx.actor, ctx.database, schema)
+    guard = dataclasses.replace(visibility.guard_for(schema, hidden), pragmas=False)
+    return guard.allows_read
+
+
+def compile_error(ctx: Context, schema: Schema, exc: BaseException, sql: str,
+                  params: dict[str, Any]) -> str:
+    """SQLite's words for SQL that does not compile, as they would be if the tables the
+    caller may do nothing with did not exist: otherwise `insert into hidden(nosuch) ...`
+    ("table hidden has no column named nosuch") would tell a hidden table from a missing
+    one. It is the read path's rule (`query.visibility`): the statement is compiled again
+    on the caller's shadow schema, where those tables are missing, and its error is the
+    answer. The shadow carries the read path's guard (no pragma that sets anything)."""
+    if not isinstance(exc, sqlite3.Error):
+        return str(exc)
+    owners = schema.owners()
+    hidden = schema.closed({name.lower() for name in schema.tables
+                            if unseen(ctx, owners.get(name, name))})
+    shadow = visibility.guard_for(schema, hidden).shadow
+    if shadow is None:
+        return str(exc)
+    conn, lock = shadow()
+    with lock:
+        try:
+            conn.execute("EXPLAIN " + sql, params).fetchall()
+        except sqlite3.Error as shadow_exc:
+            return str(shadow_exc)
+        except (OverflowError, ValueError, TypeError):
+            pass
+    return str(exc)
 
 
 def function_allowed(name: str) -> bool:
@@ -97,12 +138,13 @@ def function_allowed(name: str) -> bool:
 
 def write_guard(code: int, arg1: str | None, arg2: str | None, schema: str | None,
                 source: str | None) -> int:
-    """The read sandbox's guard (`authorizer.UNTRUSTED`), plus the functions SQLite itself
-    calls while it carries out an ALTER TABLE (no caller's SQL can call those: SQLite keeps
-    them to itself)."""
+    """The read sandbox's guard for write SQL (`authorizer.UNTRUSTED_WRITE`: the function
+    allow-list, no ATTACH, no pragma at all), plus the functions SQLite itself calls while
+    it carries out an ALTER TABLE (no caller's SQL can call those: SQLite keeps them to
+    itself)."""
     if code == sqlite3.SQLITE_FUNCTION and arg2 in write_sql.RENAME_FUNCTIONS:
         return sqlite3.SQLITE_OK
-    return authorizer.UNTRUSTED(code, arg1, arg2, schema, source)
+    return authorizer.UNTRUSTED_WRITE(code, arg1, arg2, schema, source)
 
 
 @contextmanager
@@ -182,14 +224,15 @@ def execute_write(ctx: Context) -> Response:
 
     def work(tx: Transaction) -> write_sql_run.WriteResult:
         def check(analysis: write_sql.Analysis) -> None:
-            verdict = judge(ctx, tx.schema().owners(), analysis)
+            verdict = judge(ctx, tx.schema(), analysis)
             refuse(ctx, verdict, sql)
             shown.extend({k: v for k, v in row.items() if k != "allowed"} for row in verdict.rows)
 
         max_value = max(ctx.ds.settings.max_value_mb, 1) * execute.MiB
         return write_sql_run.run(tx, sql, params, check=check,
                                  time_limit_ms=ctx.ds.settings.sql_time_limit_ms,
-                                 sandbox=lambda conn: sandbox(conn, max_value))
+                                 sandbox=lambda conn: sandbox(conn, max_value),
+                                 word=lambda exc: compile_error(ctx, tx.schema(), exc, sql, params))
 
     result, txid = perform(ctx, work)
     body = {"ok": True, "message": result.message, "rowcount": result.rowcount,
@@ -222,8 +265,11 @@ def analyze(ctx: Context) -> Response:
             # function's included (this is a GET).
             conn = ctx.ds.storage.connect(ctx.database)
             try:
-                analysis = write_sql_run.analyze(conn, sql, {name: "" for name in names})
-                rows = redacted(ctx, judge(ctx, ctx.ds.schema(ctx.database, conn).owners(), analysis).rows)
+                schema = ctx.ds.schema(ctx.database, conn)
+                params = {name: "" for name in names}
+                analysis = write_sql_run.analyze(
+                    conn, sql, params, word=lambda exc: compile_error(ctx, schema, exc, sql, params))
+                rows = redacted(ctx, judge(ctx, schema, analysis).rows)
             finally:
                 conn.close()
         except ApiError as exc:

@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from lambdasette.auth import write_sql
 from lambdasette.endpoints import extras
-from lambdasette.endpoints.execute import function_allowed, redacted, refuse
+from lambdasette.endpoints.execute import compile_error, judge, redacted, refuse
 from lambdasette.endpoints.write import perform, written
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
@@ -97,19 +97,18 @@ def checked_sql(ctx: Context, tx: Transaction, sql: Any) -> tuple[bool, list[str
     derived = write_sql_run.named_parameters(sql)
     if any(p.startswith("_") for p in derived):
         raise ApiError(400, "Magic parameters are not allowed")
+    params = {p: "" for p in derived}
     try:
-        analysis = write_sql.analyze(tx.conn, sql, {p: "" for p in derived})
+        # With no authorizer of its own on the writer: the analysis's recording one refuses
+        # what SQLite would carry out while compiling (pragmas).
+        analysis = write_sql.analyze(tx.conn, sql, params)
     except Exception as exc:  # sqlite3.Error, or more than one statement
-        raise ApiError(400, f"Could not analyze query: {exc}") from None
+        worded = compile_error(ctx, tx.schema(), exc, sql, params)
+        raise ApiError(400, f"Could not analyze query: {worded}") from None
     if not analysis.is_write:
         execute.validate_select(sql)
         return False, derived
-    owners = tx.schema().owners()
-    verdict = write_sql.judge(
-        analysis, ctx.database,
-        allowed=lambda action, table: ctx.ds.can(ctx.actor, action, ctx.database, table),
-        owner=lambda name: owners.get(name, name), function_allowed=function_allowed)
-    refuse(ctx, verdict, sql)
+    refuse(ctx, judge(ctx, tx.schema(), analysis), sql)
     return True, derived
 
 
@@ -419,16 +418,15 @@ def analyze_store(ctx: Context) -> Response:
         conn = ds.storage.connect(database)
         try:
             names = write_sql_run.named_parameters(sql)
-            analysis = write_sql.analyze(conn, sql, {n: "" for n in names})
+            schema = ds.schema(database, conn)
+            params = {n: "" for n in names}
+            try:
+                analysis = write_sql.analyze(conn, sql, params)
+            except Exception as exc:  # what SQLite cannot compile, worded for the caller
+                raise ValueError(compile_error(ctx, schema, exc, sql, params)) from None
             is_write = analysis.is_write
-            owners = ds.schema(database, conn).owners()
-
-            def allowed(action: str, table: str | None) -> bool:
-                return ds.can(ctx.actor, action, database, table)
-
-            rows = redacted(ctx, write_sql.judge(analysis, database, allowed, lambda n: owners.get(n, n),
-                                                 function_allowed).rows)
-        except Exception as exc:  # what SQLite cannot compile
+            rows = redacted(ctx, judge(ctx, schema, analysis).rows)
+        except Exception as exc:
             error = str(exc)
         finally:
             conn.close()

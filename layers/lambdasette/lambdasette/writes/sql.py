@@ -71,14 +71,18 @@ def bind_value(name: str, value: Any) -> Any:
 
 
 def analyze(conn: sqlite3.Connection, sql: str, params: dict[str, Any], *,
-            restore: Callable[..., int] | None = None) -> write_sql.Analysis:
+            restore: Callable[..., int] | None = None,
+            word: Callable[[BaseException], str] = str) -> write_sql.Analysis:
     """The statement's analysis on `conn` (then `restore` is its authorizer again); 400 for
-    SQL SQLite cannot compile (or more than one statement) and for a statement that writes
+    SQL SQLite cannot compile (or more than one statement), in the words `word(exc)` gives
+    (the caller's: see `endpoints.execute.compile_error`), and for a statement that writes
     nothing."""
     try:
         analysis = write_sql.analyze(conn, sql, params, restore=restore)
     except (sqlite3.Error, OverflowError) as exc:
-        raise ApiError(400, f"Could not analyze query: {exc}") from None
+        raise ApiError(400, f"Could not analyze query: {word(exc)}") from None
+    if analysis.stopped:
+        return analysis  # a refused PRAGMA or ATTACH: the judge says so
     if not analysis.is_write:
         raise ApiError(400, "Use /-/query for read-only SQL; this endpoint only executes writes")
     return analysis
@@ -87,39 +91,89 @@ def analyze(conn: sqlite3.Connection, sql: str, params: dict[str, Any], *,
 def run(tx: Transaction, sql: str, params: dict[str, Any], *,
         check: Callable[[write_sql.Analysis], None], time_limit_ms: int,
         sandbox: Callable[[sqlite3.Connection], AbstractContextManager[Any]] | None = None,
-        ) -> WriteResult:
+        word: Callable[[BaseException], str] = str) -> WriteResult:
     """Analyse, `check` (raises to refuse), run and verify one write statement in `tx`.
     `sandbox(conn)` is a context manager that readies the connection for a caller's SQL (the
     function allow-list, limits) for both the analysis and the run, yields the authorizer the
-    statement must run under, and puts the connection back afterwards."""
+    statement must run under, and puts the connection back afterwards. `word(exc)` words
+    a compile error for the caller."""
     conn = tx.conn
     with (sandbox(conn) if sandbox is not None else _nothing()) as guard:
-        analysis = analyze(conn, sql, params, restore=guard)
-        check(analysis)
-        # Checking may have read the schema, which takes the authorizer off: put it back.
+        # Taken once the sandbox is on (readying a connection sets the process's heap limit
+        # the first time).
+        state = connection_state(conn, guard)
+        try:
+            return _run(tx, sql, params, check, time_limit_ms, guard, word)
+        finally:
+            if connection_state(conn, guard) != state:
+                # Nothing a caller's statement may do changes these (pragmas are refused
+                # before SQLite can carry them out); if something did anyway, this
+                # connection is not the one every later write expects: it is thrown away
+                # after the rollback, and the heap limits, which are the whole process's,
+                # are put back.
+                tx.discard = True
+                for name in ("hard_heap_limit", "soft_heap_limit"):
+                    conn.execute(f"PRAGMA {name} = {int(state[_STATE_PRAGMAS.index(name)])}")
+                raise ApiError(500, "The statement changed the database connection; nothing was written")
+
+
+# What a statement could change about the writer's connection (and, for the heap limit, the
+# process) if a PRAGMA ever got through: checked around every caller's statement.
+_STATE_PRAGMAS = ("query_only", "writable_schema", "foreign_keys", "defer_foreign_keys",
+                  "recursive_triggers", "ignore_check_constraints", "trusted_schema",
+                  "reverse_unordered_selects", "cell_size_check", "journal_mode", "synchronous",
+                  "locking_mode", "cache_size", "mmap_size", "busy_timeout", "max_page_count",
+                  "hard_heap_limit", "soft_heap_limit", "automatic_index", "temp_store",
+                  "secure_delete", "case_sensitive_like", "count_changes", "legacy_alter_table")
+
+
+def connection_state(conn: sqlite3.Connection, guard: Callable[..., int] | None) -> tuple[Any, ...]:
+    """The connection's settings that a PRAGMA could change, read with no authorizer (then
+    `guard` is the connection's authorizer again)."""
+    conn.set_authorizer(None)
+    try:
+        values = []
+        for name in _STATE_PRAGMAS:
+            row = conn.execute(f"PRAGMA {name}").fetchone()
+            values.append(row[0] if row else None)
+        return tuple(values)
+    finally:
         conn.set_authorizer(guard)
-        before = conn.execute(_RESERVED_OBJECTS).fetchall()
-        deadline = time.monotonic() + time_limit_ms / 1000
-        with execute.TimeLimit(conn, deadline):
-            try:
-                cursor = conn.execute(sql, params)
-                rows = cursor.fetchmany(RETURNING_LIMIT + 1) if cursor.description else []
-                columns = [d[0] for d in cursor.description or ()]
-                truncated = len(rows) > RETURNING_LIMIT
-                if truncated:
-                    # The statement still runs to its end: every row is written, only the
-                    # answer is cut (and then cannot say how many rows changed).
-                    while cursor.fetchmany(1000):
-                        pass
-                    rows = rows[:RETURNING_LIMIT]
-                rowcount = -1 if truncated else cursor.rowcount
-            except sqlite3.Error as exc:
-                # The sandbox's words (time limit, value sizes, a refused function or pragma);
-                # anything else is SQLite's own message (a constraint, a bad value).
-                raise execute.sql_error(exc, conn) from None
-            except OverflowError as exc:
-                raise ApiError(400, str(exc)) from None
-        after = conn.execute(_RESERVED_OBJECTS).fetchall()
+
+
+def _run(tx: Transaction, sql: str, params: dict[str, Any],
+         check: Callable[[write_sql.Analysis], None], time_limit_ms: int,
+         guard: Callable[..., int] | None, word: Callable[[BaseException], str]) -> WriteResult:
+    conn = tx.conn
+    # The analysis leaves no authorizer behind: wording its errors and `check` run our own
+    # statements (the schema, introspected), not the caller's.
+    analysis = analyze(conn, sql, params, restore=None, word=word)
+    check(analysis)
+    if analysis.stopped:  # the check must have refused it; never run it regardless
+        raise ApiError(403, "Unsupported SQL operation: pragma")
+    conn.set_authorizer(guard)
+    before = conn.execute(_RESERVED_OBJECTS).fetchall()
+    deadline = time.monotonic() + time_limit_ms / 1000
+    with execute.TimeLimit(conn, deadline):
+        try:
+            cursor = conn.execute(sql, params)
+            rows = cursor.fetchmany(RETURNING_LIMIT + 1) if cursor.description else []
+            columns = [d[0] for d in cursor.description or ()]
+            truncated = len(rows) > RETURNING_LIMIT
+            if truncated:
+                # The statement still runs to its end: every row is written, only the
+                # answer is cut (and then cannot say how many rows changed).
+                while cursor.fetchmany(1000):
+                    pass
+                rows = rows[:RETURNING_LIMIT]
+            rowcount = -1 if truncated else cursor.rowcount
+        except sqlite3.Error as exc:
+            # The sandbox's words (time limit, value sizes, a refused function or pragma);
+            # anything else is SQLite's own message (a constraint, a bad value).
+            raise execute.sql_error(exc, conn) from None
+        except OverflowError as exc:
+            raise ApiError(400, str(exc)) from None
+    after = conn.execute(_RESERVED_OBJECTS).fetchall()
     if after != before:
         raise ApiError(403, "Names starting with _lambdasette_ or _litestream_ are reserved")
     return WriteResult(rowcount, [dict(zip(columns, row)) for row in rows], truncated, analysis)

@@ -31,6 +31,9 @@ class Transaction:
         self.conn: sqlite3.Connection = db.conn
         self.database = database
         self._schemas = schemas
+        # Set by work that finds the connection changed in a way no write may leave behind
+        # (`writes.sql.run`): the writer closes it after the rollback and opens a new one.
+        self.discard = False
 
     def schema(self) -> Schema:
         """The schema now: introspected again only after a statement changed it."""
@@ -89,13 +92,16 @@ class Writer:
             db = self._database(name)
             conn: sqlite3.Connection = db.conn
             conn.execute("BEGIN IMMEDIATE")
+            tx = Transaction(db, name, self._schemas)
             try:
-                result = work(Transaction(db, name, self._schemas))
+                result = work(tx)
                 if before_commit is not None:
                     before_commit()
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                if tx.discard:
+                    self._close(name)
                 raise
             try:
                 conn.execute("COMMIT")
