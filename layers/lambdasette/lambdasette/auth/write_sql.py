@@ -124,6 +124,13 @@ class Analysis:
         return any(op.operation in WRITE_OPERATIONS and not op.internal for op in self.operations)
 
     @property
+    def created_views(self) -> list[str]:
+        """The views the statement creates: their SELECT is only compiled when they are
+        read, so the analysis cannot see what they read until they exist."""
+        return [op.target for op in self.operations if op.operation == "create" and op.target_type == "view"
+                and op.target and not op.internal and op.schema in (None, "main")]
+
+    @property
     def changes_schema(self) -> bool:
         """The statement creates, alters or drops something."""
         return any(op.operation in ("create", "alter", "drop") for op in self.operations)
@@ -527,7 +534,7 @@ def judge(analysis: Analysis, database: str, allowed: Callable[[str, str | None]
                     # The caller holds view-table, yet the read path would refuse the read (a
                     # view over a table hidden from them, dbstat, ...): as `?sql=` answers it.
                     verdict.problems.append((403, authorizer.DENIED_MESSAGE))
-                    verdict.missing.append(None)
+                    verdict.missing.append(Requirement("view-table", owner(op.table or "")))
                     row["allowed"] = False
         verdict.rows.append(row)
     return verdict

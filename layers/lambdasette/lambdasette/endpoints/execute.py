@@ -24,6 +24,7 @@ from lambdasette.endpoints.schema import names_in
 from lambdasette.endpoints.write import perform, written
 from lambdasette.errors import ApiError
 from lambdasette.query import execute, visibility
+from lambdasette.query.quote import quote
 from lambdasette.query.render import with_base64_blobs
 from lambdasette.query.schema import Schema
 from lambdasette.web.body import parse_object
@@ -111,24 +112,73 @@ def compile_error(ctx: Context, schema: Schema, exc: BaseException, sql: str,
     ("table hidden has no column named nosuch") would tell a hidden table from a missing
     one. It is the read path's rule (`query.visibility`): the statement is compiled again
     on the caller's shadow schema, where those tables are missing, and its error is the
-    answer. The shadow carries the read path's guard (no pragma that sets anything)."""
+    answer."""
     if not isinstance(exc, sqlite3.Error):
         return str(exc)
-    owners = schema.owners()
+    return shadow_error(ctx, schema, sql, params) or str(exc)
+
+
+def shadow_error(ctx: Context, schema: Schema, sql: str, params: dict[str, Any], *,
+                 then: str | None = None) -> str | None:
+    """SQLite's error for `sql` on the caller's shadow schema (`query.visibility`: the
+    schema without the tables the caller may do nothing with, and the views over them), or
+    None when it compiles there. With `then`, `sql` runs on the shadow first (in a
+    savepoint, rolled back) and `then` is what is compiled: a new view's SELECT is only
+    compiled when the view is read. The shadow is an in-memory copy of the schema alone,
+    carrying the read path's guard (no pragma that sets anything)."""
+    owners, readable = schema.owners(), read_hidden(ctx, schema)
     hidden = schema.closed({name.lower() for name in schema.tables
-                            if unseen(ctx, owners.get(name, name))})
-    shadow = visibility.guard_for(schema, hidden).shadow
-    if shadow is None:
-        return str(exc)
-    conn, lock = shadow()
+                            if unseen(ctx, owners.get(name, name), readable)})
+    guard = visibility.guard_for(schema, hidden)
+    if guard.shadow is None:
+        return None
+    # The shadow's own guard (the read path's, lenient: `query.visibility`) as write SQL runs
+    # it: no pragma at all, and SQLite's own functions for ALTER TABLE.
+    installed = dataclasses.replace(guard, lenient=True)
+    writing = dataclasses.replace(installed, pragmas=False)
+
+    def shadow_guard(code: int, arg1: str | None, arg2: str | None, db: str | None,
+                     source: str | None) -> int:
+        if code == sqlite3.SQLITE_FUNCTION and arg2 in write_sql.RENAME_FUNCTIONS:
+            return sqlite3.SQLITE_OK
+        return writing(code, arg1, arg2, db, source)
+
+    conn, lock = guard.shadow()
     with lock:
+        conn.set_authorizer(shadow_guard)
         try:
-            conn.execute("EXPLAIN " + sql, params).fetchall()
-        except sqlite3.Error as shadow_exc:
-            return str(shadow_exc)
+            if then is None:
+                conn.execute("EXPLAIN " + sql, params).fetchall()
+                return None
+            conn.execute("SAVEPOINT probe")
+            try:
+                conn.execute(sql, params)
+                # The shadow's guard knows only the schema it was built from, not what `sql`
+                # just made; compiling a SELECT of it changes nothing, so no guard is needed.
+                conn.set_authorizer(None)
+                conn.execute("EXPLAIN " + then).fetchall()
+            finally:
+                conn.execute("ROLLBACK TO probe")
+                conn.execute("RELEASE probe")
+        except sqlite3.Error as exc:
+            return str(exc)
         except (OverflowError, ValueError, TypeError):
             pass
-    return str(exc)
+        finally:
+            conn.set_authorizer(installed)
+    return None
+
+
+def check_new_views(ctx: Context, schema: Schema, analysis: write_sql.Analysis, sql: str,
+                    params: dict[str, Any]) -> None:
+    """400 for a CREATE VIEW whose SELECT does not compile for this caller — a view over a
+    table hidden from them fails exactly as one over a missing table does (on their shadow
+    schema). What a view that compiles reads is judged once it exists (`writes.sql.run`
+    reads it back under the analysis), before COMMIT."""
+    for view in analysis.created_views:
+        error = shadow_error(ctx, schema, sql, params, then=f"SELECT * FROM main.{quote(view)}")
+        if error is not None:
+            raise ApiError(400, f"Could not analyze query: {error}")
 
 
 def function_allowed(name: str) -> bool:
@@ -174,33 +224,61 @@ TABLE_ACTIONS = ("view-table", "insert-row", "update-row", "delete-row", "alter-
 HIDDEN_MESSAGE = "Permission denied: the statement reads or writes a table you may not view"
 
 
-def unseen(ctx: Context, table: str | None) -> bool:
-    """A table the caller may do nothing with: as far as they can tell, it does not exist."""
-    return table is not None and not any(
-        ctx.ds.can(ctx.actor, action, ctx.database, table) for action in TABLE_ACTIONS)
+def unseen(ctx: Context, table: str | None, hidden: frozenset[str] = frozenset()) -> bool:
+    """A table the caller may do nothing with: as far as they can tell, it does not exist.
+    Holding only `view-table` on something the read path hides anyway (`hidden`: a view
+    over a table hidden from them) is holding nothing."""
+    if table is None or any(ctx.ds.can(ctx.actor, action, ctx.database, table)
+                            for action in TABLE_ACTIONS if action != "view-table"):
+        return False
+    return table.lower() in hidden or not ctx.ds.can(ctx.actor, "view-table", ctx.database, table)
 
 
-def refuse(ctx: Context, verdict: write_sql.Verdict, sql: str) -> None:
+def read_hidden(ctx: Context, schema: Schema | None) -> frozenset[str]:
+    """What the read path hides from the caller (lower-cased), for `unseen`."""
+    return frozenset() if schema is None else ctx.ds.hidden_tables(ctx.actor, ctx.database, schema)
+
+
+def refuse(ctx: Context, verdict: write_sql.Verdict, sql: str, schema: Schema | None = None) -> None:
     """Raise the verdict's first problem, if any. A table the caller may do nothing with is
     never named: one their SQL names is worded as missing (`no such table`, as every read path
     words it); one only a trigger, a view or a foreign-key action reaches gets a 403 that does
     not say which (1.0a41 names it either way)."""
     if not verdict.problems:
         return
+    hidden, named = read_hidden(ctx, schema), names_in(sql)
+    # Naming a table that does not exist fails before anything is judged: so does naming one
+    # the caller may do nothing with, whichever problem comes first.
+    for requirement in verdict.missing:
+        table = requirement.table if requirement is not None else None
+        if table is not None and table.lower() in named and unseen(ctx, table, hidden):
+            raise ApiError(400, f"Could not analyze query: no such table: {table}")
     status, text = verdict.problems[0]
     requirement = verdict.missing[0]
-    if requirement is not None and unseen(ctx, requirement.table):
-        table = requirement.table or ""
-        if table.lower() in names_in(sql):
-            raise ApiError(400, f"Could not analyze query: no such table: {table}")
+    if requirement is not None and unseen(ctx, requirement.table, hidden):
         raise ApiError(403, HIDDEN_MESSAGE)
     raise ApiError(status, text)
 
 
-def redacted(ctx: Context, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def redacted(ctx: Context, rows: list[dict[str, Any]], schema: Schema | None = None) -> list[dict[str, Any]]:
     """Analysis rows without the names of tables the caller may do nothing with."""
-    return [{**row, "table": None} if unseen(ctx, row.get("table") or None) else row  # type: ignore[arg-type]
+    hidden = read_hidden(ctx, schema)
+    return [{**row, "table": None} if unseen(ctx, row.get("table") or None, hidden) else row  # type: ignore[arg-type]
             for row in rows]
+
+
+def missing_table_error(ctx: Context, verdict: write_sql.Verdict, sql: str, schema: Schema) -> str | None:
+    """For the analyze endpoints: the `analysis_error` a statement gets when it names a
+    table the caller may do nothing with — the one it would get were the table missing
+    (SQLite's `no such table`), so that analysing tells a hidden table from a missing one
+    no more than running does."""
+    try:
+        refuse(ctx, verdict, sql, schema)
+    except ApiError as exc:
+        text = "; ".join(exc.messages)
+        if text.startswith("Could not analyze query: "):
+            return text
+    return None
 
 
 def require_access(ctx: Context) -> None:
@@ -224,8 +302,10 @@ def execute_write(ctx: Context) -> Response:
 
     def work(tx: Transaction) -> write_sql_run.WriteResult:
         def check(analysis: write_sql.Analysis) -> None:
-            verdict = judge(ctx, tx.schema(), analysis)
-            refuse(ctx, verdict, sql)
+            schema = tx.schema()
+            verdict = judge(ctx, schema, analysis)
+            refuse(ctx, verdict, sql, schema)
+            check_new_views(ctx, schema, analysis, sql, params)
             shown.extend({k: v for k, v in row.items() if k != "allowed"} for row in verdict.rows)
 
         max_value = max(ctx.ds.settings.max_value_mb, 1) * execute.MiB
@@ -269,7 +349,11 @@ def analyze(ctx: Context) -> Response:
                 params = {name: "" for name in names}
                 analysis = write_sql_run.analyze(
                     conn, sql, params, word=lambda exc: compile_error(ctx, schema, exc, sql, params))
-                rows = redacted(ctx, judge(ctx, schema, analysis).rows)
+                verdict = judge(ctx, schema, analysis)
+                missing = missing_table_error(ctx, verdict, sql, schema)
+                if missing is not None:
+                    raise ApiError(400, missing)
+                rows = redacted(ctx, verdict.rows, schema)
             finally:
                 conn.close()
         except ApiError as exc:

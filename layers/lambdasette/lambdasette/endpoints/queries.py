@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from lambdasette.auth import write_sql
 from lambdasette.endpoints import extras
-from lambdasette.endpoints.execute import compile_error, judge, redacted, refuse
+from lambdasette.endpoints.execute import compile_error, judge, missing_table_error, redacted, refuse
 from lambdasette.endpoints.write import perform, written
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
@@ -108,7 +108,8 @@ def checked_sql(ctx: Context, tx: Transaction, sql: Any) -> tuple[bool, list[str
     if not analysis.is_write:
         execute.validate_select(sql)
         return False, derived
-    refuse(ctx, judge(ctx, tx.schema(), analysis), sql)
+    schema = tx.schema()
+    refuse(ctx, judge(ctx, schema, analysis), sql, schema)
     return True, derived
 
 
@@ -425,7 +426,11 @@ def analyze_store(ctx: Context) -> Response:
             except Exception as exc:  # what SQLite cannot compile, worded for the caller
                 raise ValueError(compile_error(ctx, schema, exc, sql, params)) from None
             is_write = analysis.is_write
-            rows = redacted(ctx, judge(ctx, schema, analysis).rows)
+            verdict = judge(ctx, schema, analysis)
+            missing = missing_table_error(ctx, verdict, sql, schema)
+            if missing is not None:  # worded as SQLite words a missing table, as above
+                raise ValueError(missing.removeprefix("Could not analyze query: "))
+            rows = redacted(ctx, verdict.rows, schema)
         except Exception as exc:
             error = str(exc)
         finally:

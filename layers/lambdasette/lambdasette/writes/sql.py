@@ -22,6 +22,7 @@ from typing import Any
 from lambdasette.auth import write_sql
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
+from lambdasette.query.quote import quote
 from lambdasette.writes.transaction import Transaction
 
 # 1.0a41 returns at most this many RETURNING rows (and says `truncated`).
@@ -176,6 +177,16 @@ def _run(tx: Transaction, sql: str, params: dict[str, Any],
     after = conn.execute(_RESERVED_OBJECTS).fetchall()
     if after != before:
         raise ApiError(403, "Names starting with _lambdasette_ or _litestream_ are reserved")
+    conn.set_authorizer(None)
+    for view in analysis.created_views:
+        # A view's SELECT is compiled only when it is read: read it back, analysed and
+        # judged like the statement itself (a view over a table the caller may not read is
+        # refused, and everything rolls back).
+        try:
+            read_back = write_sql.analyze(conn, f"SELECT * FROM main.{quote(view)}", {})
+        except sqlite3.Error as exc:
+            raise ApiError(400, f"Could not analyze query: {word(exc)}") from None
+        check(read_back)
     return WriteResult(rowcount, [dict(zip(columns, row)) for row in rows], truncated, analysis)
 
 
