@@ -511,6 +511,8 @@ def judge(analysis: Analysis, database: str, allowed: Callable[[str, str | None]
             if op.target_type == "schema":
                 # The read path's rule is the only one for the schema tables.
                 decision = IGNORE if readable else Decision(refuse=authorizer.DENIED_MESSAGE)
+            elif not readable and decision.ignore:
+                decision = Decision(refuse=authorizer.DENIED_MESSAGE)  # dbstat and the like
         if decision.ignore:
             continue
         row: dict[str, object] = {"operation": op.operation, "database": database,
