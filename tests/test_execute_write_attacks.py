@@ -801,3 +801,26 @@ def test_transactions_and_pragmas_inside_the_body_are_refused(caller: Caller, sq
 ])
 def test_transaction_statements_are_refused(caller: Caller, sql: str, message: str) -> None:
     refused(caller, sql, 403, message, who="root")
+
+
+def test_f01_a_changed_connection_is_caught_and_the_heap_limit_put_back(tmp_path: Path) -> None:
+    """`state_kept`, around every caller's statement on a connection, on a real connection
+    that something did change (here our own statement, as no caller's can)."""
+    from lambdasette.writes import sql as write_sql_run
+
+    conn = sqlite3.connect(tmp_path / "x.db")
+    process = sqlite3.connect(":memory:")
+    soft = process.execute("pragma soft_heap_limit").fetchone()
+    marked: list[bool] = []
+    with pytest.raises(write_sql_run.ConnectionChanged):
+        with write_sql_run.state_kept(conn, changed=lambda: marked.append(True)):
+            conn.execute(f"pragma soft_heap_limit = {(soft[0] or 2**30) + 2**20}")
+    assert marked == [True]
+    assert process.execute("pragma soft_heap_limit").fetchone() == soft
+    with pytest.raises(write_sql_run.ConnectionChanged):
+        with write_sql_run.state_kept(conn):
+            conn.execute("pragma query_only = 1")
+    with write_sql_run.state_kept(conn):  # reads change nothing
+        conn.execute("pragma query_only").fetchall()
+    conn.close()
+    process.close()

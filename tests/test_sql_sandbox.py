@@ -420,3 +420,36 @@ def test_prepare_readies_any_connection_for_untrusted_sql(tmp_path: Path) -> Non
         assert error in str(caught.value), (sql, caught.value)
     assert run(conn, "select count(*) from docs", time_limit_ms=1000).rows == [(2,)]
     conn.execute("insert into counter (label) values ('two')")  # our own statements still run
+
+
+@pytest.mark.parametrize("pragma, argument, allowed", [
+    ("table_info", "docs", True),  # names a table: a read
+    ("index_list", "docs", True),
+    ("page_size", None, True),  # no argument: a read
+    ("page_size", "1024", False),  # an argument to any other pragma sets it
+    ("max_page_count", "1", False),
+    ("schema_version", "1", False),
+    ("writable_schema", "1", False),
+    ("hard_heap_limit", "65536", False),
+])
+def test_no_pragma_that_sets_anything_passes_the_guard(pragma: str, argument: str | None, allowed: bool) -> None:
+    """The read guard lets through only the pragmas that read, and never an argument that
+    would set one: no caller's statement changes a connection's state. Write SQL's guard
+    (`pragmas=False`) lets none through at all."""
+    ok = sqlite3.SQLITE_OK
+    assert (authorizer.UNTRUSTED(sqlite3.SQLITE_PRAGMA, pragma, argument, "main", None) == ok) is allowed
+    assert authorizer.UNTRUSTED_WRITE(sqlite3.SQLITE_PRAGMA, pragma, argument, "main", None) != ok
+    # what FTS5 asks for by itself, with no argument, is the one exception
+    assert authorizer.UNTRUSTED_WRITE(sqlite3.SQLITE_PRAGMA, "data_version", None, "main", None) == ok
+    assert authorizer.UNTRUSTED_WRITE(sqlite3.SQLITE_PRAGMA, "data_version", "1", "main", None) != ok
+    conn = sqlite3.connect(":memory:")
+    conn.execute("create table docs (id integer primary key)")
+    authorizer.install(conn, authorizer.UNTRUSTED)
+    statement = f"pragma {pragma}" + ("" if argument is None else f" = {argument}")
+    if allowed:
+        conn.execute(statement).fetchall()
+    else:
+        # refused as SQLite asks, before the code that would apply it
+        with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+            conn.execute(statement)
+    conn.close()

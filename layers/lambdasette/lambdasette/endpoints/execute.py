@@ -341,14 +341,16 @@ def analyze(ctx: Context) -> Response:
             if any(name.startswith("_") for name in names):
                 raise ApiError(400, "Magic parameters are not allowed")
 
-            # Compiling a statement changes nothing: any connection will do, the read
-            # function's included (this is a GET).
+            # Compiling a statement changes nothing (the analysis refuses every pragma as
+            # SQLite asks about it): any connection will do, the read function's included
+            # (this is a GET); a fresh one, checked and closed all the same.
             conn = ctx.ds.storage.connect(ctx.database)
             try:
                 schema = ctx.ds.schema(ctx.database, conn)
                 params = {name: "" for name in names}
-                analysis = write_sql_run.analyze(
-                    conn, sql, params, word=lambda exc: compile_error(ctx, schema, exc, sql, params))
+                with write_sql_run.state_kept(conn):  # a fresh connection, closed below
+                    analysis = write_sql_run.analyze(
+                        conn, sql, params, word=lambda exc: compile_error(ctx, schema, exc, sql, params))
                 verdict = judge(ctx, schema, analysis)
                 missing = missing_table_error(ctx, verdict, sql, schema)
                 if missing is not None:
@@ -356,6 +358,8 @@ def analyze(ctx: Context) -> Response:
                 rows = redacted(ctx, verdict.rows, schema)
             finally:
                 conn.close()
+        except write_sql_run.ConnectionChanged:
+            raise
         except ApiError as exc:
             error = "; ".join(exc.messages)
     reason = None

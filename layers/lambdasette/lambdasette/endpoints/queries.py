@@ -101,7 +101,10 @@ def checked_sql(ctx: Context, tx: Transaction, sql: Any) -> tuple[bool, list[str
     try:
         # With no authorizer of its own on the writer: the analysis's recording one refuses
         # what SQLite would carry out while compiling (pragmas).
-        analysis = write_sql.analyze(tx.conn, sql, params)
+        with write_sql_run.state_kept(tx.conn, changed=lambda: setattr(tx, "discard", True)):
+            analysis = write_sql.analyze(tx.conn, sql, params)
+    except write_sql_run.ConnectionChanged:
+        raise
     except Exception as exc:  # sqlite3.Error, or more than one statement
         worded = compile_error(ctx, tx.schema(), exc, sql, params)
         raise ApiError(400, f"Could not analyze query: {worded}") from None
@@ -422,7 +425,10 @@ def analyze_store(ctx: Context) -> Response:
             schema = ds.schema(database, conn)
             params = {n: "" for n in names}
             try:
-                analysis = write_sql.analyze(conn, sql, params)
+                with write_sql_run.state_kept(conn):  # a fresh connection, closed below
+                    analysis = write_sql.analyze(conn, sql, params)
+            except write_sql_run.ConnectionChanged:
+                raise
             except Exception as exc:  # what SQLite cannot compile, worded for the caller
                 raise ValueError(compile_error(ctx, schema, exc, sql, params)) from None
             is_write = analysis.is_write
@@ -431,6 +437,8 @@ def analyze_store(ctx: Context) -> Response:
             if missing is not None:  # worded as SQLite words a missing table, as above
                 raise ValueError(missing.removeprefix("Could not analyze query: "))
             rows = redacted(ctx, verdict.rows, schema)
+        except write_sql_run.ConnectionChanged:
+            raise
         except Exception as exc:
             error = str(exc)
         finally:

@@ -102,20 +102,40 @@ def run(tx: Transaction, sql: str, params: dict[str, Any], *,
     with (sandbox(conn) if sandbox is not None else _nothing()) as guard:
         # Taken once the sandbox is on (readying a connection sets the process's heap limit
         # the first time).
-        state = connection_state(conn, guard)
-        try:
+        with state_kept(conn, guard, changed=lambda: setattr(tx, "discard", True)):
             return _run(tx, sql, params, check, time_limit_ms, guard, word)
-        finally:
-            if connection_state(conn, guard) != state:
-                # Nothing a caller's statement may do changes these (pragmas are refused
-                # before SQLite can carry them out); if something did anyway, this
-                # connection is not the one every later write expects: it is thrown away
-                # after the rollback, and the heap limits, which are the whole process's,
-                # are put back.
-                tx.discard = True
-                for name in ("hard_heap_limit", "soft_heap_limit"):
-                    conn.execute(f"PRAGMA {name} = {int(state[_STATE_PRAGMAS.index(name)])}")
-                raise ApiError(500, "The statement changed the database connection; nothing was written")
+
+
+class ConnectionChanged(ApiError):
+    """A caller's statement changed the connection it was compiled or run on (500)."""
+
+    def __init__(self) -> None:
+        super().__init__(500, "The statement changed the database connection; nothing was written")
+
+
+@contextmanager
+def state_kept(conn: sqlite3.Connection, guard: Callable[..., int] | None = None,
+               changed: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Around anything that compiles or runs a caller's SQL on `conn`: a 500 if the
+    connection's settings (`connection_state`) are not what they were. Nothing a caller's
+    statement may do changes them — every pragma is refused before SQLite can carry it out —
+    so this is the backstop: `changed()` marks the connection to be thrown away (the writer
+    closes it after the rollback), and the soft heap limit, which is the whole process's, is
+    put back at once. (The hard heap limit cannot be: SQLite lets a pragma only lower it, and
+    one below what the process holds fails every statement of the process — which is why no
+    caller's pragma may ever reach SQLite.) `guard` is the connection's authorizer, put back
+    after each look."""
+    state = connection_state(conn, guard)
+    try:
+        yield
+    finally:
+        if connection_state(conn, guard) != state:
+            changed()
+            conn.set_authorizer(None)
+            soft = int(state[_STATE_PRAGMAS.index("soft_heap_limit")])
+            conn.execute(f"PRAGMA soft_heap_limit = {soft}")
+            conn.set_authorizer(guard)
+            raise ConnectionChanged
 
 
 # What a statement could change about the writer's connection (and, for the heap limit, the
