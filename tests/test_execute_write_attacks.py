@@ -132,6 +132,20 @@ def test_the_allowed_write_works(caller: Caller) -> None:
     assert r.json()["rowcount"] == 1
 
 
+def test_json_labelled_as_a_form_is_read_as_json_and_real_forms_as_forms(caller: Caller) -> None:
+    """`curl -d '{...}'` sends JSON as application/x-www-form-urlencoded (the README's example);
+    1.0a41's own form fields (`sql`, `_sql_param_x`) still work."""
+    auth = {"Authorization": f"Bearer {caller.tokens['alice']}"}
+    r = caller.client.post("/data/-/execute-write", headers={**auth, "Content-Type": "application/x-www-form-urlencoded"},
+                           content=b'{"sql": "update pub set v = :v where id = 1", "params": {"v": "dos"}}')
+    assert r.status_code == 200 and r.json()["rowcount"] == 1, r.text
+    r = caller.client.post("/data/-/execute-write", headers=auth,
+                           data={"sql": "update pub set v = :v where id = 1", "_sql_param_v": "tres"})
+    assert r.status_code == 200 and r.json()["rowcount"] == 1, r.text
+    rows = caller.client.get("/data/pub.json?_shape=array&id=1", headers=auth).json()
+    assert rows[0]["v"] == "tres"
+
+
 # -- triggers ------------------------------------------------------------------------------------
 
 

@@ -253,6 +253,20 @@ def test_cli_run_with_progress_and_list(api: str, data: Path, tmp_path: Path) ->
     assert json.loads(sqlite3.connect(data).execute("select agencies from documents").fetchone()[0])[0]["id"] == 0
 
 
+def test_cli_run_makes_a_missing_database_and_says_a_failure_on_stderr(api: str, tmp_path: Path) -> None:
+    definition = tmp_path / "fr.yml"
+    raw = {"name": "fr", "source": {"url": f"{api}/no-such-feed.json", "records": "results"},
+           "target": {"database": "fresh", "table": "documents", "pk": "document_number"}}
+    definition.write_text(yaml.safe_dump(raw))
+    target = tmp_path / "fresh.db"
+    out = subprocess.run([*BIN, "import", "run", str(definition), str(target)], capture_output=True, text=True)
+    assert target.is_file() and f"Created the database {target}" in out.stderr
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.splitlines()[-1].startswith("Error: import fr failed after 0 rows from 0 pages")
+    # The failed run is recorded in the new database, like any other run.
+    assert sqlite3.connect(target).execute("select status from _import_runs").fetchall() == [("error",)]
+
+
 def load_handler(path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Any:
     for key, value in env.items():
         monkeypatch.setenv(key, value)

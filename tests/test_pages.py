@@ -378,6 +378,9 @@ def test_create_a_restricted_token_and_revoke_it(env: Env) -> None:
     assert record.expires - record.created == 3600 and record.description == "dogs, for an hour"
     assert record.ancestors == [env.root_record.id]  # minted from the signed-in token
     bearer = {"Authorization": f"Bearer {secret}"}
+    # The example on the page is a URL this token can read (not /.json: it may not list the instance).
+    example = re.search(r'curl -H "Authorization: Bearer \$TOKEN" (\S+)</pre>', r.text).group(1)
+    assert example.endswith("/fixtures/dogs.json")
     assert c.get("/fixtures/dogs.json", headers=bearer).status_code == 200
     assert c.get("/fixtures/owners.json", headers=bearer).status_code == 403
     listed = c.get("/-/api/tokens", headers=BROWSER).text

@@ -78,7 +78,8 @@ def test_store_and_run_a_shared_query(api: Api) -> None:
 def test_private_queries_are_their_owners_alone(api: Api) -> None:
     with api.client() as c:
         assert store(c, api, "alice", name="mine", sql="select 1 as one").json()["query"]["is_private"] is True
-        assert c.get("/fixtures/mine.json", headers=api.h("alice")).json()["rows"] == [[1]]
+        mine = c.get("/fixtures/mine.json", headers=api.h("alice")).json()
+        assert mine["rows"] == [[1]] and mine["private"] is True  # in 0.65's body as in 1.0a41's
         for who in (None, "bob", "root"):
             assert c.get("/fixtures/mine.json", headers=api.h(who)).status_code == 404, who
             assert c.get("/fixtures/mine/-/definition", headers=api.h(who)).status_code == 404

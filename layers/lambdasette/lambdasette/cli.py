@@ -231,7 +231,8 @@ def token_command(options: argparse.Namespace) -> int:
         for db, table, action in options.resource:
             restrictions.setdefault("r", {}).setdefault(db, {}).setdefault(table, []).append(action)
         if options.expires_after is not None and options.expires_after < 0:
-            raise CliError("-e must be a number of seconds (0: never expires)")
+            raise CliError("-e must be 0 (never expires) or a positive number of seconds, "
+                           f"not {options.expires_after}")
         lifespan = tokens.cli_lifespan(options.actor, options.expires_after)
         token, record = tokens.create(store, options.actor, restrictions or None, lifespan,
                                       description=options.description)
@@ -314,6 +315,12 @@ def import_command(options: argparse.Namespace) -> int:
         storage: Any = ReplicatedStorage.configured(options.replica_url, options.data_dir, "write",
                                                     Settings())
     elif options.databases:
+        for path in options.databases:
+            # The first batch creates the table; a new database file is made for it the same way
+            # (as sqlite-utils does), in a folder that exists.
+            if not path.exists() and path.suffix in (".db", ".sqlite", ".sqlite3") and path.parent.is_dir():
+                sqlite3.connect(path).close()
+                print(f"Created the database {path}", file=sys.stderr)
         check_databases(options.databases)
         storage = LocalStorage(options.databases)
     else:
@@ -331,9 +338,12 @@ def import_command(options: argparse.Namespace) -> int:
     finally:
         storage.close()
     sys.stderr.write("\n")
-    print(f"{result['status']}: {result['rows_written']} rows from {result['pages']} pages "
-          f"in {result['duration_s']} s" + (f"; {result['error']}" if result["error"] else ""))
-    return 0 if result["status"] == "ok" else 1
+    summary = f"{result['rows_written']} rows from {result['pages']} pages in {result['duration_s']} s"
+    if result["status"] != "ok":  # the CLI's one error line, on stderr like every other
+        print(f"Error: import {definition.name} failed after {summary}: {result['error']}", file=sys.stderr)
+        return 1
+    print(f"ok: {summary}")
+    return 0
 
 
 def replicated_storage(options: argparse.Namespace, settings: Any, protected: Any, lock: Any) -> Any:

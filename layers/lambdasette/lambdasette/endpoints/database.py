@@ -265,6 +265,14 @@ def render_query(ctx: Context, ran: QueryRun, *, filename: str) -> Response:
                         filename=filename)
 
 
+def answer_private(ctx: Context, ran: QueryRun) -> bool:
+    """Datasette's `private` for a query's answer: this caller may run it and an anonymous
+    caller could not (a stored query by its `view-query`, `?sql=` by `execute-sql`)."""
+    if ran.stored is not None:
+        return query_private(ctx, ran.stored)
+    return extras.private(ctx, "execute-sql", ctx.database)
+
+
 def _render_query(ctx: Context, ran: QueryRun, shape: str | None) -> Response:
     name = ctx.database
     result = ran.result
@@ -288,7 +296,7 @@ def _render_query(ctx: Context, ran: QueryRun, shape: str | None) -> Response:
         "columns": result.columns,
         "query": {"sql": ran.sql, "params": ran.params},
         "error": None,
-        "private": False,
+        "private": answer_private(ctx, ran),
         "allow_execute_sql": ctx.ds.can(ctx.actor, "execute-sql", name),
         "query_ms": ran.query_ms,
         **ctx.ds.metadata.about(),
@@ -321,12 +329,6 @@ def _render_query_v10(ctx: Context, ran: QueryRun, shape: str | None) -> Respons
             return {k: v for k, v in stored.as_json().items() if k != "source"}
         return ctx.ds.metadata.database(name)
 
-    def private() -> bool:
-        if stored is not None:
-            return ctx.ds.query_allowed(ctx.actor, "view-query", stored) and not (
-                ctx.ds.options.public and ctx.ds.query_allowed(None, "view-query", stored))
-        return extras.private(ctx, "execute-sql", name)
-
     providers: dict[str, Callable[[], Any]] = {
         "columns": lambda: result.columns,
         "render_cell": lambda: [{} for _ in rows],
@@ -337,7 +339,7 @@ def _render_query_v10(ctx: Context, ran: QueryRun, shape: str | None) -> Respons
         "extras": lambda: extras.extras_block(ctx, extras.QUERY, names),
         "database": lambda: name,
         "database_color": lambda: extras.database_color(name),
-        "private": private,
+        "private": lambda: answer_private(ctx, ran),
     }
     body: dict[str, Any] = {
         "ok": True,

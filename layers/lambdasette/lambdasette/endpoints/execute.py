@@ -41,9 +41,12 @@ FRAMING = {"Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options
 def payload(ctx: Context) -> tuple[Any, dict[str, Any]]:
     """The body's `sql` and `params`: a JSON object `{"sql", "params"}` (other keys are a
     400), or, from a form (`application/x-www-form-urlencoded`), `sql` and every other field
-    as a parameter (`_sql_param_x` as `x`), as 1.0a41 reads them."""
+    as a parameter (`_sql_param_x` as `x`), as 1.0a41 reads them. A "form" whose body is a
+    JSON object (`curl -d '{...}'` labels JSON as a form) is read as the JSON it is, as every
+    other write endpoint reads its body whatever the Content-Type says."""
     content_type = ctx.request.headers.get("content-type", "")
-    if content_type.startswith("application/x-www-form-urlencoded"):
+    json_body = ctx.body.lstrip().startswith(b"{")
+    if content_type.startswith("application/x-www-form-urlencoded") and not json_body:
         try:
             fields = urllib.parse.parse_qsl(ctx.body.decode("utf-8"), keep_blank_values=True)
         except UnicodeDecodeError:

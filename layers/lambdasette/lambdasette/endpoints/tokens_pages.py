@@ -199,8 +199,23 @@ def create(ctx: Context) -> Response:
         return create_form(ctx, form, message="; ".join(exc.messages), status=exc.status)
     return render(ctx, "token_created.html", {
         "secret": secret, "token": row(shown, int(time.time())),
-        "origin": ctx.absolute(""),
+        "try_url": ctx.absolute(first_readable_path(raw)),
     })
+
+
+def first_readable_path(raw: dict[str, Any] | None) -> str:
+    """A URL the new token can read, for the page's example: the instance when it may list
+    it, else its first database, else its first table (a token narrowed to one table gets
+    403 for `/.json`)."""
+    if not raw or "view-instance" in raw.get("a", []) or "vi" in raw.get("a", []) or not (
+            raw.get("d") or raw.get("r")):
+        return "/.json"
+    if raw.get("d"):
+        return f"/{tilde_encode(next(iter(raw['d'])))}.json"
+    for database, tables in raw["r"].items():
+        for table in tables:
+            return f"/{tilde_encode(database)}/{tilde_encode(table)}.json"
+    return "/.json"
 
 
 def token_page(ctx: Context) -> Response:
