@@ -12,6 +12,7 @@ from lambdasette.auth.permissions import Policy
 from lambdasette.auth.tokens import SessionRecord, TokenRecord, TokenStore
 from lambdasette.errors import ApiError, InvalidToken
 from lambdasette.metadata import CannedQuery, Metadata, TableConfig
+from lambdasette.names import fold
 from lambdasette.query import execute, internal
 from lambdasette.query.internal import StoredQuery
 from lambdasette.query.schema import Schema, SchemaCache, Table
@@ -71,7 +72,7 @@ class Lambdasette:
             raise ApiError(403, message or f"Permission denied: {action}")
 
     def hidden_tables(self, actor: dict[str, Any] | None, database: str, schema: Schema) -> frozenset[str]:
-        """The tables and views of `database` (lower-cased) the actor may not view: neither
+        """The tables and views of `database` (folded: `names.fold`) the actor may not view: neither
         read nor named. SQLite's internal tables are among them for everyone, and so is every
         view that reads a hidden table."""
         uniform = not self.policy.has_table_rules(database) and not (actor and actor.get("_r"))
@@ -79,7 +80,7 @@ class Lambdasette:
             return schema.always_hidden  # the hot path: every user table is visible
         owners = schema.owners()
         return schema.closed({
-            name.lower() for name in schema.tables
+            fold(name) for name in schema.tables
             if not self.can(actor, "view-table", database, owners.get(name, name))
         })
 

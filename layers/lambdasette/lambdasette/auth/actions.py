@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lambdasette.names import fold
+
 # Every action Datasette 1.0a41 knows, with its abbreviation (what restrictions may store),
 # plus lambdasette's own `create-token`. 1.0a41's `/-/actions.json` lists Datasette's.
 ABBREVIATIONS = {
@@ -156,9 +158,12 @@ def restrictions_allow(
     if database is not None and action in restrictions.get("d", {}).get(database, ()):
         return True
     if database is not None and table is not None:
+        # Table names as SQLite compares them (`names.fold`: ASCII case only): a restriction
+        # to `kpis` is one to `KPIS`, never to `\u212apis` (KELVIN SIGN), another table.
         per_table = restrictions.get("r", {}).get(database, {})
+        folded = fold(table)
         for name, actions in per_table.items():
-            if name.lower() == table.lower() and action in actions:
+            if action in actions and fold(name) == folded:
                 return True
     return False
 

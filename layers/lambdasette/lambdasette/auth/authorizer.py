@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from lambdasette.errors import ApiError
+from lambdasette.names import fold
 
 SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema"})
 
@@ -46,8 +47,8 @@ INTERNAL_PREFIXES = ("_litestream_", "_lambdasette_")  # Litestream's; ours (que
 
 
 def is_internal(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in INTERNAL_TABLES or lowered.startswith(INTERNAL_PREFIXES)
+    folded = fold(name)
+    return folded in INTERNAL_TABLES or folded.startswith(INTERNAL_PREFIXES)
 
 
 # The pragma functions a caller may use (Datasette's list), plus the ones SQLite's own modules
@@ -170,9 +171,10 @@ DENIED_MESSAGE = "Permission denied: the query reads a table you may not view"
 class Guard:
     """What one caller's statements may touch on one version of a database's schema.
 
-    - `hidden`: tables and views (lower-cased) the caller may not view, SQLite's internal
-      tables among them; refused as reads and as pragma arguments.
-    - `known`: every table and view of the schema (lower-cased). A read of anything else —
+    - `hidden`: tables and views (folded: `names.fold`, SQLite's ASCII-only case folding)
+      the caller may not view, SQLite's internal tables among them; refused as reads and as
+      pragma arguments.
+    - `known`: every table and view of the schema (folded). A read of anything else —
       an eponymous virtual table such as `dbstat` or `sqlite_stmt` — is refused unless it is
       one of `SAFE_TABLE_FUNCTIONS`.
     - `hidden_indexes`: indexes of hidden tables (pragma index_info would list their columns).
@@ -208,7 +210,7 @@ class Guard:
         if code == sqlite3.SQLITE_FUNCTION:
             return self._function(arg2 or "")
         if code == sqlite3.SQLITE_PRAGMA:
-            return self._pragma((arg1 or "").lower(), arg2)
+            return self._pragma((arg1 or "").lower(), arg2)  # pragma names: ASCII
         if code in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
             return sqlite3.SQLITE_DENY  # another file would be a way around every rule here
         return sqlite3.SQLITE_OK
@@ -220,20 +222,24 @@ class Guard:
         return self._read(table, column) != sqlite3.SQLITE_DENY
 
     def _read(self, table: str, column: str | None) -> int:
-        name = table.lower()
+        name = fold(table)
         if not self.pragmas and name.startswith("pragma_") and (
                 self.known is None or name not in self.known):
             return sqlite3.SQLITE_DENY  # a pragma function: runs a PRAGMA when it is read
         if name in self.hidden:
             return sqlite3.SQLITE_OK if self.lenient and not column else sqlite3.SQLITE_DENY
+        if name in DENIED_TABLE_FUNCTIONS and (self.known is None or name not in self.known):
+            # Whatever is read of them, even only how many rows they have (`count(*)`, a
+            # read of column ''): sqlite_stmt's row count is how many statements other
+            # callers left prepared on this shared connection. (A user table of that name
+            # comes before the module in SQLite, and is read as any table is.)
+            return sqlite3.SQLITE_DENY
         if name in SCHEMA_TABLES:
             # Table-valued pragmas read sqlite_master's rowid internally; allow only that.
             if self.secret_schema and column != "ROWID":
                 return sqlite3.SQLITE_DENY
             return sqlite3.SQLITE_OK
-        if column and (name in DENIED_TABLE_FUNCTIONS or (
-                self.known is not None and name not in self.known
-                and name not in SAFE_TABLE_FUNCTIONS)):
+        if column and self.known is not None and name not in self.known and name not in SAFE_TABLE_FUNCTIONS:
             # (A read of column '' may be a CTE's name: no columns, nothing to see.)
             return sqlite3.SQLITE_DENY
         if name == "pragma_database_list" and column == "file":
@@ -257,7 +263,7 @@ class Guard:
             # connection, never a read.
             return sqlite3.SQLITE_DENY
         if argument is not None and name in _NAMED_PRAGMAS:
-            target = argument.lower()
+            target = fold(argument)
             # IGNORE makes the pragma answer no rows: exactly what a missing table gives.
             if target in self.hidden or target in self.hidden_indexes:
                 return sqlite3.SQLITE_IGNORE

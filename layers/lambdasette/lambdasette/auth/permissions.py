@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdasette.auth.actions import BY_NAME, full_action, restrictions_allow
+from lambdasette.names import fold
 
 READ_ACTIONS = frozenset(
     {"view-instance", "view-database", "view-database-download", "view-table", "view-query",
@@ -90,6 +91,8 @@ class Policy:
 
     instance: dict[str, Any] = field(default_factory=dict)
     databases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (database, folded table name): SQLite takes `Secret` and `secret` for one table, so
+    # the file's rule for either is that table's rule (`names.fold`: ASCII case only).
     tables: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -109,7 +112,10 @@ class Policy:
             for table, tconfig in (config.get("tables") or {}).items():
                 if not isinstance(tconfig, dict) or set(tconfig) - {"permissions"}:
                     raise ValueError(f'databases.{db}.tables.{table} has only a "permissions" key')
-                policy.tables[(db, table)] = _blocks(
+                if (db, fold(str(table))) in policy.tables:
+                    raise ValueError(f"databases.{db}.tables: {table} names a table named before "
+                                     "(SQLite compares table names ignoring ASCII case)")
+                policy.tables[(db, fold(str(table)))] = _blocks(
                     tconfig.get("permissions"), f"databases.{db}.tables.{table}"
                 )
         return policy
@@ -130,7 +136,7 @@ class Policy:
                table: str | None) -> bool | None:
         """The most specific block's answer, or None when no block speaks to the action."""
         if database is not None and table is not None:
-            block = self.tables.get((database, table), {}).get(action)
+            block = self.tables.get((database, fold(table)), {}).get(action)
             if block is not None:
                 return actor_matches(block, actor)
         if database is not None:

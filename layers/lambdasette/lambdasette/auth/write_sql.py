@@ -53,6 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lambdasette.auth import authorizer
+from lambdasette.names import fold
 
 SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema"})
 # SQLite's internal tables (other than the schema tables) and the prefixes of Litestream's and
@@ -72,15 +73,15 @@ def is_internal_table(name: str) -> bool:
     """SQLite's, Litestream's or lambdasette's own table: no caller's SQL touches it. Every
     `sqlite_` name is SQLite's (as 1.0a41 and SQLite itself reserve them), the schema
     tables included."""
-    lowered = name.lower()
+    lowered = fold(name)  # as SQLite compares names (`names.fold`)
     return (lowered in INTERNAL_TABLES or lowered.startswith(INTERNAL_PREFIXES)
             or lowered.startswith("sqlite_"))
 
 
 def reserved_name(name: str) -> bool:
     """A name no caller's statement may give an object: SQLite's, Litestream's, ours."""
-    lowered = name.lower()
-    return lowered.startswith("sqlite_") or lowered.startswith(INTERNAL_PREFIXES)
+    folded = fold(name)
+    return folded.startswith("sqlite_") or folded.startswith(INTERNAL_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def analyze(conn: sqlite3.Connection, sql: str, params: dict[str, object], *,
                  source: str | None) -> int:
         row = _ROW_CODES.get(code)
         if row is not None and arg1 is not None:
-            target_type = "schema" if arg1.lower() in SCHEMA_TABLES else "table"
+            target_type = "schema" if fold(arg1) in SCHEMA_TABLES else "table"
             record(row, target_type, arg1, arg1, schema, source,
                    arg2 if row in ("read", "update") else None)
         elif code in _SCHEMA_CODES and arg1 is not None:
@@ -285,15 +286,15 @@ def _operations(conn: sqlite3.Connection, seen: dict[tuple[object, ...], set[str
     schema_ops = [k for k in seen if k[0] in ("create", "alter", "drop") and k[1] != "transaction"]
     # ALTER TABLE or DROP: SQLite's statements are all there is besides the change itself.
     altering = any(k[0] in ("alter", "drop") for k in schema_ops)
-    created = {str(k[3]).lower() for k in schema_ops if k[0] == "create" and k[3]}
+    created = {fold(str(k[3])) for k in schema_ops if k[0] == "create" and k[3]}
     creating = bool(created) and not altering
-    dropped = {k[2].lower() for k in seen if k[0] == "drop" and k[1] in ("table", "view") and k[2]}
+    dropped = {fold(k[2]) for k in seen if k[0] == "drop" and k[1] in ("table", "view") and k[2]}
     user_tables = any(k[1] == "table" and k[0] in _ROW_CODES.values() and k[0] != "read"
-                      and k[2] and k[2].lower() not in INTERNAL_TABLES and k[2].lower() not in dropped
+                      and k[2] and fold(k[2]) not in INTERNAL_TABLES and fold(k[2]) not in dropped
                       for k in seen)
     operations = []
     for (operation, target_type, table, target, schema, source), columns in seen.items():
-        name = (table or "").lower()
+        name = fold(table or "")
         schema_write = (target_type == "schema" and operation in ("insert", "update", "delete")
                         and not writable_schema and source is None)
         if operation == "pragma":
@@ -315,7 +316,7 @@ def _operations(conn: sqlite3.Connection, seen: dict[tuple[object, ...], set[str
                 # AUTOINCREMENT in a new table creates sqlite_sequence along with it
                 or (operation == "create" and target_type == "table" and name == "sqlite_sequence"
                     and len(created) > 1)
-                or (operation == "reindex" and (target or "").lower() in created)
+                or (operation == "reindex" and fold(target or "") in created)
             )
         else:
             internal = (
@@ -341,15 +342,15 @@ def _table_kinds(conn: sqlite3.Connection, tables: set[TableKey]) -> dict[TableK
     out: dict[TableKey, str] = {}
     listed: dict[tuple[str, str], str] | None
     try:
-        listed = {(name.lower(), schema): kind for schema, name, kind in
+        listed = {(fold(name), schema): kind for schema, name, kind in
                   conn.execute("select schema, name, type from pragma_table_list").fetchall()}
     except sqlite3.Error:
         listed = None
     master = conn.execute("select type, name, sql from sqlite_master").fetchall()
-    virtual = [name.lower() for kind, name, sql in master
+    virtual = [fold(name) for kind, name, sql in master
                if kind == "table" and (sql or "").upper().startswith("CREATE VIRTUAL TABLE")]
     for table, schema in tables:
-        name = table.lower()
+        name = fold(table)
         if is_internal_table(table):
             kind = "internal"
         elif listed is not None and (name, schema or "main") in listed:
@@ -360,7 +361,7 @@ def _table_kinds(conn: sqlite3.Connection, tables: set[TableKey]) -> dict[TableK
             kind = "virtual"
         elif any(name.startswith(v + "_") for v in virtual):
             kind = "shadow"
-        elif name not in {str(n).lower() for _, n, _ in master}:
+        elif name not in {fold(str(n)) for _, n, _ in master}:
             kind = "function"
         else:
             kind = "table"
@@ -418,7 +419,7 @@ def decide(op: Operation, owner: Callable[[str], str] = lambda name: name,
         return Decision(refuse="Writes to internal tables are not allowed in user-supplied SQL")
     if op.target_type == "table" and table is not None and row_operation:
         if op.kind == "function" and op.operation == "read":
-            if table.lower().startswith("pragma_"):
+            if fold(table).startswith("pragma_"):
                 return Decision(refuse=f"Unsupported SQL operation: pragma {table}")
             return IGNORE  # json_each and the like: `judge`'s read rule decides
         if op.kind == "internal":

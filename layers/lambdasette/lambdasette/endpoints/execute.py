@@ -23,6 +23,7 @@ from lambdasette.auth import authorizer, write_sql
 from lambdasette.endpoints.schema import names_in
 from lambdasette.endpoints.write import perform, written
 from lambdasette.errors import ApiError
+from lambdasette.names import fold
 from lambdasette.query import execute, visibility
 from lambdasette.query.quote import quote
 from lambdasette.query.render import with_base64_blobs
@@ -130,7 +131,7 @@ def shadow_error(ctx: Context, schema: Schema, sql: str, params: dict[str, Any],
     compiled when the view is read. The shadow is an in-memory copy of the schema alone,
     carrying the read path's guard (no pragma that sets anything)."""
     owners, readable = schema.owners(), read_hidden(ctx, schema)
-    hidden = schema.closed({name.lower() for name in schema.tables
+    hidden = schema.closed({fold(name) for name in schema.tables
                             if unseen(ctx, owners.get(name, name), readable)})
     guard = visibility.guard_for(schema, hidden)
     if guard.shadow is None:
@@ -234,7 +235,7 @@ def unseen(ctx: Context, table: str | None, hidden: frozenset[str] = frozenset()
     if table is None or any(ctx.ds.can(ctx.actor, action, ctx.database, table)
                             for action in TABLE_ACTIONS if action != "view-table"):
         return False
-    return table.lower() in hidden or not ctx.ds.can(ctx.actor, "view-table", ctx.database, table)
+    return fold(table) in hidden or not ctx.ds.can(ctx.actor, "view-table", ctx.database, table)
 
 
 def read_hidden(ctx: Context, schema: Schema | None) -> frozenset[str]:
@@ -254,7 +255,7 @@ def refuse(ctx: Context, verdict: write_sql.Verdict, sql: str, schema: Schema | 
     # the caller may do nothing with, whichever problem comes first.
     for requirement in verdict.missing:
         table = requirement.table if requirement is not None else None
-        if table is not None and table.lower() in named and unseen(ctx, table, hidden):
+        if table is not None and fold(table) in named and unseen(ctx, table, hidden):
             raise ApiError(400, f"Could not analyze query: no such table: {table}")
     status, text = verdict.problems[0]
     requirement = verdict.missing[0]

@@ -29,6 +29,7 @@ from lambdasette.endpoints import extras
 from lambdasette.endpoints.execute import compile_error, judge, missing_table_error, redacted, refuse
 from lambdasette.endpoints.write import perform, written
 from lambdasette.errors import ApiError
+from lambdasette.names import fold
 from lambdasette.query import execute
 from lambdasette.query.internal import StoredQuery
 from lambdasette.tilde import tilde_encode
@@ -162,7 +163,7 @@ def store(ctx: Context) -> Response:
     actor_id = actor.get("id") if actor else None
 
     def work(tx: Transaction) -> StoredQuery:
-        if tx.table(name) is not None or name.lower() in {t.lower() for t in tx.schema().tables}:
+        if tx.table(name) is not None or fold(name) in tx.schema().known:
             raise ApiError(400, "Query name conflicts with a table or view")
         if name in ds.metadata.queries(database) or write_internal.stored_query(tx, name) is not None:
             raise ApiError(400, "Query already exists")

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from lambdasette.endpoints.table import get_table
 from lambdasette.errors import ApiError
+from lambdasette.names import fold
 from lambdasette.query.schema import LITESTREAM_PREFIX, Schema
 from lambdasette.web.context import Context
 from lambdasette.web.responses import json_response
@@ -42,16 +43,16 @@ _NAMES = re.compile(r'"((?:[^"]|"")*)"|\[([^\]]*)\]|`((?:[^`]|``)*)`|'
 
 
 def names_in(sql: str) -> set[str]:
-    """Every name `sql` mentions (lower-cased)."""
-    return {next(g for g in match.groups() if g is not None).lower() for match in _NAMES.finditer(sql)}
+    """Every name `sql` mentions (folded: `names.fold`)."""
+    return {fold(next(g for g in match.groups() if g is not None)) for match in _NAMES.finditer(sql)}
 
 
 def hidden_names(ctx: Context, database: str, seen: Schema) -> frozenset[str]:
-    """The tables and views of `database` the caller may not view (lower-cased): `seen` is
-    the caller's view of the schema."""
+    """The tables and views of `database` the caller may not view (folded): `seen` is the
+    caller's view of the schema."""
     everything = ctx.ds.schema(database, ctx.ds.connection(database))
-    visible = {name.lower() for name in seen.tables}
-    return frozenset(name.lower() for name in everything.tables if name.lower() not in visible)
+    visible = {fold(name) for name in seen.tables}
+    return frozenset(fold(name) for name in everything.tables if fold(name) not in visible)
 
 
 def database_schema_sql(rows: list[tuple[str, str, str, str]], schema: Schema,
@@ -60,13 +61,13 @@ def database_schema_sql(rows: list[tuple[str, str, str, str]], schema: Schema,
     them (`;` and a newline), of what `schema` (the caller's view of it) holds: its tables
     and views, and the indexes and triggers on them — leaving out any statement that names a
     `hidden` table (a trigger that writes one, a foreign key to one)."""
-    visible = {name.lower() for name in schema.tables}
+    visible = {fold(name) for name in schema.tables}
     kept = []
     for kind, name, table, sql in rows:
-        if name.startswith(LITESTREAM_PREFIX) or name.lower() in schema.lambdasette_tables:
+        if fold(name).startswith(LITESTREAM_PREFIX) or fold(name) in schema.lambdasette_tables:
             continue
         owner = name if kind in ("table", "view") else table
-        if owner.lower() in visible or (kind == "table" and name.startswith("sqlite_")):
+        if fold(owner) in visible or (kind == "table" and fold(name).startswith("sqlite_")):
             if not (hidden and names_in(sql) & hidden):
                 kept.append(sql)
     return ";\n".join(kept)

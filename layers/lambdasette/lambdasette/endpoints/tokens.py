@@ -26,6 +26,7 @@ from lambdasette.auth import tokens
 from lambdasette.auth.actions import normalize_restrictions, restrictions_within
 from lambdasette.auth.permissions import ROOT
 from lambdasette.errors import ApiError, InvalidToken
+from lambdasette.names import fold
 from lambdasette.web.body import parse_object
 from lambdasette.web.context import Context
 from lambdasette.web.responses import json_response
@@ -82,7 +83,7 @@ class Caller:
         ds, actor = self.ctx.ds, self.actor
         own = self.token.restrictions
         own_dbs = set(own.get("d", {})) | set(own.get("r", {}))
-        own_tables = {(db, t) for db, tables in own.get("r", {}).items() for t in tables}
+        own_tables = {(db, fold(t)) for db, tables in own.get("r", {}).items() for t in tables}
         out: dict[str, Any] = {}
         partial = False
         if "a" in restrictions:
@@ -94,7 +95,7 @@ class Caller:
                 partial = True
         for db, per_table in restrictions.get("r", {}).items():
             for table, actions in per_table.items():
-                if (db, table) in own_tables or ds.can(actor, "view-table", db, table):
+                if (db, fold(table)) in own_tables or ds.can(actor, "view-table", db, table):
                     out.setdefault("r", {}).setdefault(db, {})[table] = actions
                 else:
                     partial = True

@@ -327,7 +327,8 @@ def sql_error(exc: sqlite3.Error, conn: sqlite3.Connection | None = None) -> Api
     if function is not None:
         return authorizer.function_error(function)
     if message == "not authorized":  # a pragma or ATTACH the guard refused
-        return ApiError(400, "Statement is not allowed: it uses a disallowed PRAGMA or ATTACH",
+        return ApiError(400, "Statement is not allowed: it uses a disallowed PRAGMA or ATTACH, or a "
+                             "table-valued function that is not allowed (dbstat, sqlite_stmt, ...)",
                         title="Invalid SQL")
     if authorizer.is_denial(exc):
         return authorizer.denied_error()

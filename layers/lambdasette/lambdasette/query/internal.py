@@ -19,6 +19,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambdasette.names import fold
+
 PREFIX = "_lambdasette_"
 QUERIES = "_lambdasette_queries"
 COLUMN_TYPES = "_lambdasette_column_types"
@@ -52,8 +54,8 @@ OPTION_FIELDS = ("hide_sql", "fragment", "on_success_message", "on_success_messa
 
 
 def is_internal(name: str) -> bool:
-    """One of lambdasette's own tables (whatever the case: SQLite's names are not case-sensitive)."""
-    return name.lower().startswith(PREFIX)
+    """One of lambdasette's own tables (whatever the ASCII case, as SQLite compares names)."""
+    return fold(name).startswith(PREFIX)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from lambdasette.auth import authorizer
+from lambdasette.names import fold
 from lambdasette.query import values
 from lambdasette.query.internal import is_internal as is_own
 from lambdasette.query.quote import quote
@@ -106,11 +107,11 @@ class Schema:
     # Everything in sqlite_master, Litestream's tables included (for the shadow schema that
     # words a caller's errors: query.visibility).
     objects: list[SchemaObject] = field(default_factory=list)
-    # SQLite's, Litestream's and lambdasette's own tables present (lower-cased): hidden from everyone.
+    # SQLite's, Litestream's and lambdasette's own tables present (folded): hidden from everyone.
     internal: frozenset[str] = frozenset()
-    # index (lower-cased) -> its table (lower-cased)
+    # index (folded) -> its table (folded)
     indexes: dict[str, str] = field(default_factory=dict)
-    # view (lower-cased) -> every table and view it reads, however deep (lower-cased)
+    # view (folded) -> every table and view it reads, however deep (folded)
     view_reads: dict[str, frozenset[str]] = field(default_factory=dict)
     # Per-caller derivations (query.visibility), computed once per schema version.
     memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -120,7 +121,7 @@ class Schema:
 
     @property
     def lambdasette_tables(self) -> frozenset[str]:
-        """lambdasette's own tables present (`query.internal`), lower-cased."""
+        """lambdasette's own tables present (`query.internal`), folded."""
         return frozenset(name for name in self.internal if is_own(name))
 
     def remember(self, kind: str, key: Hashable, compute: Callable[[], T], limit: int = 64) -> T:
@@ -137,14 +138,14 @@ class Schema:
 
     @property
     def known(self) -> frozenset[str]:
-        """Every table and view (lower-cased): what a statement may name at all."""
+        """Every table and view (folded): what a statement may name at all."""
         known = self.memo.get("known")
         if known is None:
-            known = self.memo["known"] = frozenset(name.lower() for name in self.tables)
+            known = self.memo["known"] = frozenset(fold(name) for name in self.tables)
         return known
 
     def closed(self, hidden: set[str] | frozenset[str]) -> frozenset[str]:
-        """`hidden` (lower-cased names) plus SQLite's internal tables and every view that reads
+        """`hidden` (folded names) plus SQLite's internal tables and every view that reads
         any of them: a view over a table the caller may not view cannot be read either, so it
         is hidden too (and its errors cannot name the table)."""
         out = set(hidden) | self.internal
@@ -162,7 +163,7 @@ class Schema:
         return hidden
 
     def without(self, hidden: frozenset[str]) -> Schema:
-        """This schema as seen by a caller who may not view the `hidden` tables (lower-cased):
+        """This schema as seen by a caller who may not view the `hidden` tables (folded):
         they and every foreign key or FTS link to them are gone."""
         if not hidden:
             return self
@@ -171,13 +172,13 @@ class Schema:
     def _without(self, hidden: frozenset[str]) -> Schema:
         tables = {}
         for name, table in self.tables.items():
-            if name.lower() in hidden:
+            if fold(name) in hidden:
                 continue
             tables[name] = replace(
                 table,
-                outgoing=[fk for fk in table.outgoing if fk.other_table.lower() not in hidden],
-                incoming=[fk for fk in table.incoming if fk["other_table"].lower() not in hidden],
-                fts_table=table.fts_table if table.fts_table and table.fts_table.lower() not in hidden
+                outgoing=[fk for fk in table.outgoing if fold(fk.other_table) not in hidden],
+                incoming=[fk for fk in table.incoming if fold(fk["other_table"]) not in hidden],
+                fts_table=table.fts_table if table.fts_table and fold(table.fts_table) not in hidden
                 else None,
             )
         return replace(self, tables=tables, memo={})
@@ -269,7 +270,7 @@ def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
             if content:
                 fts_for.setdefault(content, name)
     for name, kind, rootpage, sql in master:
-        if name.startswith(LITESTREAM_PREFIX) or is_own(name):
+        if fold(name).startswith(LITESTREAM_PREFIX) or is_own(name):
             continue  # Litestream's bookkeeping and lambdasette's, not the user's data
         try:
             xinfo = conn.execute(f"PRAGMA table_xinfo({quote(name)})").fetchall()
@@ -297,7 +298,8 @@ def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
             hidden_columns=[row[1] for row in xinfo if row[6] == 1] if fts else [],
         )
         if kind == "table":
-            table.hidden = name.startswith("sqlite_") or any(name.startswith(p) for p in hidden_prefixes)
+            table.hidden = (fold(name).startswith("sqlite_")
+                            or any(name.startswith(p) for p in hidden_prefixes))
             table.fts_table = fts_for.get(name)
         tables[name] = table
     for table in tables.values():
@@ -323,10 +325,10 @@ def load_schema(conn: sqlite3.Connection, version: int) -> Schema:
                     {"other_table": table.name, "column": fk.other_column, "other_column": fk.column}
                 )
     internal = frozenset(
-        o.name.lower() for o in objects if o.type == "table" and authorizer.is_internal(o.name)
+        fold(o.name) for o in objects if o.type == "table" and authorizer.is_internal(o.name)
     )
-    indexes = {o.name.lower(): o.tbl_name.lower() for o in objects if o.type == "index"}
-    view_reads = {t.name.lower(): _reads(conn, t.name) for t in tables.values() if t.is_view}
+    indexes = {fold(o.name): fold(o.tbl_name) for o in objects if o.type == "index"}
+    view_reads = {fold(t.name): _reads(conn, t.name) for t in tables.values() if t.is_view}
     return Schema(version=version, tables=tables, objects=objects, internal=internal,
                   indexes=indexes, view_reads=view_reads)
 
@@ -337,7 +339,7 @@ def _reads(conn: sqlite3.Connection, view: str) -> frozenset[str]:
 
     def collect(code: int, arg1: str | None, *_: object) -> int:
         if code == sqlite3.SQLITE_READ and arg1:
-            reads.add(arg1.lower())
+            reads.add(fold(arg1))
         return sqlite3.SQLITE_OK
 
     conn.set_authorizer(collect)
@@ -347,7 +349,7 @@ def _reads(conn: sqlite3.Connection, view: str) -> frozenset[str]:
         pass  # a broken view: whatever it reads, it cannot be read
     finally:
         conn.set_authorizer(None)
-    reads.discard(view.lower())
+    reads.discard(fold(view))
     return frozenset(reads)
 
 

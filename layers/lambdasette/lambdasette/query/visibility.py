@@ -19,6 +19,7 @@ import sqlite3
 import threading
 
 from lambdasette.auth import authorizer
+from lambdasette.names import fold
 from lambdasette.query.quote import quote
 from lambdasette.query.schema import Schema
 
@@ -41,8 +42,8 @@ def _guard(schema: Schema, hidden: frozenset[str]) -> authorizer.Guard:
         hidden_indexes=frozenset(i for i, t in schema.indexes.items() if t in hidden),
         secret_schema=bool(user_hidden),
         fk_to_hidden=frozenset(
-            t.name.lower() for t in schema.tables.values()
-            if any(fk.other_table.lower() in hidden for fk in t.outgoing)
+            fold(t.name) for t in schema.tables.values()
+            if any(fold(fk.other_table) in hidden for fk in t.outgoing)
         ),
         shadow=functools.partial(_shadow, schema, hidden),
     )
@@ -92,9 +93,9 @@ def _build(schema: Schema, hidden: frozenset[str]) -> sqlite3.Connection:
     for obj in sorted(schema.objects, key=lambda o: order.get(o.type, 3)):
         if obj.type not in order or not obj.sql:
             continue
-        if obj.name.lower() in hidden or obj.tbl_name.lower() in hidden:
+        if fold(obj.name) in hidden or fold(obj.tbl_name) in hidden:
             continue
-        if obj.name.lower().startswith("sqlite_") or authorizer.is_internal(obj.name):
+        if fold(obj.name).startswith("sqlite_") or authorizer.is_internal(obj.name):
             continue
         # No AUTOINCREMENT: it would create sqlite_sequence, which a caller must find missing.
         sql = re.sub(r"\bAUTOINCREMENT\b", "", obj.sql, flags=re.I) if obj.type == "table" else obj.sql

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambdasette.auth import write_sql
 from lambdasette.errors import ApiError
-from lambdasette.query import internal
 from lambdasette.query.quote import quote
 from lambdasette.writes.tables import (
     COLUMN_TYPES,
@@ -139,9 +139,10 @@ def rename_table(tx: Transaction, change: Change, args: dict[str, Any]) -> None:
 
 
 def reserved_ok(name: str) -> bool:
-    """A name a caller may give a table: not SQLite's (`sqlite_`), Litestream's or ours."""
-    lowered = name.lower()
-    return not lowered.startswith(("sqlite_", "_litestream_")) and not internal.is_internal(name)
+    """A name a caller may give a table: not SQLite's (`sqlite_`), Litestream's or ours. The
+    one rule for every path that names a new table (create, rename_table, and execute-write's
+    CREATE and ALTER ... RENAME TO): `auth.write_sql.reserved_name`."""
+    return not write_sql.reserved_name(name)
 
 
 COLUMN_ARGS = frozenset({"type", "not_null", "default", "default_expr"})
