@@ -71,6 +71,11 @@ def test_actors_see_and_revoke_only_their_own(env) -> None:
     r = c.post(f"/-/api/tokens/{root_record.id}/-/revoke", headers=auth(alice))
     assert r.status_code == 404 and r.json()["error"] == "Token not found"
     assert not store.get(root_record.id).revoked
+    # An id that cannot be one of ours is a missing token too, and is never looked up (a
+    # 3,000-character key is an error of its own in DynamoDB).
+    for bogus in ("a" * 3000, "NOTHEX", mine["id"].upper()):
+        assert c.get(f"/-/api/tokens/{bogus}", headers=auth(alice)).status_code == 404
+        assert c.post(f"/-/api/tokens/{bogus}/-/revoke", headers=auth(alice)).status_code == 404
     assert c.post(f"/-/api/tokens/{mine['id']}/-/revoke", headers=auth(alice)).status_code == 200
     # bob has no create-token grant: no token API at all; anonymous callers have nothing.
     for method, path in [("post", "/-/api/tokens"), ("get", "/-/api/tokens"),

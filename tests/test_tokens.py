@@ -15,6 +15,7 @@ from lambdasette.auth import tokens
 from lambdasette.auth.actions import normalize_restrictions, restrictions_allow
 from lambdasette.auth.tokens import LocalTokenStore
 from lambdasette.errors import InvalidToken
+from lambdasette.instance import Lambdasette
 
 
 @pytest.fixture(params=["local", "dynamodb"])
@@ -255,3 +256,35 @@ def test_records_stored_before_chains_are_roots(store, tmp_path: Path) -> None:
     assert found is not None and found.ancestors == [] and found.parent is None
     child = tokens.create(store, "alice", None, None, parent=found)[1]
     assert store.get(child.id).ancestors == [record.id]
+
+
+class CountingStore:
+    """A store that fails the test if it is asked anything."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"the store was asked ({name}) about a token that cannot be ours")
+
+
+@pytest.mark.parametrize("token", [
+    "lstok_" + "a" * 3000 + "_secret",        # DynamoDB refuses keys over 2 KB with an error of its own
+    "lstok_0123456789ABCDEF_secret",          # ids are lower-case hex
+    "lstok_0123456789abcde_secret",           # 15 digits
+    "lstok_0123456789abcdef0_secret",         # 17
+    "lstok_0123456789abcdeg_secret",
+    "lstok_0123456789abcdef_" + "s" * 200,    # secrets are token_urlsafe(32)
+    "lstok_0123456789abcdef_sec ret",
+    "lstok_0123456789abcdef_",
+])
+def test_token_shape_is_checked_before_any_store(token: str) -> None:
+    assert tokens.parse_token(token) is None
+    with pytest.raises(InvalidToken):
+        tokens.verify(CountingStore(), token)  # type: ignore[arg-type]
+    with pytest.raises(InvalidToken):
+        Lambdasette.credential(f"Bearer {token}")
+
+
+def test_minted_tokens_have_the_shape_checked(store) -> None:
+    for _ in range(20):
+        token, record = tokens.create(store, "bob")
+        assert tokens.parse_token(token) == (record.id, token.split("_", 2)[2])
+        assert tokens.valid_id(record.id)

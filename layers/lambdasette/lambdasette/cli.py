@@ -248,7 +248,7 @@ def token_command(options: argparse.Namespace) -> int:
         for found in store.list(options.actor):
             print(json.dumps(found.public()))
         return 0
-    if not store.revoke(options.id):
+    if not tokens.valid_id(options.id) or not store.revoke(options.id):
         raise CliError(f"no token with id {options.id} in {where}")
     print(f"Revoked {options.id}")
     return 0

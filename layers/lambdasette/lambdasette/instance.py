@@ -96,7 +96,7 @@ class Lambdasette:
             return None
         token = value.strip()
         if tokens.parse_token(token) is None:
-            raise InvalidToken("Invalid token: not an lstok_ token")
+            raise InvalidToken("Invalid token: not an lstok_<id>_<secret> token")
         return token
 
     def authenticate(self, token: str) -> tuple[dict[str, Any], TokenRecord]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import sqlite3
 import threading
@@ -113,12 +114,25 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+# Every token id is `secrets.token_hex(8)` and every secret `secrets.token_urlsafe(32)`. Anything
+# else is refused by its shape before any store is asked: a 2 KB id would otherwise reach
+# DynamoDB, which refuses keys over 2,048 bytes with an error of its own.
+_TOKEN_ID = re.compile(r"[0-9a-f]{16}")
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def valid_id(token_id: str) -> bool:
+    """Could `token_id` be the id of one of our tokens (16 lower-case hex digits)?"""
+    return _TOKEN_ID.fullmatch(token_id) is not None
+
+
 def parse_token(token: str) -> tuple[str, str] | None:
-    """(id, secret) for a token in our format, None for anything else."""
+    """(id, secret) for a token in our format (`lstok_<16 hex digits>_<secret>`), None for
+    anything else."""
     if not token.startswith(PREFIX):
         return None
     token_id, sep, secret = token[len(PREFIX):].partition("_")
-    if not sep or not token_id or not secret:
+    if not sep or not valid_id(token_id) or _SECRET.fullmatch(secret) is None:
         return None
     return token_id, secret
 
@@ -246,9 +260,11 @@ def verify(store: TokenStore, token: str, now: int | None = None) -> TokenRecord
 
     Cost: one consistent read of the token; a token minted from another adds one batch read
     of its whole chain (a root token, e.g. every token the CLI makes, adds nothing)."""
-    parsed = parse_token(token)
-    if parsed is None:
+    if not token.startswith(PREFIX):
         return None
+    parsed = parse_token(token)
+    if parsed is None:  # ours by its prefix, but no token we ever made: no store asked
+        raise InvalidToken("Invalid token")
     token_id, secret = parsed
     record = store.get(token_id)
     # Compare even when the id is unknown, so timing does not reveal which ids exist.

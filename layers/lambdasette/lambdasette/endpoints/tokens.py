@@ -102,8 +102,9 @@ class Caller:
         return out, partial
 
     def record(self, token_id: str) -> tokens.TokenRecord:
-        """A token this caller may manage, by id; 404 for any other (or none)."""
-        record = self.store.get(token_id)
+        """A token this caller may manage, by id; 404 for any other (or none) - an id that
+        cannot be one of ours is not looked up."""
+        record = self.store.get(token_id) if tokens.valid_id(token_id) else None
         if record is None or not self.manages(record):
             raise ApiError(404, "Token not found")
         return record

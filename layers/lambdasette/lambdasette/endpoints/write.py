@@ -46,8 +46,16 @@ def one_of(value: Any, names: Any) -> bool:
 def perform(ctx: Context, work: Callable[[Transaction], T]) -> tuple[T, int | None]:
     """Run `work(tx)` in the database's writer transaction: its result, and the replica's
     transaction id of the write (None without a replica) for the answer's txid header. The
-    caller's token is checked again right before the commit."""
-    return ctx.ds.writer.run(ctx.database, work, before_commit=ctx.recheck)
+    caller's token is checked again right before the commit. A table the write API may not
+    change (a view, virtual or shadow table) is named in the 404 only to a caller who may
+    view it: to others it answers exactly as a missing table does."""
+    try:
+        return ctx.ds.writer.run(ctx.database, work, before_commit=ctx.recheck)
+    except write_tables.NotWritable as exc:
+        _, seen = ctx.open(ctx.database)
+        if exc.table not in seen.tables:
+            raise exc.unnamed() from None
+        raise
 
 
 def written(body: dict[str, Any], txid: int | None, status: int = 200) -> Response:
@@ -320,7 +328,12 @@ def create(ctx: Context) -> Response:
 
     schema, txid = perform(ctx, work)
     out: dict[str, Any] = {"ok": True, "database": database, "table": name,
-                           **table_urls(ctx, database, name), "schema": schema}
+                           **table_urls(ctx, database, name)}
+    # A table's CREATE statement is a read: only for callers who may view the table (rows
+    # into an existing table need only insert-row, and a write-only caller must not learn
+    # its columns, constraints and defaults this way).
+    if ds.can(actor, "view-table", database, name):
+        out["schema"] = schema
     if has_rows:
         out["row_count"] = len(rows)
     return written(out, txid, status=201)
@@ -342,10 +355,13 @@ def alter(ctx: Context) -> Response:
         return new_name, before, write_tables.schema_of(tx, new_name)
 
     (new_name, before, after), txid = perform(ctx, work)
-    out = {"ok": True, "database": database, "table": new_name,
-           **table_urls(ctx, database, new_name),
-           "altered": True, "schema": after, "before_schema": before,
-           "operations_applied": len(operations)}
+    out: dict[str, Any] = {"ok": True, "database": database, "table": new_name,
+                           **table_urls(ctx, database, new_name), "altered": True}
+    # The statements are a read, as for create: before and after, the caller must be one who
+    # may view the table (under its old name, and its new one).
+    if ds.can(actor, "view-table", database, name) and ds.can(actor, "view-table", database, new_name):
+        out.update({"schema": after, "before_schema": before})
+    out["operations_applied"] = len(operations)
     return written(out, txid)
 
 

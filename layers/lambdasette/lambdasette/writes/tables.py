@@ -37,15 +37,33 @@ def find_writable(tx: Transaction, name: str) -> Table | None:
     if table is None:
         return None
     if table.is_view or table.is_virtual or table.hidden or schema.is_shadow(name):
-        raise ApiError(404, f"Table not found: {name}")
+        raise NotWritable(name)
     return table
+
+
+NOT_FOUND = "Table not found"
+
+
+class NotWritable(ApiError):
+    """404 for a table or view the write API may not change, named as 1.0a41 names it
+    (`Table not found: v`); `unnamed()` is the answer for a caller who may not view it,
+    worded exactly as a missing table's, so that a hidden view, virtual or shadow table
+    cannot be told from nothing (`endpoints.write.perform` chooses)."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(404, f"{NOT_FOUND}: {table}")
+        self.table = table
+
+    @staticmethod
+    def unnamed() -> ApiError:
+        return ApiError(404, NOT_FOUND)
 
 
 def writable(tx: Transaction, name: str) -> Table:
     """`find_writable`, with a missing table a 404 too."""
     table = find_writable(tx, name)
     if table is None:
-        raise ApiError(404, "Table not found")
+        raise ApiError(404, NOT_FOUND)
     return table
 
 
