@@ -129,8 +129,15 @@ def test_a_write_is_durable_and_visible_to_a_reader(replica_url: str, root_token
                 break
             time.sleep(0.05)
         assert [r["body"] for r in rows] == ["first", "second", "third"]
+        # B11: a transaction the replica does not hold was never anyone's: answered at once
+        # (one LIST), not after holding the reader for txid_wait_ms.
+        started = time.monotonic()
         status, _, body = reader.request("GET", "/notes/notes.json", root_token, headers={"X-Lambdasette-Txid": "99999"})
-        assert status == 503 and "not caught up" in body["error"]
+        assert status == 400 and "beyond the newest" in body["error"]
+        assert time.monotonic() - started < 2
+        for bogus in ("+5", "1_0", "-1", "0x10", "9" * 30):
+            status, _, body = reader.request("GET", "/notes/notes.json", root_token, headers={"X-Lambdasette-Txid": bogus})
+            assert status == 400, (bogus, body)
 
 
 def test_several_databases(replica_url: str, root_token: str, tmp_path: Path) -> None:

@@ -13,6 +13,8 @@
     │                       this process may use, even after evicting what it can   → 507
     ├── InvalidToken        auth: a token that is malformed, bad, expired or revoked, or
     │                       minted from one that is revoked or expired              → 401, WWW-Authenticate
+    ├── UnknownTransaction  storage: a read asked to wait for a transaction the replica
+    │                       does not hold (no write was ever answered with it)      → 400
     └── DataDirLocked       storage: another process holds the data directory (at start-up,
                             never an HTTP answer: the process refuses to start)
 
@@ -95,6 +97,16 @@ class InsufficientStorage(LambdasetteError):
 class InvalidToken(LambdasetteError):
     """A token that cannot be valid (not `lstok_...`), or one in our format that is bad,
     expired or revoked, or whose chain (the tokens it was minted from) is no longer valid."""
+
+
+class UnknownTransaction(LambdasetteError):
+    """A read carried `X-Lambdasette-Txid: N` for a transaction beyond the newest the replica
+    holds. A write is answered only once its transaction is in the replica, so no client was
+    ever given N: waiting for it would only hold the reader."""
+
+    def __init__(self, txid: int, newest: int) -> None:
+        super().__init__(f"transaction {txid} is beyond the newest this database's replica holds ({newest})")
+        self.txid, self.newest = txid, newest
 
 
 class DataDirLocked(LambdasetteError):

@@ -46,7 +46,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lambdasette.errors import DatabaseNotFound, DatabaseRestoring, InsufficientStorage, ReplicaUnavailable
+from lambdasette.errors import (
+    DatabaseNotFound,
+    DatabaseRestoring,
+    InsufficientStorage,
+    ReplicaUnavailable,
+    UnknownTransaction,
+)
 from lambdasette.storage import budget
 from lambdasette.storage import drill as drills
 from lambdasette.storage.base import (
@@ -581,10 +587,23 @@ class ReplicatedStorage:
         return None  # the writer's own WAL copy: SQLite's data_version sees its commits
 
     def wait_for(self, name: str, txid: int, timeout: float) -> bool:
+        """Wait, at most `timeout`, for this copy to have transaction `txid`; UnknownTransaction
+        at once (after one LIST) for one the replica does not hold: a write is answered only
+        once its transaction is there, so a client holding `txid` is owed it, and anything
+        beyond the newest is no client's - waiting for it would only hold this reader."""
         self._ready(name)
         copy = self.copies.get(name)
         if copy is None or copy.follower is None:
             return True  # reads come from the writer's copy, which has every acknowledged write
+        have = copy.follower.txid()  # the copy's own sidecar: no call, even while it sleeps
+        if have >= txid:
+            return True
+        try:
+            newest = self.replica.latest_after(name, have)
+        except ReplicaUnavailable:
+            newest = txid  # cannot tell: wait, bounded, as before
+        if (newest or have) < txid:
+            raise UnknownTransaction(txid, newest or have)
         return self._catch_up(copy, txid, timeout)
 
     def write_connection(self, name: str) -> sqlite3.Connection:

@@ -28,6 +28,7 @@ the rest, `web.html`), and errors to a page request are pages (401: the way to s
 from __future__ import annotations
 
 import logging
+import re
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import replace
@@ -51,6 +52,7 @@ from lambdasette.errors import (
     InvalidToken,
     LambdasetteError,
     ReplicaUnavailable,
+    UnknownTransaction,
 )
 from lambdasette.instance import Lambdasette, actor_of
 from lambdasette.web import cookies
@@ -94,6 +96,8 @@ def as_api_error(exc: LambdasetteError, *, writing: bool = False) -> ApiError:
         return ApiError(503, f"{what}: {exc}", headers={"Retry-After": "2"})
     if isinstance(exc, InvalidToken):
         return ApiError(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    if isinstance(exc, UnknownTransaction):
+        return ApiError(400, f"{TXID_HEADER}: {exc}")
     return ApiError(500, "Internal server error")
 
 
@@ -356,16 +360,18 @@ async def call(ds: Lambdasette, function: Callable[..., T], *args: Any) -> T:
     return function(*args)
 
 
+_TXID = re.compile(r"[0-9]{1,19}")
+
+
 def wait_for_txid(ds: Lambdasette, request: Request, database: str | None) -> None:
     """Read-your-writes: `X-Lambdasette-Txid: N` (as a write answered) makes a read wait,
     bounded, until this copy of the database has that transaction."""
     raw = request.headers.get(TXID_HEADER)
     if raw is None or not database:
         return
-    try:
-        txid = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{TXID_HEADER} must be a transaction id (an integer)") from None
+    if not _TXID.fullmatch(raw):  # digits only: not "+5", " 7 " or "1_0", as int() takes them
+        raise ApiError(400, f"{TXID_HEADER} must be a transaction id (an integer)")
+    txid = int(raw)
     if not ds.storage.wait_for(database, txid, ds.settings.txid_wait_ms / 1000):
         raise ApiError(503, f"This replica has not caught up with transaction {txid} yet; retry",
                        headers={"Retry-After": "1"})
