@@ -14,10 +14,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "layers" / "lambdasette" / "lambdasette"
 
-BASE = "base"  # errors, settings, metadata, tilde, args, column_types, logs, names: what every layer shares
+BASE = "base"  # errors, settings, metadata, tilde, args, column_types, logs, names, celljson: shared
 LAYER_OF = {
     "errors": BASE, "settings": BASE, "metadata": BASE, "tilde": BASE, "args": BASE, "__init__": BASE,
-    "column_types": BASE, "logs": BASE, "names": BASE,
+    "column_types": BASE, "logs": BASE, "names": BASE, "celljson": BASE,
     "instance": "instance",
     "app": "top", "cli": "top", "demo": "top",
 }

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lambdasette import celljson
+
 
 def sqlite_type(declared: str | None) -> str:
     """The SQLite type (affinity) of a declared column type, as 1.0a41's
@@ -54,11 +56,9 @@ def _email(value: Any) -> str | None:
 
 
 def _json_value(value: Any) -> str | None:
-    if isinstance(value, str) and value != "":
-        try:
-            json.loads(value)
-        except ValueError:
-            return "Invalid JSON"
+    # The value is part of a request body, already bounded by its size: no length cap.
+    if isinstance(value, str) and value != "" and celljson.parse(value, max_chars=None) is celljson.NOT_JSON:
+        return "Invalid JSON"
     return None
 
 
@@ -75,10 +75,12 @@ def _render_link(prefix: str) -> Callable[[Any], str | None]:
 def _render_json(value: Any) -> str | None:
     if value is None:
         return None
+    parsed = celljson.parse(value) if isinstance(value, str) else value
+    if parsed is celljson.NOT_JSON:
+        return None
     try:
-        parsed = json.loads(value) if isinstance(value, str) else value
         return f"<pre>{html.escape(json.dumps(parsed, indent=2))}</pre>"
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
 
 

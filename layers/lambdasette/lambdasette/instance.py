@@ -232,16 +232,26 @@ class Lambdasette:
         self, database: str, conn: sqlite3.Connection, sql: str, params: dict[str, Any],
         time_limit_ms: int,
     ) -> int | None:
-        """A row count, or None if it ran out of time."""
-        def compute() -> int | None:
+        """A row count, or None if it ran out of time - its own, or what was left of the
+        request's (see `query.execute.Deadline`). A count that ran out of its own full limit
+        is remembered for the data version: asking again costs nothing."""
+        limit = execute.effective_limit(time_limit_ms)
+        if limit is not None and limit <= 0:
+            return None
+
+        def compute() -> Any:
             try:
-                return execute.scalar(conn, sql, params, time_limit_ms=time_limit_ms)
+                return execute.scalar(conn, sql, params, time_limit_ms=limit)
             except ApiError as exc:
                 if exc.title == "SQL Interrupted":
-                    return None
+                    return _TIMED_OUT if limit == time_limit_ms else None
                 raise
 
-        return self.cached(database, ("count", sql, tuple(sorted(params.items()))), compute)
+        found = self.cached(database, ("count", sql, tuple(sorted(params.items()))), compute)
+        return None if found is _TIMED_OUT else found
+
+
+_TIMED_OUT = object()  # a count that ran out of its own time, remembered (`Lambdasette.count`)
 
 
 def from_metadata(database: str, query: CannedQuery) -> StoredQuery:

@@ -9,5 +9,5 @@
 - `authorizer`: the SQLite authorizer that keeps a caller's SQL away from what it may not see.
 - `write_sql`: what a caller's write SQL does (from SQLite's authorizer) and what that requires.
 
-May import: the base modules (errors, settings, metadata, tilde, args, names). Nothing above.
+May import: the base modules (errors, settings, metadata, tilde, args, names, celljson). Nothing above.
 """

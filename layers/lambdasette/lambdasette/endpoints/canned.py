@@ -16,6 +16,7 @@ from lambdasette.errors import ApiError
 from lambdasette.query.internal import StoredQuery
 from lambdasette.web.context import Context
 from lambdasette.web.responses import cache_control, json_response
+from lambdasette.writes import sql as write_sql_run
 
 
 def opened(ctx: Context, query: StoredQuery, conn: sqlite3.Connection | None = None) -> sqlite3.Connection:
@@ -50,10 +51,14 @@ def canned(ctx: Context, query: StoredQuery) -> Response:
     if query.is_write:
         if ctx.v10:
             return json_response({"ok": True, "rows": [], "truncated": False}, headers=headers)
-        params = {p: "" for p in database.named_parameters(conn, query.sql) if not p.startswith("_")}
+        # Described, never compiled: its parameters as 1.0a41 finds them (a regex that skips
+        # comments and strings), or as declared.
+        names = list(query.parameters) or write_sql_run.named_parameters(query.sql)
+        params = {p: "" for p in names if not p.startswith("_")}
         body = {"ok": True, "database": name, "query_name": query.name, "rows": [],
                 "truncated": False, "columns": [], "query": {"sql": query.sql, "params": params},
                 "private": False}
         return json_response(body, headers=headers)
-    ran = database.run_query(ctx, conn, query.sql, query_name=query.name, stored=query)
+    ran = database.run_query(ctx, conn, query.sql, query_name=query.name, stored=query,
+                             max_bytes=database.answer_budget(ctx))
     return database.render_query(ctx, ran, filename=query.name)

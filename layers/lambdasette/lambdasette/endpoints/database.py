@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -16,15 +15,22 @@ from lambdasette.endpoints import extras
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
 from lambdasette.query.internal import StoredQuery
-from lambdasette.query.render import as_objects, check_shape, ndjson, parse_json_columns, with_base64_blobs
+from lambdasette.query.render import (
+    as_objects,
+    check_shape,
+    fitting,
+    ndjson,
+    parse_json_columns,
+    response_budget,
+    with_base64_blobs,
+    worst_size,
+)
 from lambdasette.query.schema import Schema
 from lambdasette.settings import query_bool
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
-from lambdasette.web.csvresponse import csv_response
+from lambdasette.web.csvresponse import byte_limit, csv_response
 from lambdasette.web.responses import cache_control, json_response
-
-_NAMED = re.compile(r"(?<![:\w]):([a-zA-Z_][a-zA-Z0-9_]*)")
 
 
 def table_summaries(
@@ -155,20 +161,6 @@ def query_private(ctx: Context, query: StoredQuery) -> bool:
     return not public and ctx.ds.query_allowed(ctx.actor, "view-query", query)
 
 
-def named_parameters(conn: sqlite3.Connection, sql: str) -> list[str]:
-    """The :named parameters SQLite sees in `sql` (string literals don't count)."""
-    candidates = _NAMED.findall(sql)
-    if not candidates:
-        return []
-    try:
-        rows = conn.execute(
-            "explain " + sql.strip().rstrip(";"), {c: None for c in candidates}
-        ).fetchall()
-    except sqlite3.Error:
-        return list(dict.fromkeys(candidates))
-    return [row[5].lstrip(":") for row in rows if row[1] == "Variable" and row[5]]
-
-
 @dataclass
 class QueryRun:
     """A read-only query that ran: its SQL, the parameters echoed back and what came out."""
@@ -199,7 +191,8 @@ def checked_sql(ctx: Context) -> tuple[sqlite3.Connection, str]:
 
 
 def run_query(ctx: Context, conn: sqlite3.Connection, sql: str, *,
-              query_name: str | None = None, stored: StoredQuery | None = None) -> QueryRun:
+              query_name: str | None = None, stored: StoredQuery | None = None,
+              max_bytes: int | None = None) -> QueryRun:
     """Run read-only `sql` with its `:named` parameters from the query string (the first of
     repeated ones, as 0.65 reads them; missing ones bind as ""). A stored query's declared
     `parameters` are its named parameters. In 1.0a41's format an SQL error's answer also
@@ -208,22 +201,24 @@ def run_query(ctx: Context, conn: sqlite3.Connection, sql: str, *,
     for key, value in ctx.args.items:
         if key not in ("sql", "_shape"):
             params.setdefault(key, value)
-    names = named_parameters(conn, sql)
-    if stored is not None and stored.parameters:
-        names = list(dict.fromkeys(list(stored.parameters) + names))
-    for param in names:
-        params.setdefault(param, "")
-    bind = {k: v for k, v in params.items() if not k.startswith("_")}
+    # The statement is compiled once: the parameters it has are the ones the driver asks for
+    # as it binds them (missing ones bind as "").
+    bind = execute.Parameters({k: v for k, v in params.items() if not k.startswith("_")})
     start = time.perf_counter()
     try:
         result = execute.run(
             conn, sql, bind, time_limit_ms=ctx.ds.time_limit(ctx.args.get("_timelimit")),
-            max_rows=ctx.ds.settings.max_returned_rows,
+            max_rows=ctx.ds.settings.max_returned_rows, max_bytes=max_bytes,
         )
     except ApiError as exc:
         if ctx.v10 and exc.status == 400:
             exc.extra = {"rows": [], "truncated": False, **exc.extra}
         raise
+    names = bind.names()
+    if stored is not None and stored.parameters:
+        names = list(dict.fromkeys(list(stored.parameters) + names))
+    for param in names:
+        params.setdefault(param, "")
     named = {name: params.get(name) or "" for name in names if not name.startswith("_")}
     return QueryRun(sql, params, result, (time.perf_counter() - start) * 1000, query_name,
                     named=named, stored=stored)
@@ -236,7 +231,18 @@ def query(ctx: Context) -> Response:
     if ctx.v10:
         extras.check(names, extras.QUERY)
     conn, sql = checked_sql(ctx)
-    return render_query(ctx, run_query(ctx, conn, sql), filename=ctx.database)
+    return render_query(ctx, run_query(ctx, conn, sql, max_bytes=answer_budget(ctx)), filename=ctx.database)
+
+
+def answer_budget(ctx: Context) -> int:
+    """What the rows of a query's answer may hold: the response budget, or for CSV its own
+    cap (`max_csv_mb`, and `max_response_bytes` where set) - never more than the budget of a
+    buffered answer."""
+    budget = response_budget(ctx.ds.settings)
+    if ctx.target.ext == "csv":
+        csv_limit = byte_limit(ctx.ds.settings.max_csv_mb, ctx.ds.settings.max_response_bytes)
+        return min(csv_limit, budget) if csv_limit else budget
+    return budget
 
 
 def render_query(ctx: Context, ran: QueryRun, *, filename: str) -> Response:
@@ -247,22 +253,42 @@ def render_query(ctx: Context, ran: QueryRun, *, filename: str) -> Response:
     result = ran.result
     render = _render_query_v10 if ctx.v10 else _render_query
     if ctx.target.ext != "csv":
+        # Too big for one answer (a Lambda answer is at most 6 MB; any answer is held in
+        # memory): fewer rows, marked `truncated` as a capped result is, rather than a body
+        # cut off mid-way - cut before rendering whenever the rows' worst case could pass.
+        limit = response_budget(ctx.ds.settings)
+        columns = result.columns
+        if result.cut and not result.rows:
+            raise row_too_big(limit)
+        if worst_size(result.text_bytes, len(result.rows) * max(len(columns), 1),
+                      key_bytes=len(result.rows) * sum(len(c) + 4 for c in columns)) > limit:
+            room = limit - len(render(ctx, replace(ran, result=replace(result, rows=[])), shape).body) - 1024
+            infinity = query_bool(ctx.args.get("_json_infinity"), "_json_infinity")
+            rows = parse_json_columns(result.rows, columns, ctx.args.getlist("_json"))
+            measured = ([r[0] for r in rows] if shape == "arrayfirst"
+                        else as_objects(columns, with_base64_blobs(rows) if ctx.v10 else rows))
+            keep = fitting(measured, room, infinity=infinity) if room > 0 else 0
+            if keep < len(result.rows):
+                if keep < 1:
+                    raise row_too_big(limit)
+                ran = replace(ran, result=replace(result, rows=result.rows[:keep], truncated=True))
         response = render(ctx, ran, shape)
-        limit = ctx.ds.settings.max_response_bytes
-        while limit and len(response.body) > limit:
-            # Too big for one answer (a Lambda answer is at most 6 MB): fewer rows, marked
-            # `truncated` as a capped result is, rather than a body cut off mid-way.
+        while len(response.body) > limit:
             rows = ran.result.rows
             keep = min(len(rows) - 1, int(len(rows) * limit / len(response.body) * 0.9))
             if keep < 1:
-                raise ApiError(413, f"A single row of this result is larger than max_response_bytes "
-                                    f"({limit} bytes): select fewer or smaller columns")
+                raise row_too_big(limit)
             ran = replace(ran, result=replace(ran.result, rows=rows[:keep], truncated=True))
             response = render(ctx, ran, shape)
         return response
     rows = parse_json_columns(result.rows, result.columns, ctx.args.getlist("_json"))
     return csv_response(ctx, result.columns, [query_blob_links(ctx, result.columns, rows)],
-                        filename=filename)
+                        filename=filename, cut=lambda: result.cut)
+
+
+def row_too_big(limit: int) -> ApiError:
+    return ApiError(413, f"A single row of this result is larger than max_response_bytes "
+                         f"({limit} bytes): select fewer or smaller columns")
 
 
 def answer_private(ctx: Context, ran: QueryRun) -> bool:

@@ -8,6 +8,7 @@ import sqlite3
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,16 +26,19 @@ from lambdasette.query.pagination import encode_token
 from lambdasette.query.render import (
     as_objects,
     check_shape,
+    fitting,
     ndjson,
     parse_json_columns,
+    response_budget,
     with_base64_blobs,
+    worst_size,
 )
 from lambdasette.query.schema import Schema, Table
 from lambdasette.query.table_plan import TablePlan, plan_table, walk
 from lambdasette.settings import query_bool
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
-from lambdasette.web.csvresponse import csv_response
+from lambdasette.web.csvresponse import byte_limit, csv_response
 from lambdasette.web.responses import cache_control, json_response, redirect
 
 log = logging.getLogger("lambdasette")
@@ -137,6 +141,8 @@ class TablePage:
     raw_rows: list[tuple[Any, ...]] = field(default_factory=list)
     # The schema as the caller may see it.
     schema: Schema | None = None
+    # The text and BLOB bytes of the rows, labels included: what bounds their JSON.
+    text_bytes: int = 0
 
 
 def table(ctx: Context) -> Response:
@@ -184,21 +190,53 @@ def table(ctx: Context) -> Response:
             return render_page_v10(ctx, conn, page, shape, names, infinity=infinity)
         return render_page(ctx, page, shape, infinity=infinity)
 
-    page = build_page(ctx, conn, schema, tbl, time_limit, envelope=envelope, work=work)
+    limit = response_budget(ctx.ds.settings)
+    page = build_page(ctx, conn, schema, tbl, time_limit, envelope=envelope, work=work, max_bytes=limit)
+    # Too big for one answer (a Lambda answer is at most 6 MB; any answer is held in memory):
+    # a smaller page, whose `next` resumes where it stops, tells the truth; a cut-off body
+    # would not. Cut before rendering, from the rows as they will be rendered, whenever
+    # their worst case could pass the budget - rendering first could take gigabytes.
+    if worst_size(page.text_bytes, len(page.rows) * max(len(page.columns), 1),
+                  key_bytes=len(page.rows) * sum(len(c) + 4 for c in page.columns)) > limit:
+        room = limit - len(render(replace(page, rows=[], raw_rows=[])).body) - 1024
+        if room <= 0:
+            raise blocks_too_big(limit)
+        keep = fitting(measured(page.columns, page.rows, shape, v10=ctx.v10), room, infinity=infinity)
+        if keep < len(page.rows):
+            page = cut(ctx, page, keep, limit)
     response = render(page)
-    limit = ctx.ds.settings.max_response_bytes
-    while limit and len(response.body) > limit:
-        # Too big for one answer (a Lambda answer is at most 6 MB): a smaller page, whose
-        # `next` resumes where it stops, tells the truth; a cut-off body would not.
+    while len(response.body) > limit:
+        # What the rows' worst case does not cover (the envelope's blocks): shrink until
+        # it fits.
+        if not page.rows:
+            raise blocks_too_big(limit)
         keep = min(len(page.rows) - 1, int(len(page.rows) * limit / len(response.body) * 0.9))
-        if keep < 1:
-            raise ApiError(413, f"A single row of this page is larger than max_response_bytes "
-                                f"({limit} bytes): choose fewer columns with _col= or _nocol=")
-        log.info("%s: %d rows are %d bytes, over max_response_bytes; answering %d rows",
-                 ctx.path, len(page.rows), len(response.body), keep)
-        page = shorter(ctx, page, keep)
+        page = cut(ctx, page, keep, limit)
         response = render(page)
     return response
+
+
+def blocks_too_big(limit: int) -> ApiError:
+    return ApiError(413, f"This page's facets and other blocks alone are larger than max_response_bytes "
+                         f"({limit} bytes): ask for fewer (_facet_size=, fewer _facet= or _extra=)")
+
+
+def cut(ctx: Context, page: TablePage, keep: int, limit: int) -> TablePage:
+    """`page` cut to `keep` rows (logged), or a 413 when not even one row fits."""
+    if keep < 1:
+        raise ApiError(413, f"A single row of this page is larger than max_response_bytes "
+                            f"({limit} bytes): choose fewer columns with _col= or _nocol=")
+    log.info("%s: %d rows are over the response budget (%d bytes); answering %d rows",
+             ctx.path, len(page.rows), limit, keep)
+    return shorter(ctx, page, keep)
+
+
+def measured(columns: list[str], rows: list[Any], shape: str | None, *, v10: bool) -> list[Any]:
+    """The rows in the form they are measured in for the response budget: as they render, or
+    larger (objects where a shape renders lists, keys included)."""
+    if shape == "arrayfirst":
+        return [r[0] for r in rows]
+    return as_objects(columns, with_base64_blobs(rows) if v10 else rows)
 
 
 def shorter(ctx: Context, page: TablePage, keep: int) -> TablePage:
@@ -228,6 +266,9 @@ class PageWork:
     suggest: bool = True
 
 
+# What one facet's values may hold: this share of the response budget (with toggle URLs,
+# which can be several times a value's size, facets stay within the budget's order).
+FACET_SHARE = 16
 # 1.0a41 counts a page's rows up to 10,000 and says when there were more (`count_truncated`).
 COUNT_LIMIT = 10_000
 _FACET_EXTRAS = ("facet_results", "facets_timed_out", "sorted_facet_results")
@@ -249,21 +290,30 @@ def v10_work(args: Args, names: list[str], envelope: bool) -> PageWork:
 
 def build_page(
     ctx: Context, conn: sqlite3.Connection, schema: Schema, tbl: Table, time_limit: int, *,
-    envelope: bool, work: PageWork | None = None,
+    envelope: bool, work: PageWork | None = None, max_bytes: int | None = None,
 ) -> TablePage:
     """Run the page's query and everything around it: the count and facets (by default only
     for an `envelope`, the shapes that show them; `work` says exactly what), labels, `_json`
-    columns and the next page. Both formats render from what this builds."""
+    columns and the next page. Both formats render from what this builds. Rows stop before
+    their text passes `max_bytes` (the page is then shorter, with a `next`)."""
     ds, args, database = ctx.ds, ctx.args, ctx.database
     if work is None:
         work = PageWork() if envelope else PageWork(count=False, facets=False, suggest=False)
     config = ds.table_config(database, tbl.name)
     plan = plan_table(tbl, schema, args, ds.settings, config)
     start = time.perf_counter()
-    result = execute.run(conn, plan.page_sql(plan.size + 1), plan.page_params, time_limit_ms=time_limit)
+    result = execute.run(conn, plan.page_sql(plan.size + 1), plan.page_params, time_limit_ms=time_limit,
+                         max_bytes=max_bytes)
     rows = result.rows
     next_token = None
-    if plan.size and len(rows) > plan.size:
+    if result.cut:
+        # The rows' text reached the response budget: the page ends at the last whole row.
+        if not rows:
+            raise ApiError(413, f"A single row of this page is larger than max_response_bytes "
+                                f"({max_bytes} bytes): choose fewer columns with _col= or _nocol=")
+        rows = rows[: plan.size] if plan.size else rows
+        next_token = plan.next_token(rows[-1], index=len(rows) - 1)
+    elif plan.size and len(rows) > plan.size:
         next_token = plan.next_token(rows[plan.size - 1])
     raw_rows = rows[: plan.size]
     rows = plan.visible(raw_rows)
@@ -273,12 +323,14 @@ def build_page(
         count = ds.count(database, conn, plan.count_sql(work.count_cap), plan.params, time_limit)
     expand = labels.requested(tbl, args, columns)
     rows = labels.expand_rows(conn, schema, ds.metadata, database, tbl, columns, rows, expand, time_limit)
+    text_bytes = result.text_bytes + (labels.label_bytes(rows) if expand else 0)
     rows = parse_json_columns(rows, columns, args.getlist("_json"))
     found = facets.Facets()
     if work.facets or work.suggest:
         facet_page = facets.FacetPage(
             database=database, args=args, settings=ds.settings, metadata=ds.metadata, url=ctx.url,
             cached=lambda key, compute: ds.cached(database, key, compute), path=ctx.relative,
+            max_bytes=max_bytes // FACET_SHARE if max_bytes else None,
         )
         found = facets.compute(facet_page, conn, schema, tbl, plan, config, count,
                                facets_wanted=work.facets, suggestions=work.suggest)
@@ -287,7 +339,7 @@ def build_page(
         expandable=labels.expandable(schema, ds.metadata, database, tbl) if envelope else [],
         count=count, facets=found, next_token=next_token, raw_rows=raw_rows, schema=schema,
         next_url=next_url(ctx, plan, next_token) if next_token is not None else None,
-        query_ms=(time.perf_counter() - start) * 1000,
+        query_ms=(time.perf_counter() - start) * 1000, text_bytes=text_bytes,
     )
 
 
@@ -514,6 +566,10 @@ def table_csv(
         raise ApiError(400, "_next not allowed for CSV streaming")
     config = ds.table_config(database, tbl.name)
     size = ds.settings.max_returned_rows if stream else None
+    # What one page's rows may hold: the answer's cap (a buffered answer's is also the
+    # response budget); a stream's pages each at most the response budget (it is not held).
+    csv_limit = byte_limit(ds.settings.max_csv_mb, ds.settings.max_response_bytes)
+    max_bytes = min(response_budget(ds.settings), csv_limit or response_budget(ds.settings))
     owned = None
     if stream:
         # A stream outlives this call and is iterated from worker threads: give it its own
@@ -524,32 +580,68 @@ def table_csv(
         plan = plan_table(tbl, schema, args, ds.settings, config, size=size)
         # Fetch the first page now so that bad input is a clean 4xx before streaming starts.
         first = execute.run(conn, plan.page_sql(plan.size + 1), plan.page_params,
-                            time_limit_ms=time_limit).rows
+                            time_limit_ms=time_limit, max_bytes=max_bytes)
     except BaseException:
         if owned is not None:
             owned.close()
         raise
     expand = labels.requested(tbl, args, plan.columns)
     headers: dict[str, str] = {}
-    if not stream and plan.size and len(first) > plan.size:
-        token = plan.next_token(first[plan.size - 1])
+    if not stream and first.cut and first.rows:
+        token = plan.next_token(first.rows[-1], index=len(first.rows) - 1)
+        headers["Link"] = f'<{ctx.url(args.replaced([("_next", token)]))}>; rel="next"'
+    elif not stream and plan.size and len(first.rows) > plan.size:
+        token = plan.next_token(first.rows[plan.size - 1])
         headers["Link"] = f'<{ctx.url(args.replaced([("_next", token)]))}>; rel="next"'
     header = plan.columns
     if expand:
         header, _ = labelled(plan.columns, [], set(expand))
+    # Every page of a stream draws from this request's one deadline (B09), the time it waits
+    # for its client between pages left out (`pause`).
+    deadline = ctx.deadline
+    stopped = [first.cut and not stream]
 
     def pages() -> Iterator[list[Any]]:
-        walked = walk(conn, plan, time_limit, first) if stream else iter([first[: plan.size]])
-        for rows in walked:
-            rows = blob_links(ctx, tbl, plan.columns, plan.visible(rows))
-            rows = labels.expand_rows(conn, schema, ds.metadata, database, tbl, plan.columns,
-                                      rows, expand, time_limit)
+        walked = (walk(conn, plan, time_limit, first, max_bytes=max_bytes) if stream
+                  else iter([first.rows[: plan.size]]))
+        while True:
+            if deadline is not None:
+                deadline.resume()
+            try:
+                with deadline.current() if deadline is not None else nullcontext():
+                    rows = next(walked, None)
+                    if rows is None:
+                        return
+                    rows = blob_links(ctx, tbl, plan.columns, plan.visible(rows))
+                    rows = labels.expand_rows(conn, schema, ds.metadata, database, tbl, plan.columns,
+                                              rows, expand, time_limit)
+            except ApiError as exc:
+                if deadline is not None and deadline.spent and exc.title == "SQL Interrupted":
+                    raise stream_stopped(deadline) from None
+                if exc.status == 413 and csv_limit and max_bytes >= csv_limit:
+                    stopped[0] = True  # a row over the export's cap: it ends as one that is
+                    return
+                raise
+            finally:
+                if deadline is not None:
+                    deadline.pause()
             if expand:
                 _, rows = labelled(plan.columns, rows, set(expand))
             yield rows
 
+    if deadline is not None:
+        deadline.pause()  # the first page is fetched; the rest is the client's pace
     return csv_response(ctx, header, pages(), filename=tbl.name, stream=stream, headers=headers,
-                        close=owned.close if owned is not None else None)
+                        close=owned.close if owned is not None else None, cut=lambda: stopped[0])
+
+
+def stream_stopped(deadline: execute.Deadline) -> ApiError:
+    """The line a CSV export ends with when its time is spent."""
+    if deadline.cancelled:
+        return ApiError(400, "CSV export stopped: the client went away")
+    return ApiError(400, f"CSV export stopped: its queries took more than {deadline.budget_ms} ms, "
+                         f"this request's time limit ({execute.REQUEST_TIME_LIMITS} x sql_time_limit_ms)",
+                    title="SQL Interrupted")
 
 
 def count(ctx: Context) -> Response:

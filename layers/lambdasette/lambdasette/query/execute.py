@@ -14,8 +14,11 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from operator import length_hint
 from typing import Any
 
 from lambdasette.auth import authorizer
@@ -37,15 +40,19 @@ DEFAULT_MAX_VALUE_BYTES = 8 * MiB
 MAX_SQL_BYTES = 100_000
 # What one query's randomblob and zeroblob calls may make in all.
 MAX_GENERATED_BYTES = 64 * MiB
-# What one query may fetch into the server (strings and BLOBs): rows that repeat a large
-# value (`select printf('%.8000000c', 'x') from big_table`) would otherwise fill memory far
-# faster than any time limit ends them. SQLite's heap limit bounds one row.
-MAX_RESULT_BYTES = 128 * MiB
-# Rows are fetched in small chunks; only a chunk that took this long to fetch can hold
-# enough bytes to matter (copying 8 MB alone takes longer), so only those are measured:
-# measuring every cell of every page would cost more than the rest of a page.
-_CHUNK_ROWS = 16
-_SLOW_CHUNK_S = 0.002
+# What one query may fetch into the server (its text and BLOB cells, every one counted),
+# unless the caller gives a budget of its own (`run(max_bytes=)`: what the answer may hold):
+# rows that repeat a large value (`select printf('%.8000000c', 'x') from big_table`) would
+# otherwise fill memory far faster than any time limit ends them. SQLite's heap limit bounds
+# one row. The answer is then `truncated` (a table page gets a `next`), as any answer over
+# the response budget is (`query.render`).
+MAX_RESULT_BYTES = 32 * MiB
+# The longest LIKE or GLOB pattern (SQLITE_LIMIT_LIKE_PATTERN_LENGTH; SQLite's own is 50,000).
+# One comparison costs up to length(value) x length(pattern) inside one call, which the time
+# limit cannot interrupt: at the 8 MiB value limit and 100 bytes, about 1.5 s for LIKE and up
+# to 6 s for GLOB character classes on a quiet core here (README, "Known gaps"); at 50,000
+# bytes it was 25 minutes. A `__contains` filter's value may be 98 characters.
+MAX_LIKE_PATTERN_BYTES = 100
 
 _ALLOWED_PRAGMAS = authorizer.ALLOWED_PRAGMA_NAMES
 _DISALLOWED_PRAGMA = re.compile(r"pragma(?!_(" + "|".join(_ALLOWED_PRAGMAS) + r")\b)")
@@ -100,6 +107,7 @@ def limits(max_value_bytes: int) -> dict[int, int]:
         sqlite3.SQLITE_LIMIT_LENGTH: max_value_bytes,
         sqlite3.SQLITE_LIMIT_SQL_LENGTH: MAX_SQL_BYTES,
         sqlite3.SQLITE_LIMIT_ATTACHED: 0,  # one database per connection, never another file
+        sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: MAX_LIKE_PATTERN_BYTES,
     }
 
 
@@ -245,31 +253,158 @@ def _limit_heap(conn: sqlite3.Connection) -> None:
     _heap_limited = True
 
 
+# -- a request's time ----------------------------------------------------------------------
+
+# One request's queries together - a page's rows, count, facets, suggestions and labels, or
+# every page of a CSV export - take at most this many times its time limit
+# (`sql_time_limit_ms`, lowered by `_timelimit`): room for a count after a slow page, never
+# one full limit per facet.
+REQUEST_TIME_LIMITS = 3
+
+
+class Deadline:
+    """One request's time for SQL: every query it runs gets at most what is left of it
+    (`limit`), whatever its own limit, so a page that runs many queries (its rows, count,
+    facets, suggestions, labels, each page of a CSV export) ends near one deadline instead of
+    one per query. Set when the request is acted on (`web.app`), held on the `Context`, and
+    current (`current()`) while its handler runs, so that every `run` draws from it.
+
+    `cancel()` (the client went away) spends it at once, and a query running at the time is
+    interrupted at its next progress check. `pause()`/`resume()` leave out the time a CSV
+    stream waits for its client between pages."""
+
+    def __init__(self, budget_ms: int | None) -> None:
+        self.budget_ms = budget_ms
+        self.end = None if budget_ms is None else time.monotonic() + budget_ms / 1000
+        self.cancelled = False
+        self._paused_at: float | None = None
+
+    def start(self) -> None:
+        """Start the budget now (a request is acted on once its body has arrived)."""
+        self.end = None if self.budget_ms is None else time.monotonic() + self.budget_ms / 1000
+        self._paused_at = None
+
+    def remaining_ms(self) -> int | None:
+        """What is left (None: no deadline); 0 once spent or cancelled."""
+        if self.cancelled:
+            return 0
+        if self.end is None:
+            return None
+        now = self._paused_at if self._paused_at is not None else time.monotonic()
+        return max(0, int((self.end - now) * 1000))
+
+    def limit(self, own_ms: int | None) -> int | None:
+        """The time limit for one query whose own limit is `own_ms`."""
+        left = self.remaining_ms()
+        if left is None:
+            return own_ms
+        return left if own_ms is None else min(own_ms, left)
+
+    @property
+    def spent(self) -> bool:
+        return self.remaining_ms() == 0
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def pause(self) -> None:
+        if self._paused_at is None:
+            self._paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            if self.end is not None:
+                self.end += time.monotonic() - self._paused_at
+            self._paused_at = None
+
+    @contextmanager
+    def current(self) -> Iterator[Deadline]:
+        """This deadline as the one every `run` in this context draws from."""
+        token = _CURRENT.set(self)
+        try:
+            yield self
+        finally:
+            _CURRENT.reset(token)
+
+
+_CURRENT: ContextVar[Deadline | None] = ContextVar("lambdasette_request_deadline", default=None)
+
+
+def current_deadline() -> Deadline | None:
+    """The deadline of the request being served in this context, if any."""
+    return _CURRENT.get()
+
+
+def effective_limit(own_ms: int | None, deadline: Deadline | None = None) -> int | None:
+    """The time limit a query with its own limit `own_ms` runs under now."""
+    deadline = deadline if deadline is not None else _CURRENT.get()
+    return own_ms if deadline is None else deadline.limit(own_ms)
+
+
 # -- running a query -----------------------------------------------------------------------
 
 
 @dataclass
 class Result:
+    """What a query returned: its columns and rows (at most `max_rows`; `truncated` when there
+    were more, or when `cut`: the rows' text and BLOBs reached `max_bytes`, so the rest was
+    never fetched); `text_bytes` is the length of every text and BLOB cell fetched, which
+    bounds what rendering them can make (`query.render.worst_size`)."""
+
     columns: list[str]
     rows: list[tuple[Any, ...]]
     truncated: bool = False
+    cut: bool = False
+    text_bytes: int = 0
+
+
+class Parameters(dict):  # type: ignore[type-arg]
+    """A statement's `:named` parameters, taken from the one prepare that runs it: the
+    driver looks each name up here as it binds, so `asked` lists the names SQLite found in
+    the statement (in order) and a name nobody gave binds as "" (as Datasette binds missing
+    ones) - no second compile (an `EXPLAIN`) is needed to find them. Names starting with `_`
+    are never filled in: they are Datasette's magic parameters, which lambdasette does not
+    offer, and stay a 400."""
+
+    def __init__(self, given: dict[str, Any] | None = None) -> None:
+        super().__init__(given or {})
+        self.asked: list[str] = []
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.asked:
+            self.asked.append(key)
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        if key.startswith("_"):
+            raise KeyError(key)
+        return ""
+
+    def names(self) -> list[str]:
+        """The parameters the statement has, in order, magic ones left out."""
+        return [name for name in self.asked if not name.startswith("_")]
 
 
 class TimeLimit:
-    """Interrupts SQLite through a progress handler once the deadline has passed (and tells
-    our own SQL functions the deadline)."""
+    """Interrupts SQLite through a progress handler once the deadline has passed or the
+    request was cancelled (and tells our own SQL functions the deadline)."""
 
-    def __init__(self, conn: sqlite3.Connection, deadline: float | None) -> None:
+    def __init__(self, conn: sqlite3.Connection, deadline: float | None,
+                 request: Deadline | None = None) -> None:
         self.conn = conn
         self.deadline = deadline  # time.monotonic()
+        self.request = request
         self.state: QueryState | None = getattr(conn, "query_state", None)
 
     def __enter__(self) -> TimeLimit:
         if self.state is not None:
             self.state.start(self.deadline)
         if self.deadline is not None:
-            deadline = self.deadline
-            self.conn.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+            deadline, request = self.deadline, self.request
+            if request is None:
+                self.conn.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+            else:
+                self.conn.set_progress_handler(
+                    lambda: request.cancelled or time.monotonic() > deadline, 1000)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -277,6 +412,24 @@ class TimeLimit:
             self.conn.set_progress_handler(None, 0)
         if self.state is not None:
             self.state.deadline = None  # the reason stays, for `sql_error`
+
+
+@contextmanager
+def driver_errors() -> Iterator[None]:
+    """Python's sqlite3 driver raises more than sqlite3.Error for what SQLite reports: every
+    SQLITE_NOMEM becomes MemoryError, and an error message quoting the caller's bytes that are
+    not UTF-8 (`json_extract('{}', x'ff')`, an FTS MATCH syntax error) a UnicodeDecodeError.
+    Both are SQLite refusing the caller's SQL: as sqlite3.Error here, every statement of a
+    caller's SQL (its run, its shadow compile, execute-write's analysis and run) answers a
+    400 for them, never a 500."""
+    try:
+        yield
+    except MemoryError:
+        raise sqlite3.OperationalError("out of memory") from None
+    except UnicodeDecodeError as exc:
+        raw = exc.object if isinstance(exc.object, bytes) else b""
+        message = bytes(raw).decode("utf-8", "replace") or "SQL error (its message is not valid UTF-8)"
+        raise sqlite3.OperationalError(message) from None
 
 
 def _max_value(conn: sqlite3.Connection) -> int:
@@ -289,40 +442,33 @@ def too_big_error(limit: int) -> ApiError:
                          "(the max_value_mb setting)", title="SQL Interrupted")
 
 
-def result_too_big_error(limit: int) -> ApiError:
-    return ApiError(400, f"SQL query result is larger than {limit} bytes", title="SQL Interrupted")
-
-
-def _size(rows: list[tuple[Any, ...]]) -> int:
-    size = 0
-    for row in rows:
-        for value in row:
-            kind = type(value)
-            if kind is str or kind is bytes:
-                size += len(value)
-    return size
-
-
 def memory_error() -> ApiError:
     return ApiError(400, "SQL query needed more memory than a query may use", title="SQL Interrupted")
+
+
+def timeout_error() -> ApiError:
+    return ApiError(400, TIMEOUT_MESSAGE, title="SQL Interrupted")
 
 
 def sql_error(exc: sqlite3.Error, conn: sqlite3.Connection | None = None) -> ApiError:
     """The API error for an SQLite error, as it is (no hidden tables involved)."""
     message = str(exc)
     if message == "interrupted":
-        return ApiError(400, TIMEOUT_MESSAGE, title="SQL Interrupted")
+        return timeout_error()
     if message == "user-defined function raised exception" and conn is not None:
         state = getattr(conn, "query_state", None)
         reason = state.reason if state is not None else None
         if reason == "interrupted":
-            return ApiError(400, TIMEOUT_MESSAGE, title="SQL Interrupted")
+            return timeout_error()
         if reason == "toobig":
             return too_big_error(_max_value(conn))
     if message == "string or blob too big":
         return too_big_error(_max_value(conn) if conn is not None else DEFAULT_MAX_VALUE_BYTES)
     if message == "out of memory":
         return memory_error()
+    if message == "LIKE or GLOB pattern too complex":
+        return ApiError(400, f"LIKE or GLOB pattern too complex: a pattern may be at most "
+                             f"{MAX_LIKE_PATTERN_BYTES} bytes long", title="Invalid SQL")
     function = authorizer.denied_function(exc)
     if function is not None:
         return authorizer.function_error(function)
@@ -337,24 +483,39 @@ def sql_error(exc: sqlite3.Error, conn: sqlite3.Connection | None = None) -> Api
 
 _RUNTIME = ("interrupted", "string or blob too big", "out of memory",
             "user-defined function raised exception")
+# A statement that failed after more than this share of its time limit is not compiled
+# again to word its error (`caller_error`): compiling is the one part of a statement the time
+# limit cannot interrupt, and a statement whose compile is slow (CTEs that expand
+# exponentially) would otherwise be paid for up to three times.
+_SHADOW_SHARE = 0.25
 
 
 def caller_error(conn: sqlite3.Connection, exc: sqlite3.Error, sql: str,
-                 params: dict[str, Any] | Sequence[Any] | None) -> ApiError | None:
+                 params: dict[str, Any] | Sequence[Any] | None, *,
+                 elapsed: float = 0.0, limit_ms: int | None = None) -> ApiError | None:
     """The API error for `exc`, worded as if the tables the caller may not view did not
     exist (see `query.visibility`): the statement is compiled again on the caller's shadow
     schema, and if that fails too, its error is the answer. None: the guard refused a
     statement that compiles without any hidden table — it named a recursive CTE like one —
-    so it may run again with a lenient guard."""
+    so it may run again with a lenient guard.
+
+    `elapsed`: how long the failed attempt took. A failure slower than a quarter of the time
+    limit (`limit_ms`) is answered as a timeout instead, for every caller who may not view
+    some table, whatever the statement names: the shadow compile would cost as much again,
+    and a timeout tells nothing about which names exist."""
     guard = getattr(conn, "guard", None)
     if (guard is None or not guard.hidden or guard.shadow is None
             or str(exc) in _RUNTIME):
         return sql_error(exc, conn)
+    allowed = (limit_ms / 1000 if limit_ms is not None else 1.0) * _SHADOW_SHARE
+    if elapsed > allowed:
+        return timeout_error()
     shadow, lock = guard.shadow()
     text = _EXPLAIN.sub("", _LEADING_COMMENTS.sub("", sql))
     with lock:
         try:
-            shadow.execute("explain " + text, params or {}).fetchall()
+            with driver_errors():
+                shadow.execute("explain " + text, params if params is not None else {}).fetchall()
         except sqlite3.Error as shadow_exc:
             return sql_error(shadow_exc, shadow)
         except (OverflowError, ValueError, TypeError):
@@ -371,23 +532,34 @@ def run(
     *,
     time_limit_ms: int | None,
     max_rows: int | None = None,
+    max_bytes: int | None = None,
+    deadline: Deadline | None = None,
 ) -> Result:
-    if time_limit_ms is not None and time_limit_ms <= 0:
-        raise ApiError(400, TIMEOUT_MESSAGE, title="SQL Interrupted")
-    deadline = None if time_limit_ms is None else time.monotonic() + time_limit_ms / 1000
+    """Run one read statement of a caller's (or generated from a caller's arguments) under
+    its time limit - or less, what is left of the request's `deadline` (by default the
+    current one) - fetching at most `max_rows` rows and stopping before the rows' text and
+    BLOBs pass `max_bytes` (the answer is then `truncated` and `cut`). Every error is an
+    ApiError worded for the caller (`caller_error`)."""
+    deadline = deadline if deadline is not None else _CURRENT.get()
+    limit = time_limit_ms if deadline is None else deadline.limit(time_limit_ms)
+    if limit is not None and limit <= 0:
+        raise timeout_error()
+    started = time.monotonic()
+    end = None if limit is None else started + limit / 1000
     try:
         try:
-            return _run(conn, sql, params, deadline, max_rows)
+            return _run(conn, sql, params, end, max_rows, max_bytes, deadline)
         except sqlite3.Error as exc:
-            error = caller_error(conn, exc, sql, params)
+            error = caller_error(conn, exc, sql, params, elapsed=time.monotonic() - started, limit_ms=limit)
             if error is not None:
                 raise error from None
         guard = conn.guard
         authorizer.install(conn, dataclasses.replace(guard, lenient=True))
         try:
-            return _run(conn, sql, params, deadline, max_rows)
+            return _run(conn, sql, params, end, max_rows, max_bytes, deadline)
         except sqlite3.Error as exc:
-            raise caller_error(conn, exc, sql, params) or sql_error(exc, conn) from None
+            raise caller_error(conn, exc, sql, params, elapsed=time.monotonic() - started,
+                               limit_ms=limit) or sql_error(exc, conn) from None
         finally:
             authorizer.install(conn, guard)
     except OverflowError as exc:  # a Python int beyond SQLite's 64 bits as a parameter
@@ -397,26 +569,32 @@ def run(
 
 
 def _run(conn: sqlite3.Connection, sql: str, params: dict[str, Any] | Sequence[Any] | None,
-         deadline: float | None, max_rows: int | None) -> Result:
+         end: float | None, max_rows: int | None, max_bytes: int | None,
+         deadline: Deadline | None) -> Result:
     rows: list[tuple[Any, ...]] = []
-    with TimeLimit(conn, deadline):
-        cursor = conn.execute(sql, params or {})
-        wanted = None if max_rows is None else max_rows + 1
-        size = 0
-        while wanted is None or len(rows) < wanted:
-            started = time.perf_counter()
-            chunk = cursor.fetchmany(_CHUNK_ROWS if wanted is None
-                                     else min(_CHUNK_ROWS, wanted - len(rows)))
-            if not chunk:
+    append = rows.append
+    wanted = None if max_rows is None else max_rows + 1
+    cap = max_bytes if max_bytes is not None else MAX_RESULT_BYTES
+    size = 0
+    cut = False
+    with TimeLimit(conn, end, deadline), driver_errors():
+        cursor = conn.execute(sql, params if params is not None else {})
+        # Row by row, every text and BLOB cell counted (at C speed: length_hint is len() for
+        # them and 0 for numbers and NULL): what is held never passes the cap by more than
+        # one row, and SQLite's heap limit bounds one row.
+        for row in cursor:
+            size += sum(map(length_hint, row))
+            if size > cap:
+                cut = True
                 break
-            if time.perf_counter() - started > _SLOW_CHUNK_S:
-                size += _size(chunk)
-                if size > MAX_RESULT_BYTES:
-                    raise result_too_big_error(MAX_RESULT_BYTES)
-            rows += chunk
+            append(row)
+            if wanted is not None and len(rows) >= wanted:
+                break
         columns = [d[0] for d in cursor.description or ()]
-    truncated = max_rows is not None and len(rows) > max_rows
-    return Result(columns, rows[:max_rows] if truncated else rows, truncated)
+    truncated = cut or (max_rows is not None and len(rows) > max_rows)
+    if max_rows is not None and len(rows) > max_rows:
+        del rows[max_rows:]
+    return Result(columns, rows, truncated, cut, size)
 
 
 def scalar(conn: sqlite3.Connection, sql: str, params: dict[str, Any] | None = None,

@@ -3,7 +3,6 @@ and the suggestions of columns worth faceting by."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -24,6 +23,17 @@ if TYPE_CHECKING:
 
 KINDS = {"_facet": "column", "_facet_array": "array", "_facet_date": "date"}
 TOGGLE_ARG = {"column": "_facet", "array": "_facet_array", "date": "_facet_date"}
+# The most facets a request may ask for (`_facet`, `_facet_array`, `_facet_date`; the same one
+# twice counts once, and metadata's facets do not count): a 10 KB URL holds a thousand.
+MAX_FACETS = 30
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    """A facet or suggestion query that ran out of its own time limit (`limit_ms`), remembered
+    for the data version: asking again with no more time costs nothing."""
+
+    limit_ms: int | None
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,9 @@ class FacetPage:
     # The page's path with other arguments, not made absolute: Datasette gives each facet's
     # own toggle_url (the one that removes the facet) in this form.
     path: Callable[[Args], str] = lambda args: "?" + args.query_string()
+    # What one facet's values may hold (text and BLOBs): a facet of 30 values of 8 MB each,
+    # with a toggle URL each, would be far over any answer's budget.
+    max_bytes: int | None = None
 
 
 @dataclass
@@ -60,6 +73,9 @@ class FacetRequest:
 
 
 def requested(args: Args, config: TableConfig) -> list[FacetRequest]:
+    """The facets a page asks for: metadata's, then the request's, each (kind, column) once
+    (Datasette 0.65 counts a repeated one again, as `col_2`, `col_3`, ...); 400 for more
+    than MAX_FACETS from the request."""
     out: list[FacetRequest] = []
     for item in config.facets:
         if isinstance(item, str):
@@ -82,7 +98,16 @@ def requested(args: Args, config: TableConfig) -> list[FacetRequest]:
             if kind not in TOGGLE_ARG:
                 raise ApiError(400, f"Unknown facet type: {kind}")
         out.append(FacetRequest(str(value), kind))
-    return out
+    seen: set[tuple[str, str]] = set()
+    merged: list[FacetRequest] = []
+    for facet in out:
+        if (facet.kind, facet.column) not in seen:
+            seen.add((facet.kind, facet.column))
+            merged.append(facet)
+    asked = sum(1 for f in merged if not f.from_config)
+    if asked > MAX_FACETS:
+        raise ApiError(400, f"Too many facets: {asked} (at most {MAX_FACETS} per request)")
+    return merged
 
 
 def facet_size(args: Args, config: TableConfig, default: int, maximum: int) -> int:
@@ -162,24 +187,56 @@ def compute(
     out = Facets()
     for facet in facets:
         sql = _sql(facet.kind, facet.column, base, size + 1, _identity(table))
-        try:
-            rows = page.cached(("facet", sql, _key(plan.page_params)), lambda sql=sql: execute.run(
-                conn, sql, plan.page_params, time_limit_ms=settings.facet_time_limit_ms).rows)
-        except ApiError as exc:
-            if exc.title == "SQL Interrupted":
-                out.timed_out.append(facet.column)
-                continue
-            raise
+        found = _timed(page, ("facet", sql, _key(plan.page_params)), settings.facet_time_limit_ms,
+                       lambda limit, sql=sql: execute.run(conn, sql, plan.page_params, time_limit_ms=limit,
+                                                          max_bytes=page.max_bytes))
+        if isinstance(found, TimedOut):
+            out.timed_out.append(facet.column)
+            continue
+        rows = found.rows
         name = facet.column
         suffix = 2
         while name in out.results:
             name = f"{facet.column}_{suffix}"
             suffix += 1
         out.results[name] = _facet_result(page, conn, schema, table, facet, rows, size)
+        if found.cut:  # its values reached the facets' share of the response budget
+            out.results[name]["truncated"] = True
     if (suggestions and settings.suggest_facets and settings.allow_facet and not args.flag("_nosuggest")
             and not args.flag("_nofacet")):
         out.suggested = suggest(page, conn, table, plan, facets, size, count)
     return out
+
+
+def _timed(page: FacetPage, key: Hashable, own_ms: int, query: Callable[[int | None], Any]) -> Any:
+    """`query(limit)`'s result, computed once per data version, or TimedOut - at once, with
+    no query, when the request's deadline is spent or the same query already ran out of as
+    much time as it would get now. A timeout is remembered only when the query had its own
+    full limit: one cut short by the request's deadline may well finish another time."""
+    limit = execute.effective_limit(own_ms)
+    if limit is not None and limit <= 0:
+        return TimedOut(0)
+
+    def compute() -> Any:
+        try:
+            return query(limit)
+        except ApiError as exc:
+            if exc.title != "SQL Interrupted":
+                raise
+            timed_out = TimedOut(limit)
+            if limit != own_ms:
+                raise _CutShort(timed_out) from None  # not remembered
+            return timed_out
+
+    try:
+        return page.cached(key, compute)
+    except _CutShort as short:
+        return short.timed_out
+
+
+class _CutShort(Exception):
+    def __init__(self, timed_out: TimedOut) -> None:
+        self.timed_out = timed_out
 
 
 def _key(params: dict[str, Any]) -> tuple[Any, ...]:
@@ -239,12 +296,23 @@ def suggest(
     page: FacetPage, conn: sqlite3.Connection, table: Table, plan: TablePlan,
     facets: list[FacetRequest], size: int, count: int | None,
 ) -> list[dict[str, Any]]:
-    """Columns worth faceting by, computed once per data version and query."""
+    """Columns worth faceting by, computed once per data version and query - when complete:
+    suggestions cut short by the request's deadline are shown, not remembered."""
     base = base_sql(table, plan)
     enabled = {(f.kind, f.column) for f in facets}
     key = ("suggest", base, _key(plan.page_params), size, tuple(sorted(enabled)))
-    found = page.cached(key, lambda: _suggestions(page, conn, table, base, plan.page_params,
-                                                  enabled, size, count))
+    partial: list[list[tuple[str, str]]] = []
+
+    def compute() -> list[tuple[str, str]] | None:
+        found, complete = _suggestions(page, conn, table, base, plan.page_params, enabled, size, count)
+        if complete:
+            return found
+        partial.append(found)
+        return None  # not remembered
+
+    found = page.cached(key, compute)
+    if found is None:
+        found = partial[0] if partial else []
     out = []
     for kind, column in found:
         entry: dict[str, Any] = {"name": column}
@@ -258,38 +326,48 @@ def suggest(
 def _suggestions(
     page: FacetPage, conn: sqlite3.Connection, table: Table, base: str, params: dict[str, Any],
     enabled: set[tuple[str, str]], size: int, count: int | None,
-) -> list[tuple[str, str]]:
-    limit_ms = page.settings.facet_suggest_time_limit_ms
-    if count is None:
-        try:
-            count = execute.scalar(conn, f"select count(*) from ({base})", params, time_limit_ms=limit_ms)
-        except ApiError:
-            return []
-    columns = table.columns
+) -> tuple[list[tuple[str, str]], bool]:
+    """The suggestions, and whether every query behind them had its own full time limit
+    (False: the request's deadline cut some short or skipped them)."""
+    own_ms = page.settings.facet_suggest_time_limit_ms
+    complete = True
     found: list[tuple[str, str]] = []
 
     def rows(sql: str) -> list[tuple[Any, ...]] | None:
+        nonlocal complete
+        limit = execute.effective_limit(own_ms)
+        if limit is not None and limit < own_ms:
+            complete = False
+            if limit <= 0:
+                return None
         try:
-            return execute.run(conn, sql, params, time_limit_ms=limit_ms).rows
+            return execute.run(conn, sql, params, time_limit_ms=limit).rows
         except ApiError:
             return None
 
-    # Datasette's order: column facets, then dates, then arrays.
+    if count is None:
+        counted = rows(f"select count(*) from ({base})")
+        if not counted:
+            return [], complete
+        count = counted[0][0]
+    columns = table.columns
+    # Datasette's order: column facets, then dates, then arrays. Only counts come back, never
+    # the values themselves (a column of 8 MB texts would bring back 31 of them).
     for column in columns:
         if ("column", column) in enabled:
             continue
         col = quote(column)
-        distinct = rows(f"select {col} as value, count(*) as n from ({base}) where {col} is not null"
+        distinct = rows(f"select count(*) as n from ({base}) where {col} is not null"
                         f" group by {col} limit {size + 1}")
         if distinct is not None and 1 < len(distinct) < (count or 0) and len(distinct) <= size and any(
-            r[1] > 1 for r in distinct
+            r[0] > 1 for r in distinct
         ):
             found.append(("column", column))
     for column in columns:
         if ("date", column) in enabled:
             continue
         col = quote(column)
-        dates = rows(f"select date({col}) from ({base}) where {col} glob '????-??-*' limit 100")
+        dates = rows(f"select date({col}) is not null from ({base}) where {col} glob '????-??-*' limit 100")
         if dates and any(r[0] for r in dates):
             found.append(("date", column))
     for column in columns:
@@ -302,16 +380,12 @@ def _suggestions(
             ("array",), ("array", None), (None, "array")
         ):
             continue
-        first = rows(f"select {cell} from ({base}) where {cell} is not null"
-                     f" and json_array_length({cell}) > 0 limit 100")
-        if first and all(_array_of_strings(r[0]) for r in first):
+        # Arrays of strings only, judged by SQLite's JSON (which reads any nesting it stores):
+        # how many of the first 100 non-empty arrays hold something other than a string.
+        first = rows("select count(*), coalesce(sum(exists("
+                     "select 1 from json_each(c) where type != 'text')), 0)"
+                     f" from (select {cell} as c from ({base}) where {cell} is not null"
+                     f" and json_array_length({cell}) > 0 limit 100)")
+        if first and first[0][0] and not first[0][1]:
             found.append(("array", column))
-    return found
-
-
-def _array_of_strings(value: Any) -> bool:
-    try:
-        parsed = json.loads(value)
-    except (TypeError, ValueError):
-        return False
-    return isinstance(parsed, list) and all(isinstance(v, str) for v in parsed)
+    return found, complete

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from operator import length_hint
 from typing import Any
 
 from lambdasette.args import Args
@@ -82,6 +83,13 @@ def fetch_labels(
         # A label lookup that fails or runs out of time leaves the raw values in place.
         return {}
     return {key: value for key, value in result.rows}
+
+
+def label_bytes(rows: list[tuple[Any, ...]]) -> int:
+    """The text of the labels `expand_rows` put in `rows`, counted once per use: one label of
+    a few MB shared by a thousand rows renders a thousand times."""
+    return sum(length_hint(cell["label"]) for row in rows for cell in row
+               if type(cell) is dict and "label" in cell)
 
 
 def expand_rows(

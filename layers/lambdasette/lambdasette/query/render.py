@@ -1,16 +1,123 @@
-"""Rendering rows and bodies as JSON: cell values, `_json` columns and `_shape`s."""
+"""Rendering rows and bodies as JSON: cell values, `_json` columns and `_shape`s - within the
+response budget.
+
+**The response budget** (`response_budget`: `max_response_bytes`, or 32 MiB where that is 0)
+is what one buffered answer may hold, and it is kept while rendering, not checked after: a
+page's rows are fetched counting their text (`query.execute`), their worst-case JSON is
+bounded from that count (`worst_size`: 6 bytes a character, for `\u0001`), and only a page
+that could pass the budget is measured row by row (`fitting`, which never renders more than
+about the room left) and cut to what fits before it is rendered once.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
+from lambdasette import celljson
 from lambdasette.errors import ApiError
+from lambdasette.settings import Settings
 
 SHAPES = ("objects", "arrays", "array", "arrayfirst", "object")
+
+MiB = 1024 * 1024
+# The budget of a buffered answer where `max_response_bytes` is 0 (locally): its memory. A
+# CSV stream is bounded by `max_csv_mb` instead (it is not held).
+DEFAULT_RESPONSE_BYTES = 32 * MiB
+# What rendering one cell can make beyond 6 bytes per character of its text: quotes, the
+# ", " after it, a number (at most 24 characters) or null, a foreign-key label's
+# {"value": ..., "label": ...}, a BLOB's {"$base64": true, "encoded": ...}.
+CELL_BYTES = 64
+# JSON escapes a character in at most 6 bytes (`\u0001`); UTF-8 takes at most 4.
+BYTES_PER_CHAR = 6
+
+
+def response_budget(settings: Settings) -> int:
+    """The most one buffered answer may hold (bytes)."""
+    return settings.max_response_bytes or DEFAULT_RESPONSE_BYTES
+
+
+def worst_size(text_bytes: int, cells: int, *, key_bytes: int = 0) -> int:
+    """An upper bound on the JSON of `cells` cells holding `text_bytes` of text and BLOBs
+    (characters or bytes, as `query.execute.Result.text_bytes` counts them; a `_json` cell's
+    parsed value renders in no more than its text would), plus `key_bytes` of object keys."""
+    return BYTES_PER_CHAR * (text_bytes + key_bytes) + CELL_BYTES * cells
+
+
+def fitting(items: Sequence[Any], room: int, *, infinity: bool = False, separator: int = 2) -> int:
+    """How many of `items` (each as it will be rendered: a row as a list, tuple or dict, or
+    a value) fit, one after another, in `room` bytes of JSON, `separator` bytes between
+    them. Each is measured exactly, and never rendered whole when its worst case passes the
+    room left: it is measured cell by cell, stopping at the first that does not fit - so
+    measuring holds about the room left at most, never the gigabytes a row could become."""
+    used = 2  # [ ]
+    for index, item in enumerate(items):
+        size = _size_within(item, room - used, infinity)
+        if size is None:
+            return index
+        used += size + (separator if index else 0)
+        if used > room:
+            return index
+    return len(items)
+
+
+def _size_within(value: Any, room: int, infinity: bool) -> int | None:
+    """The size of `value`'s JSON if it is at most `room` bytes, else None."""
+    if room <= 0:
+        return None
+    kind = type(value)
+    if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
+        if len(value) + 2 > room:  # every character or byte renders as one byte at least
+            return None
+        if BYTES_PER_CHAR * len(value) + CELL_BYTES > room:
+            size = len(dumps(value, infinity=infinity))
+            return size if size <= room else None
+        return len(dumps(value, infinity=infinity))
+    if kind is dict or kind is list or kind is tuple:
+        cells = list(value.items()) if kind is dict else value
+        if _cheap_bound(cells, pairs=kind is dict) <= room:
+            size = len(dumps(value, infinity=infinity))
+            return size if size <= room else None
+        total = 2
+        for cell in cells:
+            if kind is dict:
+                key, cell = cell
+                key_size = _size_within(key, room - total, infinity)
+                if key_size is None:
+                    return None
+                total += key_size + 2  # ": "
+            size = _size_within(cell, room - total, infinity)
+            if size is None:
+                return None
+            total += size + 2
+            if total > room:
+                return None
+        return total
+    size = len(dumps(value, infinity=infinity))
+    return size if size <= room else None
+
+
+def _cheap_bound(cells: Sequence[Any], *, pairs: bool = False) -> int:
+    """An upper bound on the JSON of a row's cells (`pairs`: an object's (key, value) items),
+    or a number over any room when a cell is a container (a `_json` or label value, then
+    measured on its own)."""
+    bound = 2
+    for cell in cells:
+        if pairs:
+            key, cell = cell
+            bound += BYTES_PER_CHAR * len(str(key)) + 4
+        kind = type(cell)
+        if kind is str or kind is bytes or kind is bytearray or kind is memoryview:
+            bound += BYTES_PER_CHAR * len(cell) + CELL_BYTES
+        elif kind is dict or kind is list or kind is tuple:
+            return 1 << 62
+        else:
+            bound += CELL_BYTES
+    return bound
 
 
 def blob(value: bytes) -> Any:
@@ -37,6 +144,9 @@ def _without_infinity(value: Any) -> Any:
     return value
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def dumps(body: Any, *, infinity: bool = False) -> bytes:
     """JSON bytes; non-finite floats become null unless `infinity` (`_json_infinity=on`)."""
     if not infinity:
@@ -51,26 +161,29 @@ def dumps(body: Any, *, infinity: bool = False) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         # A lone surrogate (JSON text such as "\\ud800" parsed by `_json`) cannot be UTF-8:
-        # escape it as JSON does, rather than fail the response.
-        return json.dumps(body, ensure_ascii=True, allow_nan=infinity, default=_default).encode("ascii")
+        # escape it as JSON does - it can only be inside a string - and only it, so that
+        # no character renders in more than 6 bytes (`worst_size`).
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
 
 
 def parse_json_columns(
     rows: list[tuple[Any, ...]], columns: Sequence[str], json_columns: Sequence[str]
 ) -> list[tuple[Any, ...]]:
-    """`_json=COL`: embed that column's TEXT as parsed JSON (invalid JSON stays a string)."""
+    """`_json=COL`: embed that column's TEXT as parsed JSON. What `celljson.parse` will not
+    parse stays a string: invalid JSON, nesting too deep, a cell over 1 MiB, or more values
+    than one response's budget (`celljson.MAX_NODES`)."""
     indexes = [i for i, c in enumerate(columns) if c in json_columns]
     if not indexes:
         return rows
+    nodes = celljson.Nodes()
     out = []
     for row in rows:
         cells = list(row)
         for i in indexes:
             if isinstance(cells[i], str):
-                try:
-                    cells[i] = json.loads(cells[i])
-                except ValueError:
-                    pass
+                parsed = celljson.parse(cells[i], nodes=nodes)
+                if parsed is not celljson.NOT_JSON:
+                    cells[i] = parsed
         out.append(tuple(cells))
     return out
 

@@ -128,30 +128,43 @@ class TablePlan:
         after_params = {k: v for k, v in params.items() if k not in self.params}
         return replace(self, after=[clause], after_params=after_params, offset=0)
 
-    def following(self, row: tuple[Any, ...]) -> TablePlan:
-        """This plan for the page after `row` (a row of this plan's select): how an export
-        walks every page without a round trip through a `next` token."""
+    def following(self, row: tuple[Any, ...], count: int | None = None) -> TablePlan:
+        """This plan for the page after `row` (a row of this plan's select, the last of the
+        `count` rows of its page - by default a full one): how an export walks every page
+        without a round trip through a `next` token."""
         if not self.table.row_keys:
-            return replace(self, offset=self.offset + self.size)
+            return replace(self, offset=self.offset + (self.size if count is None else count))
         return self.resume_after(self._position(row))
 
 
 def walk(
     conn: sqlite3.Connection, plan: TablePlan, time_limit_ms: int,
-    first: list[tuple[Any, ...]] | None = None,
+    first: execute.Result | None = None, *, max_bytes: int | None = None,
 ) -> Iterator[list[tuple[Any, ...]]]:
     """Every page of `plan` in turn, each as the rows of its select (extra columns included):
-    the keyset continues from each page's last row. `first`: the first page, already fetched."""
-    rows = first
+    the keyset continues from each page's last row. `first`: the first page, already fetched.
+    A page whose rows' text reaches `max_bytes` ends at its last whole row and the next page
+    starts after it; a single row over it ends the walk with an ApiError."""
+    result = first
     while True:
-        if rows is None:
-            rows = execute.run(conn, plan.page_sql(plan.size + 1), plan.page_params,
-                               time_limit_ms=time_limit_ms).rows
+        if result is None:
+            result = execute.run(conn, plan.page_sql(plan.size + 1), plan.page_params,
+                                 time_limit_ms=time_limit_ms, max_bytes=max_bytes)
+        rows = result.rows
+        if result.cut:
+            if not rows:
+                raise ApiError(413, f"A row of this table is larger than {max_bytes} bytes: "
+                                    "export fewer columns with _col= or _nocol=")
+            rows = rows[: plan.size] if plan.size else rows
+            yield rows
+            plan = plan.following(rows[-1], len(rows))
+            result = None
+            continue
         yield rows[: plan.size]
         if not plan.size or len(rows) <= plan.size:
             return
         plan = plan.following(rows[plan.size - 1])
-        rows = None
+        result = None
 
 
 def parse_size(raw: str | None, settings: Settings, default: int) -> int:

@@ -15,5 +15,5 @@
   that keeps one process per data directory.
 - `versions`: change detection, so figures that depend only on data can be cached.
 
-May import: the base modules (errors, settings, metadata, tilde, args, names). Nothing above.
+May import: the base modules (errors, settings, metadata, tilde, args, names, celljson). Nothing above.
 """

@@ -27,6 +27,7 @@ the rest, `web.html`), and errors to a page request are pages (401: the way to s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import urllib.parse
@@ -55,6 +56,7 @@ from lambdasette.errors import (
     UnknownTransaction,
 )
 from lambdasette.instance import Lambdasette, actor_of
+from lambdasette.query import execute
 from lambdasette.web import cookies
 from lambdasette.web.body import read_bytes
 from lambdasette.web.context import Context, choose_api
@@ -286,6 +288,9 @@ async def handle(ds: Lambdasette, router: Router, request: Request, path: str, p
     request.state.api = api
     force_https = ds.settings.force_https_urls
 
+    # One deadline for all the SQL the request runs, started when it is acted on (B02).
+    deadline = execute.Deadline(execute.REQUEST_TIME_LIMITS * ds.time_limit(args.get("_timelimit")))
+
     def act() -> Response:
         # The request is acted on now, its body in hand: only now is the token verified, so
         # a token revoked (or expired) while a slow body was on its way does nothing.
@@ -311,6 +316,7 @@ async def handle(ds: Lambdasette, router: Router, request: Request, path: str, p
                     })
         if record is not None and actor is not None:
             record.actor_id = actor.get("id")
+        deadline.start()  # now, not while the body was arriving
         fields = None
         if target.format == FORM:
             try:
@@ -320,17 +326,19 @@ async def handle(ds: Lambdasette, router: Router, request: Request, path: str, p
         if method == "POST":
             check_csrf(request, session, fields, open_route and target.format == FORM, force_https)
         ctx = Context(ds, request, target, args, path, actor=actor, body=body,
-                      path_params=match.params, token=verified, api=api, session=session, form=fields)
+                      path_params=match.params, token=verified, api=api, session=session, form=fields,
+                      deadline=deadline)
         request.state.ctx = ctx
         if reading and TXID_HEADER in request.headers:
             wait_for_txid(ds, request, target.database)
-        response = handler(ctx)
+        with deadline.current():
+            response = handler(ctx)
         if ended:
             cookies.clear_cookie(response, cookies.SESSION_COOKIE,
                                  secure=cookies.secure(request, force_https))
         return response
 
-    return await call(ds, act)
+    return await call(ds, act, cancel=deadline.cancel, receive=request.receive)
 
 
 def check_csrf(request: Request, session: SessionRecord | None, fields: Args | None,
@@ -353,11 +361,32 @@ def check_csrf(request: Request, session: SessionRecord | None, fields: Args | N
         raise ApiError(403, "Cross-site request refused")
 
 
-async def call(ds: Lambdasette, function: Callable[..., T], *args: Any) -> T:
-    """Run blocking work: in a worker thread locally, directly in Lambda."""
-    if ds.options.threaded:
+async def call(ds: Lambdasette, function: Callable[..., T], *args: Any,
+               cancel: Callable[[], None] | None = None, receive: Receive | None = None) -> T:
+    """Run blocking work: in a worker thread locally, directly in Lambda (one request per
+    container, and nothing to watch). Locally, `cancel` is called if the client goes away
+    meanwhile (`receive`, once its body has been read, brings nothing but that): the
+    request's deadline is spent at once, so its queries stop at their next progress check
+    and its remaining facets are skipped."""
+    if not ds.options.threaded:
+        return function(*args)
+    if cancel is None or receive is None:
         return await run_in_threadpool(function, *args)
-    return function(*args)
+    watcher = asyncio.ensure_future(_until_disconnected(receive, cancel))
+    try:
+        return await run_in_threadpool(function, *args)
+    finally:
+        watcher.cancel()
+
+
+async def _until_disconnected(receive: Receive, cancel: Callable[[], None]) -> None:
+    """Wait for the client to go away (any body has been read: what else arrives is an empty
+    request message, then the disconnect)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            cancel()
+            return
 
 
 _TXID = re.compile(r"[0-9]{1,19}")

@@ -53,6 +53,9 @@ class Context:
     token: TokenRecord | None = None
     session: SessionRecord | None = None
     form: Args | None = None
+    # The request's one deadline for SQL, set when it is acted on (`web.app`): every query
+    # it runs gets at most what is left of it (`query.execute.Deadline`).
+    deadline: execute.Deadline | None = None
 
     def recheck(self) -> None:
         """InvalidToken unless the caller's token (and every token it was minted from) is
