@@ -128,3 +128,415 @@ def test_b12_reserved_names_in_every_write_path(tmp_path: Path, name: str) -> No
     conn = sqlite3.connect(s.db)
     assert [r[0] for r in conn.execute("select name from sqlite_master where type in ('table', 'view')")] == ["notes"]
     assert s.request("GET", "/data/notes.json", root).json()["rows"] == [[1, "x"]]
+
+
+# -- B01: one response budget, kept while rendering --------------------------------------------
+
+MiB = 1024 * 1024
+
+
+def traced_peak(call: Any) -> tuple[Any, int]:
+    """`call()`'s result and the peak of Python's allocations while it ran (bytes)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def q(sql: str, **extra: str) -> str:
+    import urllib.parse
+
+    return "/data.json?" + urllib.parse.urlencode({"sql": sql, **extra})
+
+
+CONTROL = "with recursive c(x) as (select 1 union all select x+1 from c limit {n}) " \
+          "select x, replace(printf('%.{size}c','x'),'x',char(1)) as j from c"
+
+
+@pytest.mark.parametrize("budget", [0, 5 * MiB])
+def test_b01_control_characters_cannot_multiply_an_answer(tmp_path: Path, budget: int) -> None:
+    """Each character of char(1) renders as six bytes (`\\u0001`): the answer stops at the budget
+    (32 MiB locally, 5 MiB in Lambda), truncated, and rendering never holds much more."""
+    s = Space(tmp_path, "create table t(id integer primary key)", public=True, max_response_bytes=budget)
+    limit = budget or 32 * MiB
+    size = limit // 24  # a row renders in a quarter of the budget
+    r, peak = traced_peak(lambda: s.request("GET", q(CONTROL.format(n=40, size=size))))
+    assert r.status_code == 200 and r.json()["truncated"] is True
+    assert len(r.content) <= limit and 2 <= len(r.json()["rows"]) <= 4
+    assert peak < 4 * limit + 64 * MiB, peak  # unbounded: 40 rows x 6 MB, held twice
+    # A single row that cannot fit is a 413 that says so, never gigabytes of JSON.
+    r, peak = traced_peak(lambda: s.request("GET", q(CONTROL.format(n=10, size=8_000_000))))
+    assert r.status_code == (413 if limit < 48 * MiB else 200) and peak < 4 * limit + 128 * MiB, peak
+
+
+def test_b01_every_fetched_cell_counts(tmp_path: Path) -> None:
+    """Fast, ordinary rows count too (the fetch budget once only counted slow chunks)."""
+    s = Space(tmp_path, "create table t(id integer primary key)", public=True, max_response_bytes=2 * MiB)
+    sql = "with recursive c(x) as (select 1 union all select x+1 from c limit 1000) select printf('%.20000c','x') from c"
+    r = s.request("GET", q(sql))
+    assert r.status_code == 200 and r.json()["truncated"] is True and len(r.content) <= 2 * MiB
+    assert 50 <= len(r.json()["rows"]) < 105
+
+
+def test_b01_json_cells_are_parsed_within_bounds(tmp_path: Path) -> None:
+    s = Space(tmp_path, "create table t(id integer primary key)", public=True)
+    big = "with recursive c(x) as (select 1 union all select x+1 from c limit 5) " \
+          "select '[' || replace(printf('%.2700000c','x'),'x','{},') || '{}]' as j from c"
+    r, peak = traced_peak(lambda: s.request("GET", q(big, _json="j")))
+    assert r.status_code == 200 and isinstance(r.json()["rows"][0][0], str)  # over 1 MiB: text
+    assert peak < 200 * MiB, peak  # parsed, 5 of them took 1.1 GB
+    small = "select '[' || replace(printf('%.300c','x'),'x','{},') || '{}]' as j"
+    assert s.request("GET", q(small, _json="j")).json()["rows"][0][0] == [{}] * 301
+
+
+def test_b01_table_pages_and_their_siblings_stay_within_the_budget(tmp_path: Path) -> None:
+    """Stored rows need no execute-sql: table pages in every shape, `_json`, `_labels`,
+    `_nl` and CSV all stop at the budget, and paging through loses no row."""
+    s = Space(tmp_path, """
+        create table owners(id integer primary key, name text);
+        create table t(id integer primary key, body text, owner integer references owners(id));
+    """, public=True, max_response_bytes=2 * MiB)
+    conn = sqlite3.connect(s.db)
+    conn.execute("insert into owners values (1, ?)", ["\x01" * 100_000])  # one label, many uses
+    conn.executemany("insert into t values (?, ?, 1)", [(i, "\x02" * 50_000) for i in range(1, 121)])
+    conn.commit()
+    conn.close()
+    for extra in ("", "&_shape=objects", "&_shape=array", "&_shape=array&_nl=on", "&_labels=on",
+                  "&_json=body", "&_extra=count", "&_shape=arrayfirst", "&_shape=object"):
+        url, seen = f"/data/t.json?_size=max{extra}", []
+        while url:
+            r = s.request("GET", url.replace("http://testserver", ""))
+            assert r.status_code == 200 and len(r.content) <= 2 * MiB, (extra, len(r.content))
+            if "_nl=on" in extra:
+                seen += [json.loads(line)["id"] for line in r.text.splitlines()]
+                link = r.headers.get("link", "")
+                url = link[1:link.index(">")] if link else ""
+                continue
+            body = r.json()
+            if "_shape=array" in extra and "first" not in extra:
+                seen += [row["id"] for row in body]
+            elif "arrayfirst" in extra:
+                seen += body
+            elif "_shape=object" in extra and "objects" not in extra:
+                seen += [row["id"] for row in body.values()]
+            else:
+                rows = body["rows"]
+                seen += [row["id"] if isinstance(row, dict) else row[0] for row in rows]
+            link = r.headers.get("link", "")
+            url = link[1:link.index(">")] if link else ""
+        assert seen == list(range(1, 121)), extra
+    for path in ("/data/t.csv?_size=max", "/data/t.csv?_stream=on", "/data/t.csv?_size=max&_labels=on"):
+        r = s.request("GET", path)
+        assert r.status_code == 200 and len(r.content) <= 2 * MiB + 100, path
+
+
+def test_b01_lambda_keeps_5_mib_from_the_start(tmp_path: Path) -> None:
+    """In Lambda the budget is 5 MiB before anything is rendered: a truthful answer, never a
+    late 413 from the payload net after gigabytes."""
+    from mangum import Mangum
+
+    from lambdasette.handlers.lambda_app import build, within_payload_limit
+
+    from .test_lambda_read import Context as LambdaContext
+    from .test_lambda_read import body_of, http_event
+
+    s = Space(tmp_path, "create table t(id integer primary key)")
+    env = {"LAMBDASETTE_DATA_DIR": str(tmp_path), "LAMBDASETTE_PUBLIC": "on",
+           "LAMBDASETTE_TOKENS_DB": str(tmp_path / "tokens.db")}
+    handler = within_payload_limit(Mangum(build("read", env), lifespan="off"))
+    import urllib.parse
+
+    event = http_event("GET", "/data.json", urllib.parse.urlencode({"sql": CONTROL.format(n=40, size=200_000)}))
+    response, peak = traced_peak(lambda: handler(event, LambdaContext()))
+    assert response["statusCode"] == 200 and len(body_of(response)) <= 5 * MiB
+    assert json.loads(body_of(response))["truncated"] is True and peak < 64 * MiB, peak
+    del s
+
+
+# -- B02, B09: one deadline per request ---------------------------------------------------------
+
+SLOW = ("id < 20 or (with recursive r(x) as (select {t}.id union all select x+1 from r limit 300) "
+        "select count(*) from r) < 0")
+
+
+def wide_table(tmp_path: Path, columns: int, rows: int, **settings: Any) -> Space:
+    names = ", ".join(f"c{i} text" for i in range(columns))
+    s = Space(tmp_path, f"create table big(id integer primary key, {names})", public=True, **settings)
+    conn = sqlite3.connect(s.db)
+    values = ", ".join(f"'v' || (x % {i + 2})" for i in range(columns))
+    conn.execute(f"with recursive c(x) as (select 1 union all select x+1 from c limit {rows}) "
+                 f"insert into big select x, {values} from c")
+    conn.commit()
+    conn.close()
+    return s
+
+
+def test_b02_a_table_page_has_one_deadline(tmp_path: Path) -> None:
+    import time
+    import urllib.parse
+
+    s = wide_table(tmp_path, 30, 30_000, sql_time_limit_ms=200, facet_time_limit_ms=200)
+    facets = "&".join(f"_facet=c{i}" for i in range(30))
+    url = f"/data/big.json?_size=1&{facets}&" + urllib.parse.urlencode({"_where": SLOW.format(t="big")})
+    started = time.monotonic()
+    r = s.request("GET", url)
+    elapsed = time.monotonic() - started
+    assert r.status_code == 200 and len(r.json()["facets_timed_out"]) >= 20, r.json().get("facets_timed_out")
+    assert elapsed < 3 * 0.2 + 1.5, elapsed  # unbounded: 30 x 200 ms and the count
+    # The same page again: the timeouts are remembered for this data version.
+    started = time.monotonic()
+    assert s.request("GET", url).status_code == 200
+    assert time.monotonic() - started < elapsed
+
+
+def test_b02_facets_are_merged_and_capped(tmp_path: Path) -> None:
+    s = wide_table(tmp_path, 40, 10)
+    body = s.request("GET", "/data/big.json?_facet=c1&_facet=c1&_facet=c1&_facet_date=c1&_facet=c2").json()
+    assert sorted(body["facet_results"]) == ["c1", "c1_2", "c2"]  # column c1 once, date c1 once
+    assert [f["type"] for f in body["facet_results"].values()].count("column") == 2
+    many = "&".join(f"_facet=c{i}" for i in range(31))
+    r = s.request("GET", f"/data/big.json?{many}")
+    assert r.status_code == 400 and "Too many facets" in r.json()["error"]
+    assert s.request("GET", "/data/big.json?" + "&".join(["_facet=c1"] * 500)).status_code == 200
+
+
+def test_b02_the_deadline_ends_when_the_client_goes_away() -> None:
+    """Locally the handler runs in a worker thread: a disconnect cancels its deadline, so
+    its queries stop at their next progress check and no facet starts."""
+    import asyncio
+    import threading
+
+    from lambdasette.query import execute
+    from lambdasette.web.app import call
+
+    deadline = execute.Deadline(60_000)
+    started = threading.Event()
+
+    def work() -> bool:
+        started.set()
+        for _ in range(500):
+            if deadline.spent:
+                return True
+            threading.Event().wait(0.01)
+        return False
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.get_running_loop().run_in_executor(None, started.wait)
+        return {"type": "http.disconnect"}
+
+    ds = Lambdasette(storage=LocalStorage([]), options=Options(threaded=True))
+    assert asyncio.run(call(ds, work, cancel=deadline.cancel, receive=receive)) is True
+
+
+def test_b09_a_csv_stream_has_a_total_deadline(tmp_path: Path) -> None:
+    import time
+    import urllib.parse
+
+    s = wide_table(tmp_path, 1, 40_000, sql_time_limit_ms=200)
+    where = "(with recursive r(x) as (select big.id union all select x+1 from r limit 100) select count(*) from r) > 0"
+    started = time.monotonic()
+    r = s.request("GET", "/data/big.csv?_stream=on&" + urllib.parse.urlencode({"_where": where}))
+    elapsed = time.monotonic() - started
+    assert r.status_code == 200 and elapsed < 3 * 0.2 + 1.5, elapsed
+    assert r.text.splitlines()[-1].startswith("CSV export stopped: its queries took more than 600 ms")
+    # An export that fits its time is whole.
+    r = s.request("GET", "/data/big.csv?_stream=on&_col=c0")
+    assert r.text.splitlines()[-1] == "40000,v0" and len(r.text.splitlines()) == 40_001
+
+
+def test_deadline_counts_only_what_the_request_runs() -> None:
+    from lambdasette.query import execute
+
+    deadline = execute.Deadline(1000)
+    assert deadline.limit(200) == 200 and 900 < deadline.limit(None) <= 1000
+    deadline.pause()
+    import time
+
+    time.sleep(0.05)
+    paused = deadline.remaining_ms()
+    deadline.resume()
+    assert paused is not None and (deadline.remaining_ms() or 0) > paused - 20
+    deadline.cancel()
+    assert deadline.spent and deadline.limit(200) == 0
+
+
+# -- B03, B04: what the driver and the JSON parser raise is a 400, never a 500 ------------------
+
+DRIVER = [
+    "select json_extract('{}', x'ff')",  # UnicodeDecodeError: SQLite's message quotes the bytes
+    "select json_set('{}', x'ff', 1)",
+    "select * from json_tree('{}', x'ff')",
+    "select * from f4 where f4 match x'ff28'",
+    "select snippet(f4, null) from f4 where f4 match 'hello'",  # MemoryError: FTS3/4's NOMEM
+    "select offsets(f4) from f4 where f4 match x'ff'",
+    "select cast(x'ff' as text)",
+    "select json(x'ff')",
+    "select 1 from f4 where f4 match '\"' || x'ff'",
+]
+
+
+@pytest.mark.parametrize("sql", DRIVER)
+def test_b03_driver_exceptions_are_400s_wherever_caller_sql_runs(tmp_path: Path, sql: str) -> None:
+    s = Space(tmp_path, """
+        create virtual table f4 using fts4(a); insert into f4 values ('hello world');
+        create table t(id integer primary key, v text); insert into t values (1, 'x');
+        create table secret(id integer primary key);
+    """, public=True, permissions={"databases": {"data": {"tables": {"secret": {"permissions": {
+        "view-table": {"id": "root"}}}}}}})
+    import urllib.parse
+
+    root = s.token("root")
+    for token in (None, root):  # also a caller who may not view some table (the shadow compile)
+        r = s.request("GET", q(sql), token)
+        assert r.status_code < 500 and r.json()["ok"] in (True, False), (sql, r.text)
+        r = s.request("GET", "/data/t.json?" + urllib.parse.urlencode({"_where": f"exists(select 1 from ({sql}))"}),
+                      token)
+        assert r.status_code < 500, (sql, r.text)
+    r = s.request("POST", "/data/-/execute-write", root, {"sql": f"insert into t(v) select * from ({sql})"})
+    assert r.status_code < 500, (sql, r.text)
+
+
+def test_b03_out_of_memory_is_the_memory_400(tmp_path: Path) -> None:
+    s = Space(tmp_path, "create virtual table f4 using fts4(a); insert into f4 values ('hello');", public=True)
+    r = s.request("GET", q("select snippet(f4, null) from f4 where f4 match 'hello'"))
+    assert r.status_code == 400 and "more memory than a query may use" in r.json()["error"]
+
+
+def deep(n: int) -> str:
+    return "[" * n + "]" * n
+
+
+def test_b04_deeply_nested_json_cells(tmp_path: Path) -> None:
+    s = Space(tmp_path, "create table notes(id integer primary key, j text);", public=True)
+    conn = sqlite3.connect(s.db)
+    conn.executemany("insert into notes values (?, ?)", [(1, "[]"), (2, '["a"]'), (3, deep(1500))])
+    conn.commit()
+    conn.close()
+    r = s.request("GET", q("select printf('%.3000c','[') as j", _json="j"))
+    assert r.status_code == 200 and isinstance(r.json()["rows"][0][0], str)
+    r = s.request("GET", q(f"select '{deep(1500)}' as j", _json="j"))
+    assert r.status_code == 200 and r.json()["rows"][0][0] == deep(1500)  # too deep for Python: text
+    # The stored value is in the table's default page (facet suggestions read it) for everyone.
+    for path in ("/data/notes.json", "/data/notes.json?_json=j", "/data/notes.json?_facet_array=j",
+                 "/data/notes.json?_extra=suggested_facets", "/data/notes/3.json?_json=j"):
+        r = s.request("GET", path)
+        assert r.status_code < 500, (path, r.text)
+
+
+def test_b04_json_column_type_with_deep_values(tmp_path: Path) -> None:
+    s = Space(tmp_path, "create table notes(id integer primary key, j text);")
+    root = s.token("root")
+    assert s.request("POST", "/data/notes/-/set-column-type", root,
+                     {"column": "j", "column_type": {"type": "json"}}).status_code == 200
+    r = s.request("POST", "/data/notes/-/insert", root, {"row": {"id": 1, "j": deep(1500)}})
+    assert r.status_code == 400 and "Invalid JSON" in r.text
+    assert s.request("POST", "/data/notes/-/insert", root, {"row": {"id": 2, "j": deep(50)}}).status_code == 201
+    conn = sqlite3.connect(s.db)
+    conn.execute("insert into notes values (3, ?)", [deep(1500)])
+    conn.commit()
+    conn.close()
+    r = s.request("GET", "/data/notes.json?_extra=render_cell", root)
+    assert r.status_code == 200
+
+
+# -- B05, B06: what the time limit cannot interrupt is bounded ---------------------------------
+
+def bomb(n: int) -> str:
+    parts = ["a0(x) as not materialized (select 1)"] + [
+        f"a{i}(x) as not materialized (select (select x from a{i - 1}) + (select x from a{i - 1}))"
+        for i in range(1, n + 1)]
+    return "with " + ", ".join(parts) + f" select x from a{n}"
+
+
+def test_b05_a_statement_is_compiled_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its `:named` parameters come from the one prepare that runs it (no EXPLAIN first)."""
+    from lambdasette.query import execute
+
+    s = Space(tmp_path, "create table t(id integer primary key)", public=True)
+    compiled: list[str] = []
+    original = execute._run
+
+    def counting(conn: Any, sql: str, *args: Any) -> Any:
+        compiled.append(sql)
+        return original(conn, sql, *args)
+
+    monkeypatch.setattr(execute, "_run", counting)
+    r = s.request("GET", q("select :a as a, :b as b, ':c' as c", a="1"))
+    assert r.json()["rows"] == [["1", "", ":c"]] and r.json()["query"]["params"] == {"a": "1", "b": ""}
+    v10 = s.request("GET", "/data/-/query.json?" + "sql=select+:a+as+a,+:b+as+b&a=1&_extra=query")
+    assert v10.json()["query"]["params"] == {"a": "1", "b": ""}
+    assert len(compiled) == 2  # one each
+
+
+def test_b05_a_slow_failed_compile_is_not_paid_for_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller with hidden tables gets its error worded on the shadow schema - one more
+    compile - only when the first failed fast; a slow one is a timeout for such callers."""
+    from lambdasette.query import execute
+
+    shadows: list[int] = []
+
+    class Guard:
+        hidden = frozenset({"secret"})
+        lenient = False
+
+        def shadow(self) -> Any:
+            shadows.append(1)
+            import threading
+
+            return sqlite3.connect(":memory:"), threading.Lock()
+
+    class Conn:
+        guard = Guard()
+
+    exc = sqlite3.OperationalError("not authorized")
+    slow = execute.caller_error(Conn(), exc, "select 1", {}, elapsed=0.9, limit_ms=1000)  # type: ignore[arg-type]
+    assert slow is not None and "took too long" in slow.messages[0] and shadows == []
+    execute.caller_error(Conn(), exc, "select 1", {}, elapsed=0.01, limit_ms=1000)  # type: ignore[arg-type]
+    assert shadows == [1]
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_b05_compile_blowups_end_within_bounds(tmp_path: Path, hidden: bool) -> None:
+    import time
+
+    s = Space(tmp_path, "create table t(id integer primary key); create table secret(id integer primary key);",
+              public=True, sql_time_limit_ms=500,
+              permissions={"databases": {"data": {"tables": {"secret": {"permissions": {
+                  "view-table": {"id": "root"}}}}}}} if hidden else None)
+    # A CTE named like the hidden table and a parameter: once cost four compiles.
+    sql = bomb(15).replace("a15(x)", "secret(x)").replace("from a15", "from secret") + " where :p = ''"
+    started = time.monotonic()
+    r = s.request("GET", q(sql))
+    assert r.status_code in (200, 400) and time.monotonic() - started < 15
+    r = s.request("GET", q(bomb(19)))
+    assert r.status_code == 400 and "more memory" in r.json()["error"]  # the heap limit, then a 400
+
+
+@pytest.mark.parametrize("sql", [
+    "select printf('%.1000000c','a') like '%' || printf('%.5000c','a') || 'b'",
+    "select printf('%.1000000c','a') glob '*' || printf('%.5000c','a') || 'b'",
+    "select printf('%.1000000c','a') like printf('%.101c','%')",
+])
+def test_b06_like_and_glob_patterns_are_bounded(tmp_path: Path, sql: str) -> None:
+    import time
+
+    s = Space(tmp_path, "create table t(id integer primary key)", public=True)
+    started = time.monotonic()
+    r = s.request("GET", q(sql))
+    assert r.status_code == 400 and "at most 100 bytes" in r.json()["error"]
+    assert time.monotonic() - started < 1
+
+
+def test_b06_filters_too(tmp_path: Path) -> None:
+    s = Space(tmp_path, "create table t(id integer primary key, v text); insert into t values (1, 'abc');",
+              public=True)
+    ok = s.request("GET", "/data/t.json?v__contains=" + "b" * 98)
+    assert ok.status_code == 200 and ok.json()["rows"] == []
+    assert s.request("GET", "/data/t.json?v__contains=b").json()["rows"] == [[1, "abc"]]
+    r = s.request("GET", "/data/t.json?v__contains=" + "b" * 99)
+    assert r.status_code == 400 and "at most 100 bytes" in r.json()["error"]
+    assert s.request("GET", "/data/t.json?v__glob=" + "[a]" * 40).status_code == 400

@@ -26,7 +26,7 @@ from lambdasette.errors import ApiError
 from lambdasette.names import fold
 from lambdasette.query import execute, visibility
 from lambdasette.query.quote import quote
-from lambdasette.query.render import with_base64_blobs
+from lambdasette.query.render import fitting, response_budget, with_base64_blobs
 from lambdasette.query.schema import Schema
 from lambdasette.web.body import parse_object
 from lambdasette.web.context import Context
@@ -110,32 +110,39 @@ def read_rule(ctx: Context, schema: Schema) -> Callable[[str, str | None], bool]
 
 
 def compile_error(ctx: Context, schema: Schema, exc: BaseException, sql: str,
-                  params: dict[str, Any]) -> str:
+                  params: dict[str, Any], elapsed: float = 0.0) -> str:
     """SQLite's words for SQL that does not compile, as they would be if the tables the
     caller may do nothing with did not exist: otherwise `insert into hidden(nosuch) ...`
     ("table hidden has no column named nosuch") would tell a hidden table from a missing
     one. It is the read path's rule (`query.visibility`): the statement is compiled again
     on the caller's shadow schema, where those tables are missing, and its error is the
-    answer."""
+    answer. `elapsed`: how long the failed compile took (see `shadow_error`)."""
     if not isinstance(exc, sqlite3.Error):
         return str(exc)
-    return shadow_error(ctx, schema, sql, params) or str(exc)
+    return shadow_error(ctx, schema, sql, params, elapsed=elapsed) or str(exc)
 
 
 def shadow_error(ctx: Context, schema: Schema, sql: str, params: dict[str, Any], *,
-                 then: str | None = None) -> str | None:
+                 then: str | None = None, elapsed: float = 0.0) -> str | None:
     """SQLite's error for `sql` on the caller's shadow schema (`query.visibility`: the
     schema without the tables the caller may do nothing with, and the views over them), or
     None when it compiles there. With `then`, `sql` runs on the shadow first (in a
     savepoint, rolled back) and `then` is what is compiled: a new view's SELECT is only
     compiled when the view is read. The shadow is an in-memory copy of the schema alone,
-    carrying the read path's guard (no pragma that sets anything)."""
+    carrying the read path's guard (no pragma that sets anything).
+
+    A failed compile that took `elapsed` seconds, more than a share of the time limit, is
+    worded as a timeout instead, as on the read path (`query.execute.caller_error`, B05):
+    compiling is the one part of a statement the time limit cannot interrupt, the shadow
+    compile would cost as much again, and a timeout tells nothing about which names exist."""
     owners, readable = schema.owners(), read_hidden(ctx, schema)
     hidden = schema.closed({fold(name) for name in schema.tables
                             if unseen(ctx, owners.get(name, name), readable)})
     guard = visibility.guard_for(schema, hidden)
     if guard.shadow is None:
         return None
+    if elapsed > ctx.ds.settings.sql_time_limit_ms / 1000 * execute.SHADOW_SHARE:
+        return execute.TIMEOUT_MESSAGE
     # The shadow's own guard (the read path's, lenient: `query.visibility`) as write SQL runs
     # it: no pragma at all, and SQLite's own functions for ALTER TABLE.
     installed = dataclasses.replace(guard, lenient=True)
@@ -316,11 +323,19 @@ def execute_write(ctx: Context) -> Response:
         return write_sql_run.run(tx, sql, params, check=check,
                                  time_limit_ms=ctx.ds.settings.sql_time_limit_ms,
                                  sandbox=lambda conn: sandbox(conn, max_value),
-                                 word=lambda exc: compile_error(ctx, tx.schema(), exc, sql, params))
+                                 word=lambda exc, elapsed: compile_error(ctx, tx.schema(), exc, sql, params,
+                                                                         elapsed))
 
     result, txid = perform(ctx, work)
+    rows, truncated = with_base64_blobs(result.rows), result.truncated
+    # RETURNING rows are made by the caller's SQL (`returning printf('%.8000000c', char(1))`):
+    # the answer keeps those that fit the response budget, and says it was cut.
+    budget = response_budget(ctx.ds.settings) // 2
+    keep = fitting(rows, budget)
+    if keep < len(rows):
+        rows, truncated = rows[:keep], True
     body = {"ok": True, "message": result.message, "rowcount": result.rowcount,
-            "rows": with_base64_blobs(result.rows), "truncated": result.truncated, "analysis": shown}
+            "rows": rows, "truncated": truncated, "analysis": shown}
     response = written(body, txid)
     response.headers.update(FRAMING)
     return response
@@ -354,7 +369,8 @@ def analyze(ctx: Context) -> Response:
                 params = {name: "" for name in names}
                 with write_sql_run.state_kept(conn):  # a fresh connection, closed below
                     analysis = write_sql_run.analyze(
-                        conn, sql, params, word=lambda exc: compile_error(ctx, schema, exc, sql, params))
+                        conn, sql, params,
+                        word=lambda exc, elapsed: compile_error(ctx, schema, exc, sql, params, elapsed))
                 verdict = judge(ctx, schema, analysis)
                 missing = missing_table_error(ctx, verdict, sql, schema)
                 if missing is not None:

@@ -15,7 +15,15 @@ from lambdasette.endpoints.table import blob_links, get_table, row_path
 from lambdasette.errors import ApiError
 from lambdasette.query import execute
 from lambdasette.query.quote import quote
-from lambdasette.query.render import as_objects, check_shape, parse_json_columns, with_base64_blobs
+from lambdasette.query.render import (
+    as_objects,
+    check_shape,
+    fitting,
+    parse_json_columns,
+    response_budget,
+    with_base64_blobs,
+    worst_size,
+)
 from lambdasette.query.schema import Table
 from lambdasette.query.values import decode_component, from_url
 from lambdasette.settings import query_bool
@@ -81,9 +89,16 @@ def fetch_row(ctx: Context) -> FoundRow:
     params = {f"p{i}": v for i, v in enumerate(values)}
     time_limit = ctx.ds.time_limit(ctx.args.get("_timelimit"))
     sql = f"select {select} from {quote(tbl.name)} where {where}"
-    result = execute.run(conn, sql, params, time_limit_ms=time_limit)
-    if not result.rows:
+    budget = response_budget(ctx.ds.settings)
+    result = execute.run(conn, sql, params, time_limit_ms=time_limit, max_bytes=budget)
+    if not result.rows and not result.cut:
         raise ApiError(404, missing)
+    # One row, held and rendered only if it fits the response budget (its worst case, then
+    # exactly: 6 bytes a character where every one is a control character).
+    if result.cut or (worst_size(result.text_bytes, len(columns)) > budget
+                      and fitting([result.rows[0]], budget - 4096) < 1):
+        raise ApiError(413, f"This row is larger than max_response_bytes ({budget} bytes): "
+                            "ask for some of its columns with ?sql=, or its BLOBs as .blob")
     return FoundRow(tbl, columns, result.rows[0], values, conn, time_limit, sql, params)
 
 

@@ -487,7 +487,7 @@ _RUNTIME = ("interrupted", "string or blob too big", "out of memory",
 # again to word its error (`caller_error`): compiling is the one part of a statement the time
 # limit cannot interrupt, and a statement whose compile is slow (CTEs that expand
 # exponentially) would otherwise be paid for up to three times.
-_SHADOW_SHARE = 0.25
+SHADOW_SHARE = 0.25
 
 
 def caller_error(conn: sqlite3.Connection, exc: sqlite3.Error, sql: str,
@@ -507,7 +507,7 @@ def caller_error(conn: sqlite3.Connection, exc: sqlite3.Error, sql: str,
     if (guard is None or not guard.hidden or guard.shadow is None
             or str(exc) in _RUNTIME):
         return sql_error(exc, conn)
-    allowed = (limit_ms / 1000 if limit_ms is not None else 1.0) * _SHADOW_SHARE
+    allowed = (limit_ms / 1000 if limit_ms is not None else 1.0) * SHADOW_SHARE
     if elapsed > allowed:
         return timeout_error()
     shadow, lock = guard.shadow()

@@ -73,15 +73,20 @@ def bind_value(name: str, value: Any) -> Any:
 
 def analyze(conn: sqlite3.Connection, sql: str, params: dict[str, Any], *,
             restore: Callable[..., int] | None = None,
-            word: Callable[[BaseException], str] = str) -> write_sql.Analysis:
+            word: Callable[[BaseException, float], str] = lambda exc, elapsed: str(exc),
+            ) -> write_sql.Analysis:
     """The statement's analysis on `conn` (then `restore` is its authorizer again); 400 for
-    SQL SQLite cannot compile (or more than one statement), in the words `word(exc)` gives
-    (the caller's: see `endpoints.execute.compile_error`), and for a statement that writes
-    nothing."""
+    SQL SQLite cannot compile (or more than one statement), in the words `word(exc, elapsed)`
+    gives (the caller's: see `endpoints.execute.compile_error`; `elapsed`, the seconds the
+    failed compile took), and for a statement that writes nothing."""
+    started = time.monotonic()
     try:
-        analysis = write_sql.analyze(conn, sql, params, restore=restore)
+        with execute.driver_errors():
+            analysis = write_sql.analyze(conn, sql, params, restore=restore)
     except (sqlite3.Error, OverflowError) as exc:
-        raise ApiError(400, f"Could not analyze query: {word(exc)}") from None
+        if str(exc) == "out of memory":
+            raise execute.memory_error() from None
+        raise ApiError(400, f"Could not analyze query: {word(exc, time.monotonic() - started)}") from None
     if analysis.stopped:
         return analysis  # a refused PRAGMA or ATTACH: the judge says so
     if not analysis.is_write:
@@ -96,8 +101,8 @@ def run(tx: Transaction, sql: str, params: dict[str, Any], *,
     """Analyse, `check` (raises to refuse), run and verify one write statement in `tx`.
     `sandbox(conn)` is a context manager that readies the connection for a caller's SQL (the
     function allow-list, limits) for both the analysis and the run, yields the authorizer the
-    statement must run under, and puts the connection back afterwards. `word(exc)` words
-    a compile error for the caller."""
+    statement must run under, and puts the connection back afterwards. `word(exc, elapsed)`
+    words a compile error for the caller."""
     conn = tx.conn
     with (sandbox(conn) if sandbox is not None else _nothing()) as guard:
         # Taken once the sandbox is on (readying a connection sets the process's heap limit
@@ -164,7 +169,7 @@ def connection_state(conn: sqlite3.Connection, guard: Callable[..., int] | None)
 
 def _run(tx: Transaction, sql: str, params: dict[str, Any],
          check: Callable[[write_sql.Analysis], None], time_limit_ms: int,
-         guard: Callable[..., int] | None, word: Callable[[BaseException], str]) -> WriteResult:
+         guard: Callable[..., int] | None, word: Callable[[BaseException, float], str]) -> WriteResult:
     conn = tx.conn
     # The analysis leaves no authorizer behind: wording its errors and `check` run our own
     # statements (the schema, introspected), not the caller's.
@@ -177,17 +182,18 @@ def _run(tx: Transaction, sql: str, params: dict[str, Any],
     deadline = time.monotonic() + time_limit_ms / 1000
     with execute.TimeLimit(conn, deadline):
         try:
-            cursor = conn.execute(sql, params)
-            rows = cursor.fetchmany(RETURNING_LIMIT + 1) if cursor.description else []
-            columns = [d[0] for d in cursor.description or ()]
-            truncated = len(rows) > RETURNING_LIMIT
-            if truncated:
-                # The statement still runs to its end: every row is written, only the
-                # answer is cut (and then cannot say how many rows changed).
-                while cursor.fetchmany(1000):
-                    pass
-                rows = rows[:RETURNING_LIMIT]
-            rowcount = -1 if truncated else cursor.rowcount
+            with execute.driver_errors():
+                cursor = conn.execute(sql, params)
+                rows = cursor.fetchmany(RETURNING_LIMIT + 1) if cursor.description else []
+                columns = [d[0] for d in cursor.description or ()]
+                truncated = len(rows) > RETURNING_LIMIT
+                if truncated:
+                    # The statement still runs to its end: every row is written, only the
+                    # answer is cut (and then cannot say how many rows changed).
+                    while cursor.fetchmany(1000):
+                        pass
+                    rows = rows[:RETURNING_LIMIT]
+                rowcount = -1 if truncated else cursor.rowcount
         except sqlite3.Error as exc:
             # The sandbox's words (time limit, value sizes, a refused function or pragma);
             # anything else is SQLite's own message (a constraint, a bad value).
@@ -202,10 +208,14 @@ def _run(tx: Transaction, sql: str, params: dict[str, Any],
         # A view's SELECT is compiled only when it is read: read it back, analysed and
         # judged like the statement itself (a view over a table the caller may not read is
         # refused, and everything rolls back).
+        started = time.monotonic()
         try:
-            read_back = write_sql.analyze(conn, f"SELECT * FROM main.{quote(view)}", {})
+            with execute.driver_errors():
+                read_back = write_sql.analyze(conn, f"SELECT * FROM main.{quote(view)}", {})
         except sqlite3.Error as exc:
-            raise ApiError(400, f"Could not analyze query: {word(exc)}") from None
+            if str(exc) == "out of memory":
+                raise execute.memory_error() from None
+            raise ApiError(400, f"Could not analyze query: {word(exc, time.monotonic() - started)}") from None
         check(read_back)
     return WriteResult(rowcount, [dict(zip(columns, row)) for row in rows], truncated, analysis)
 
