@@ -74,7 +74,7 @@ def test_limits_and_errors_are_api_gateways() -> None:
     assert gateway.handle(scope("GET", "/x.json"), b"")[0] == 500
     ok = {"ok": True, "result": {"statusCode": 201, "headers": {"X-A": "1"}, "cookies": ["s=1", "t=2"],
                                  "body": base64.b64encode(b"\x00\x01").decode(), "isBase64Encoded": True}}
-    gateway = Gateway(template, {"WriteFunction": FakeFunction(ok)})
+    gateway = Gateway(template, {"ReadFunction": FakeFunction(ok)})  # POSTs go to the writer's front
     status, headers, body = gateway.handle(scope("POST", "/x/-/insert"), b"{}")
     assert status == 201 and body == b"\x00\x01"
     assert (b"x-a", b"1") in headers and [v for k, v in headers if k == b"set-cookie"] == [b"s=1", b"t=2"]

@@ -75,6 +75,20 @@ def template_events(template: dict[str, Any], function: str, *types: str) -> dic
     return {name: e for name, e in events.items() if e["Type"] in types}
 
 
+def http_routes(template: dict[str, Any], function: str) -> set[str]:
+    return {f"{e['Properties']['Method']} {e['Properties']['Path']}"
+            for e in template_events(template, function, "HttpApi").values()}
+
+
+def fronts(template: dict[str, Any], function: str) -> str | None:
+    """The function `function` forwards its writes to, if it is a front (B10)."""
+    if not http_routes(template, function):
+        return None  # the importer invokes the writer too, but is no front
+    variables = template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
+    target = variables.get("LAMBDASETTE_WRITE_FUNCTION")
+    return target.get("Ref") if isinstance(target, dict) else None
+
+
 # -- the template and the samples cannot drift apart ----------------------------------------------
 
 def test_every_function_route_and_schedule_has_a_sample_event() -> None:
@@ -86,10 +100,14 @@ def test_every_function_route_and_schedule_has_a_sample_event() -> None:
         assert files, f"{function} has no sample event"
         samples = [json.loads(f.read_text()) for f in files]
         route_keys = {e["routeKey"] for e in samples if is_http(e)}
-        routes = {f"{e['Properties']['Method']} {e['Properties']['Path']}"
-                  for e in template_events(template, function, "HttpApi").values()}
+        routes = http_routes(template, function)
         assert routes <= route_keys, f"{function}: no sample event for {sorted(routes - route_keys)}"
-        assert route_keys <= routes, f"{function}: samples for routes it does not have: {route_keys - routes}"
+        # The writer gets the POSTs its front forwards, as API Gateway sent them to the front.
+        forwarded = {route for front in function_names(template) if fronts(template, front) == function
+                     for route in http_routes(template, front) if route.startswith("POST ")}
+        assert forwarded <= route_keys, f"{function}: no sample event for {sorted(forwarded - route_keys)}"
+        assert route_keys <= routes | forwarded, \
+            f"{function}: samples for routes it does not have: {route_keys - routes - forwarded}"
         for name, schedule in template_events(template, function, "Schedule", "ScheduleV2").items():
             # EventBridge (Scheduler) delivers the schedule's Input as the whole event.
             assert json.loads(schedule["Properties"]["Input"]) in samples, f"no sample event for schedule {name}"
@@ -264,6 +282,17 @@ def refused_preflight(answer: Answer, cloud: Cloud) -> None:
     assert not any(k.lower().startswith("access-control-") for k in answer.headers)
 
 
+def through_the_front(answer: Answer, cloud: Cloud) -> None:
+    written(answer, cloud)
+    assert [r["name"] for r in answer.json()["rows"]] == ["ash", "elm"]
+
+
+def refused_by_the_front(answer: Answer, cloud: Cloud) -> None:
+    body = answer.json()
+    assert body["ok"] is False and body["status"] == 403
+    assert "x-lambdasette-forward" not in answer.headers
+
+
 def written(answer: Answer, cloud: Cloud) -> None:
     assert answer.headers["x-lambdasette-txid"].isdigit()  # acknowledged only once durable in S3
 
@@ -320,6 +349,8 @@ EXPECTATIONS: dict[str, Callable[[Any, Cloud], None]] = {
     "read/cors-preflight.json": http(200, refused_preflight),
     "read/csv-export.json": http(200, csv_export),
     "read/head.json": http(200, head),
+    "read/insert-through-the-front.json": http(201, through_the_front),
+    "read/insert-refused-by-the-front.json": http(403, refused_by_the_front),
     "read/instance.json": http(200, instance),
     "read/root.json": http(200, instance),
     "read/row.json": http(200, row),

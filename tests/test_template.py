@@ -10,10 +10,23 @@ from localcloud import load_template, routes, schedules
 from .aws import create_tokens_table, template_resource
 
 
-def test_routing_sends_reads_and_writes_to_their_functions() -> None:
-    table = routes(load_template())
+def test_routing_sends_every_request_to_the_read_function_the_writers_front() -> None:
+    """B10: API Gateway sends POSTs to the read function, which authenticates, authorizes and
+    checks them and invokes the one writer only for a request that would write: a POST
+    without a valid credential never occupies the writer (reserved concurrency 1)."""
+    template = load_template()
+    table = routes(template)
     assert table == {"GET": "ReadFunction", "HEAD": "ReadFunction", "OPTIONS": "ReadFunction",
-                     "POST": "WriteFunction"}
+                     "POST": "ReadFunction"}
+    read = template["Resources"]["ReadFunction"]["Properties"]
+    assert read["Environment"]["Variables"]["LAMBDASETTE_WRITE_FUNCTION"] == {"Ref": "WriteFunction"}
+    assert {"LambdaInvokePolicy": {"FunctionName": {"Ref": "WriteFunction"}}} in read["Policies"]
+    write = template["Resources"]["WriteFunction"]["Properties"]
+    assert not [e for e in write["Events"].values() if e["Type"] == "HttpApi"]  # Invoke only
+    # A ceiling on POSTs at API Gateway, whoever sends them.
+    settings = template["Resources"]["HttpApi"]["Properties"]["RouteSettings"]["POST /{proxy+}"]
+    assert settings == {"ThrottlingRateLimit": {"Ref": "PostRateLimit"},
+                        "ThrottlingBurstLimit": {"Ref": "PostBurstLimit"}}
 
 
 def test_one_writer_and_its_maintenance_schedule() -> None:

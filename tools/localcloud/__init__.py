@@ -8,13 +8,15 @@
   a time per worker - as Lambda runs them.
 - An HTTP gateway turns each request into the API Gateway HTTP API payload 2.0 event AWS
   would send (raw path and query string, comma-joined repeated parameters, cookies, base64
-  bodies), routes it as the template's events do (GET/HEAD/OPTIONS to read, POST to write)
-  and turns the handler's answer back into HTTP, with API Gateway's limits: 10 MB request
-  bodies, 6 MB responses (a larger one is a 500), 30 s (then a 503).
-- A second port speaks Lambda's Invoke API, so the import function's boto3 `invoke` of the
-  write function works unchanged; `POST /-/local-cloud/schedules/<Event>` on the gateway fires
-  one of the template's schedules (`Maintenance`: Litestream's upkeep and the restore drill,
-  whose report is then `GET /-/restore-drill.json`).
+  bodies), routes it as the template's events do (every method to the read function, which
+  is the writer's front: it invokes the write function for a POST that would write) and
+  turns the handler's answer back into HTTP, with API Gateway's limits: 10 MB request
+  bodies, 6 MB responses (a larger one is a 500), 30 s (then a 503). (API Gateway's route
+  throttling on POSTs is not emulated.)
+- A second port speaks Lambda's Invoke API, so the read function's and the import function's
+  boto3 `invoke` of the write function work unchanged; `POST /-/local-cloud/schedules/<Event>`
+  on the gateway fires one of the template's schedules (`Maintenance`: Litestream's upkeep and
+  the restore drill, whose report is then `GET /-/restore-drill.json`).
 - For `sam local invoke/start-api`: `<state-dir>/sam-env-vars.json` (`--env-vars`) gives each
   function the variables template.yaml declares, pointed at this cloud as a container reaches it
   (host.docker.internal); `--services-only` leaves the functions to `sam local`.
@@ -234,12 +236,14 @@ class Function:
     name: str
     workers: list[Worker]
     idle: queue.Queue[Worker] = field(default_factory=queue.Queue)
+    invocations: int = 0  # how many events it was given (tests: what reached the writer)
 
     def __post_init__(self) -> None:
         for worker in self.workers:
             self.idle.put(worker)
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.invocations += 1
         worker = self.idle.get()  # a concurrency limit: wait for a free environment
         try:
             return worker.invoke(event)

@@ -15,8 +15,10 @@
     │                       minted from one that is revoked or expired              → 401, WWW-Authenticate
     ├── UnknownTransaction  storage: a read asked to wait for a transaction the replica
     │                       does not hold (no write was ever answered with it)      → 400
-    └── DataDirLocked       storage: another process holds the data directory (at start-up,
-                            never an HTTP answer: the process refuses to start)
+    ├── DataDirLocked       storage: another process holds the data directory (at start-up,
+    │                       never an HTTP answer: the process refuses to start)
+    └── ForwardToWriter     a front (the read function taking POSTs) found a request valid
+                            up to its write: the write function serves it (not an error)
 
 The layers below the web raise these; `web.app` maps them to responses (`as_api_error`), so
 no endpoint translates a domain error itself. Anything else that escapes is a bug: it is
@@ -107,6 +109,13 @@ class UnknownTransaction(LambdasetteError):
     def __init__(self, txid: int, newest: int) -> None:
         super().__init__(f"transaction {txid} is beyond the newest this database's replica holds ({newest})")
         self.txid, self.newest = txid, newest
+
+
+class ForwardToWriter(LambdasetteError):
+    """Raised in a front - a process that authenticates and authorizes POSTs but does not
+    write (`Options.forward_writes`) - where a request would now write (the writer, or the
+    token store): everything before it held, so the write function is to serve the request
+    (`handlers.lambda_app` forwards it). Never an answer to a client."""
 
 
 class DataDirLocked(LambdasetteError):

@@ -10,7 +10,7 @@ from lambdasette import column_types
 from lambdasette.auth import authorizer, permissions, sessions, tokens
 from lambdasette.auth.permissions import Policy
 from lambdasette.auth.tokens import SessionRecord, TokenRecord, TokenStore
-from lambdasette.errors import ApiError, InvalidToken
+from lambdasette.errors import ApiError, ForwardToWriter, InvalidToken
 from lambdasette.metadata import CannedQuery, Metadata, TableConfig
 from lambdasette.names import fold
 from lambdasette.query import execute, internal
@@ -29,6 +29,11 @@ class Options:
     # A Lambda container serves one request at a time, so a worker-thread hop is pure
     # overhead there; the local server runs queries in threads to stay concurrent.
     threaded: bool = True
+    # A front for the one writer (the read function, which API Gateway sends POSTs to): it
+    # authenticates and authorizes a POST as the writer would, answers every refusal itself,
+    # and hands a request to the write function only where it would write
+    # (ForwardToWriter) - so a request without a valid credential never occupies the writer.
+    forward_writes: bool = False
 
 
 def actor_of(record: TokenRecord) -> dict[str, Any]:
@@ -55,6 +60,10 @@ class Lambdasette:
         self.versions = DataVersions(self.storage.connect)
         self.cache = VersionedCache()
         self._writer: Any = None
+        if self.options.forward_writes:
+            self._writer = _ForwardingWriter(self)
+            if self.tokens is not None:
+                self.tokens = _ForwardingStore(self.tokens)
 
     def can(self, actor: dict[str, Any] | None, action: str, database: str | None = None,
             table: str | None = None) -> bool:
@@ -252,6 +261,37 @@ class Lambdasette:
 
 
 _TIMED_OUT = object()  # a count that ran out of its own time, remembered (`Lambdasette.count`)
+
+
+class _ForwardingWriter:
+    """A front's writer: a request that gets this far (authenticated, authorized, its body
+    valid, its database there) is the write function's to serve."""
+
+    def __init__(self, ds: Lambdasette) -> None:
+        self.ds = ds
+
+    def run(self, database: str, *args: Any, **kwargs: Any) -> Any:
+        # DatabaseNotFound (404) is the front's to answer. (Not `connection`: a fresh read
+        # would wait for this copy to catch up with the replica - the writer's business.)
+        self.ds.storage.info(database)
+        raise ForwardToWriter()
+
+
+class _ForwardingStore:
+    """A front's token store: lookups (verifying tokens, listing them) are its own; storing or
+    revoking a token is the write function's."""
+
+    def __init__(self, store: TokenStore) -> None:
+        self.store = store
+
+    def put(self, record: TokenRecord) -> None:
+        raise ForwardToWriter()
+
+    def revoke(self, token_id: str) -> bool:
+        raise ForwardToWriter()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
 
 
 def from_metadata(database: str, query: CannedQuery) -> StoredQuery:

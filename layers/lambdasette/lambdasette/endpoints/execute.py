@@ -294,7 +294,7 @@ def missing_table_error(ctx: Context, verdict: write_sql.Verdict, sql: str, sche
 
 def require_access(ctx: Context) -> None:
     """404 for an unknown database, then 403 without `execute-write-sql` (1.0a41's words)."""
-    ctx.ds.connection(ctx.database)
+    ctx.ds.storage.info(ctx.database)
     if not ctx.ds.can(ctx.actor, "execute-write-sql", ctx.database):
         raise ApiError(403, "Permission denied: need execute-write-sql", headers=FRAMING)
 

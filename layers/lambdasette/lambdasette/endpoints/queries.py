@@ -141,7 +141,7 @@ def text(data: dict[str, Any], key: str) -> str | None:
 def store(ctx: Context) -> Response:
     """`POST /<db>/-/queries/store`: 201 `{"ok", "unstable", "query"}`."""
     ds, database, actor = ctx.ds, ctx.database, ctx.actor
-    ds.connection(database)  # 404 for an unknown database first
+    ds.storage.info(database)  # 404 for an unknown database first
     if not ds.can(actor, "execute-sql", database):
         raise ApiError(403, "Permission denied: need execute-sql")
     if not ds.can(actor, "store-query", database):

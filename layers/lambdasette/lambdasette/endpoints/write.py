@@ -381,7 +381,9 @@ def set_column_type(ctx: Context) -> Response:
     unknown column or type, or a type that does not fit the column's SQLite type."""
     ds, actor = ctx.ds, ctx.actor
     database, name = ctx.target.database or "", ctx.target.table or ""
-    ds.connection(database)  # 404 for an unknown database before anything else
+    # 404 for an unknown database before anything else (its data is the writer's business:
+    # a front would only wait for its copy to catch up).
+    ds.storage.info(database)
     ds.require(actor, "set-column-type", database, name, message="Permission denied")
     data = parse_object(ctx.body)
     unknown = sorted(set(data) - {"column", "column_type"})

@@ -22,6 +22,7 @@ from lambdasette.storage.base import Storage
 from lambdasette.storage.budget import time_budget
 from lambdasette.storage.datadir import Protected
 from lambdasette.storage.local import LocalStorage
+from lambdasette.web.app import FORWARD_HEADER
 
 log = logging.getLogger("lambdasette")
 
@@ -94,6 +95,8 @@ def build(role: str, environ: dict[str, str] | None = None) -> Any:
             public=parse_bool(env.get("LAMBDASETTE_PUBLIC", "off")),
             role=role,
             threaded=False,
+            # The read function is the writer's front when it knows the write function.
+            forward_writes=role == "read" and bool(env.get("LAMBDASETTE_WRITE_FUNCTION")),
         ),
         tokens=open_store(table=env.get("LAMBDASETTE_TOKENS_TABLE"),
                           path=Path(tokens_db) if tokens_db else None),
@@ -172,14 +175,84 @@ def within_budget(function: Callable[[Any, Any], Any], *, gateway: bool) -> Call
     return handler
 
 
+# How long a front keeps trying a busy writer (reserved concurrency 1: a second concurrent
+# invocation is throttled, and nothing ran) before it answers 429 itself.
+WRITER_BUSY_WAIT_S = 10.0
+
+
+def forwarding(http: Callable[[Any, Any], Any], function_name: str,
+               client: Any = None) -> Callable[[Any, Any], Any]:
+    """`http` (the read function's app) as the front of the one writer (B10): every POST is
+    authenticated, authorized and checked here, every refusal (401 with WWW-Authenticate, 403,
+    400, 404, 413) answered here, and only a request that would write is handed on, the
+    event unchanged, to the write function (Lambda Invoke). A flood of requests without a
+    valid credential scales out over read functions instead of occupying the single writer.
+
+    A throttled invocation ran nothing: it is retried with backoff for up to
+    WRITER_BUSY_WAIT_S, then answered 429 (JSON, Retry-After). The invocation itself is never
+    retried: after a timeout the write may have been made."""
+    if client is None:
+        import boto3
+        from botocore.config import Config
+
+        # The writer answers within API Gateway's 30 s or not at all; no automatic retries.
+        client = boto3.client("lambda", config=Config(read_timeout=31, connect_timeout=5,
+                                                      retries={"max_attempts": 0}))
+
+    def handler(event: Any, context: Any) -> Any:
+        response = http(event, context)
+        headers = response.get("headers") if isinstance(response, dict) else None
+        if not headers or headers.get(FORWARD_HEADER) != "1":
+            return response
+        base = {k: v for k, v in headers.items() if k != FORWARD_HEADER and k != "content-length"}
+        return _invoke_writer(client, function_name, event, base)
+
+    return handler
+
+
+def _invoke_writer(client: Any, function_name: str, event: Any, headers: dict[str, str]) -> Any:
+    import time
+
+    def answer(error: ApiError) -> dict[str, Any]:
+        return {"statusCode": error.status, "isBase64Encoded": False, "body": json.dumps(error.body()),
+                "headers": {**headers, **error.headers, "content-type": "application/json; charset=utf-8"}}
+
+    started, delay = time.monotonic(), 0.05
+    while True:
+        try:
+            response = client.invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
+        except client.exceptions.TooManyRequestsException:
+            if time.monotonic() - started + delay > WRITER_BUSY_WAIT_S:
+                return answer(ApiError(429, "The writer is busy with other writes: retry shortly",
+                                       headers={"Retry-After": "1"}))
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+            continue
+        except Exception as exc:  # botocore's: unreachable, or no answer in time
+            log.error("Forwarding to the write function %s failed: %s", function_name, exc)
+            return answer(ApiError(503, "The write function could not be reached, or did not answer in "
+                                        "time: the write may or may not have been made (retry with "
+                                        "upsert or a primary key to be safe)", headers={"Retry-After": "2"}))
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError") or not isinstance(payload, dict) or "statusCode" not in payload:
+            log.error("The write function %s failed: %s", function_name, payload)
+            return answer(ApiError(502, "The write function failed"))
+        return payload
+
+
 def handler_for(role: str) -> Any:
-    """The Lambda handler: API Gateway events through Mangum; for the write function also the
-    direct invocations of `tasks` (maintenance, import batches)."""
+    """The Lambda handler: API Gateway events through Mangum; for the read function, when it
+    knows the write function (LAMBDASETTE_WRITE_FUNCTION), the writer's front too
+    (`forwarding`); for the write function also the direct invocations of `tasks`
+    (maintenance, import batches)."""
     from mangum import Mangum
 
     logs.configure("stdout")  # Lambda sends stdout to the function's log group, line by line
     app = build(role)
     http = within_budget(within_payload_limit(Mangum(app, lifespan="off")), gateway=True)
+    writer = os.environ.get("LAMBDASETTE_WRITE_FUNCTION") if role != "write" else None
+    if writer:
+        http = forwarding(http, writer)
     from lambdasette.handlers import tasks
 
     ds = app.app.state.lambdasette

@@ -49,6 +49,7 @@ from lambdasette.errors import (
     ApiError,
     DatabaseNotFound,
     DatabaseRestoring,
+    ForwardToWriter,
     InsufficientStorage,
     InvalidToken,
     LambdasetteError,
@@ -73,6 +74,10 @@ from lambdasette.web.responses import (
 from lambdasette.web.routing import FORM, PAGE, Match, Route, Router, Target, resolve
 
 log = logging.getLogger("lambdasette")
+
+# On a front's answer (Options.forward_writes) in place of one: the request is the write
+# function's to serve (`handlers.lambda_app` replaces it with the writer's answer).
+FORWARD_HEADER = "x-lambdasette-forward"
 
 T = TypeVar("T")
 
@@ -123,6 +128,8 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
         page = page and resolve(path).format is None
         try:
             response = await handle(ds, router, request, path, page)
+        except ForwardToWriter:
+            response = Response(b"", status_code=202, headers={FORWARD_HEADER: "1"})
         except LambdasetteError as exc:
             error = as_api_error(exc, writing=request.method == "POST")
             if error.status >= 500:
@@ -273,7 +280,7 @@ async def handle(ds: Lambdasette, router: Router, request: Request, path: str, p
     reading = method in ("GET", "HEAD")
     if reading and ds.options.role == "write":
         raise ApiError(405, "This function serves writes only; reads go to the read function")
-    if not reading and ds.options.role == "read":
+    if not reading and ds.options.role == "read" and not ds.options.forward_writes:
         raise ApiError(405, "This function serves reads only; writes go to the write function")
     if record is not None:
         record.database = target.database
