@@ -443,6 +443,55 @@ def test_b04_json_column_type_with_deep_values(tmp_path: Path) -> None:
     assert r.status_code == 200
 
 
+def test_b01_render_cell_cannot_multiply_a_json_cell(tmp_path: Path) -> None:
+    """`_extra=render_cell` pretty-prints `json` cells: indenting a 400 KB cell nested 400 deep
+    would make some 160 MB of HTML per cell. Indented only while that stays a few times the
+    cell; the cells rendered count against the response budget."""
+    s = Space(tmp_path, "create table notes(id integer primary key, j text);", max_response_bytes=4 * MiB)
+    root = s.token("root")
+    assert s.request("POST", "/data/notes/-/set-column-type", root,
+                     {"column": "j", "column_type": {"type": "json"}}).status_code == 200
+    wide = "[" * 400 + ",".join(["1"] * 200_000) + "]" * 400
+    conn = sqlite3.connect(s.db)
+    conn.executemany("insert into notes values (?, ?)", [(i, wide) for i in range(1, 31)])
+    conn.execute("insert into notes values (99, ?)", [json.dumps({"a": [1, {"b": 2}]})])
+    conn.commit()
+    conn.close()
+    for path in ("/data/notes.json?_extra=render_cell&_size=max", "/data/notes/1.json?_extra=render_cell"):
+        r = s.request("GET", path, root)
+        assert r.status_code == 200 and len(r.content) <= 4 * MiB, (path, len(r.content))
+        assert "render_cell" in r.json()
+    small = s.request("GET", "/data/notes/99.json?_extra=render_cell", root).json()["render_cell"]
+    assert small[0]["j"].startswith("<pre>{\n  &quot;a&quot;: [\n")  # small ones indented still
+
+
+def test_b01_html_pages_keep_the_budget(tmp_path: Path) -> None:
+    """The pages (main's HTML table, query and row pages) fetch and show within the response
+    budget as the JSON does: a shorter page with its next link, `truncated` for a query, and
+    413 for one row alone over it."""
+    s = Space(tmp_path, "create table t(id integer primary key, body text);", public=True,
+              max_response_bytes=300_000)
+    conn = sqlite3.connect(s.db)
+    conn.executemany("insert into t values (?, ?)", [(i, "\x02" * 50_000) for i in range(1, 201)])
+    conn.execute("insert into t values (999, ?)", ["y" * 400_000])
+    conn.commit()
+    conn.close()
+    html = {"Accept": "text/html"}
+
+    def get(path: str) -> Any:
+        return s.client.get("http://testserver" + path, headers=html, follow_redirects=False)
+
+    r = get("/data/t?_size=max")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert len(r.content) <= 300_000 and "_next=" in r.text
+    r = get("/data?sql=select+*+from+t+where+id+<+999")
+    assert r.status_code == 200 and len(r.content) <= 300_000
+    r = get("/data/t/999")
+    assert r.status_code == 413
+    r = get("/data?sql=select+*+from+t+where+id+=+999")
+    assert r.status_code == 413
+
+
 # -- B05, B06: what the time limit cannot interrupt is bounded ---------------------------------
 
 def bomb(n: int) -> str:

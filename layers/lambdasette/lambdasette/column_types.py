@@ -72,6 +72,29 @@ def _render_link(prefix: str) -> Callable[[Any], str | None]:
     return render
 
 
+# Pretty-printing indents every value by twice its depth: a 1 MiB cell nested a few hundred
+# levels deep would become hundreds of MB. Indented only while that stays within this many
+# times the compact text (or PRETTY_FREE bytes); otherwise the compact JSON is shown.
+PRETTY_FACTOR = 4
+PRETTY_FREE = 64 * 1024
+
+
+def _pretty_size(parsed: Any) -> int:
+    """How many bytes of indentation and line breaks `json.dumps(parsed, indent=2)` adds, at
+    most (each value on its own line, indented by twice its depth), walked without recursion."""
+    extra, stack = 0, [(parsed, 0)]
+    while stack:
+        value, depth = stack.pop()
+        extra += 2 * depth + 2
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+            extra += 2 * depth + 2  # the closing brace's line
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+            extra += 2 * depth + 2
+    return extra
+
+
 def _render_json(value: Any) -> str | None:
     if value is None:
         return None
@@ -79,7 +102,10 @@ def _render_json(value: Any) -> str | None:
     if parsed is celljson.NOT_JSON:
         return None
     try:
-        return f"<pre>{html.escape(json.dumps(parsed, indent=2))}</pre>"
+        compact = json.dumps(parsed)
+        if _pretty_size(parsed) <= max(PRETTY_FACTOR * len(compact), PRETTY_FREE):
+            return f"<pre>{html.escape(json.dumps(parsed, indent=2))}</pre>"
+        return f"<pre>{html.escape(compact)}</pre>"
     except (TypeError, ValueError, RecursionError):
         return None
 

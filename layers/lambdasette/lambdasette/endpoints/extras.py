@@ -214,19 +214,25 @@ def column_types_block(assigned: dict[str, tuple[str, Any]]) -> dict[str, Any]:
     return {column: {"type": name, "config": config} for column, (name, config) in assigned.items()}
 
 
-def render_cells(columns: list[str], rows: list[Any],
-                 assigned: dict[str, tuple[str, Any]]) -> list[dict[str, str]]:
+def render_cells(columns: list[str], rows: list[Any], assigned: dict[str, tuple[str, Any]],
+                 room: int | None = None) -> list[dict[str, str]]:
     """`render_cell`: per row, the HTML of each cell whose rendering differs from the plain
-    value — here the cells of columns with a column type that renders (there are no plugins)."""
+    value — here the cells of columns with a column type that renders (there are no plugins).
+    At most about `room` bytes of HTML are made (the response budget): the rows past it get
+    none, and the answer, then over its budget, is cut to fewer rows by its endpoint."""
     renderers = {}
     for column, (name, _) in assigned.items():
         kind = column_types.TYPES.get(name)
         if kind is not None and column in columns:
             renderers[columns.index(column)] = (column, kind)
-    out = []
+    out: list[dict[str, str]] = []
+    used = 0
     for row in rows:
+        rendered: dict[str, str] = {}
+        out.append(rendered)
+        if room is not None and used > room:
+            continue  # past the budget: nothing more is made (see above)
         values = list(row.values()) if isinstance(row, dict) else list(row)
-        rendered = {}
         for index, (column, kind) in renderers.items():
             if index < len(values):
                 value = values[index]
@@ -235,7 +241,7 @@ def render_cells(columns: list[str], rows: list[Any],
                 html = kind.render(value)
                 if html:
                     rendered[column] = html
-        out.append(rendered)
+                    used += len(html)
     return out
 
 

@@ -16,14 +16,14 @@ from starlette.responses import Response
 
 from lambdasette.endpoints import canned
 from lambdasette.endpoints import database as database_endpoint
-from lambdasette.endpoints.database import table_summaries
+from lambdasette.endpoints.database import row_too_big, table_summaries
 from lambdasette.endpoints.openapi import table_tag
 from lambdasette.endpoints.row import fetch_row
-from lambdasette.endpoints.table import build_page, get_table, legacy_redirect, row_path
+from lambdasette.endpoints.table import build_page, cut, get_table, legacy_redirect, row_path
 from lambdasette.errors import ApiError
 from lambdasette.instance import from_metadata
 from lambdasette.query.internal import StoredQuery
-from lambdasette.query.render import parse_json_columns
+from lambdasette.query.render import BYTES_PER_CHAR, parse_json_columns, response_budget
 from lambdasette.query.schema import Table
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
@@ -31,6 +31,11 @@ from lambdasette.web.html import render
 
 # A cell's text is cut here on pages (the JSON has it whole).
 MAX_CELL = 2000
+# What a page holds besides its rows (layout, headers, forms, facets' chrome), at most: the
+# room the rows get is the response budget less this.
+PAGE_BYTES = 64 * 1024
+# What one cell adds to a page beyond its escaped text and link (its <td>, class, <a>).
+CELL_HTML = 64
 
 
 @dataclass
@@ -62,6 +67,18 @@ def cell(value: Any, href: str | None = None) -> Cell:
         return Cell(json.dumps(value, ensure_ascii=False)[:MAX_CELL])
     text = str(value)
     return Cell(text if len(text) <= MAX_CELL else text[:MAX_CELL] + "…", "", href)
+
+
+def fitting_rows(rows: list[list[Cell]], room: int) -> int:
+    """How many rows of cells fit in `room` bytes of HTML at their worst (every character of
+    a text or link escaped in 6 bytes): a page keeps the response budget JSON keeps, counted
+    from what it shows (each cell at most MAX_CELL characters), before it is rendered."""
+    used = 0
+    for index, row in enumerate(rows):
+        used += sum(BYTES_PER_CHAR * (len(c.text) + len(c.href or "")) + CELL_HTML for c in row)
+        if used > room:
+            return index
+    return len(rows)
 
 
 def with_ext(ctx: Context, ext: str) -> str:
@@ -123,12 +140,22 @@ def query(ctx: Context, named: StoredQuery | None = None) -> Response:
         sql = named.sql
     else:
         conn, sql = database_endpoint.checked_sql(ctx)
-    ran = database_endpoint.run_query(ctx, conn, sql, query_name=named.name if named else None, stored=named)
+    # The rows fetched stop at the response budget, as the JSON answer's do (B01)...
+    limit = response_budget(ctx.ds.settings)
+    ran = database_endpoint.run_query(ctx, conn, sql, query_name=named.name if named else None,
+                                      stored=named, max_bytes=limit)
     result = ran.result
+    if result.cut and not result.rows:
+        raise row_too_big(limit)
     rows = parse_json_columns(result.rows, result.columns, ctx.args.getlist("_json"))
+    cells = [[cell(v) for v in row] for row in rows]
+    # ... and what the page shows of them too (cells, each cut at MAX_CELL characters).
+    keep = fitting_rows(cells, limit - PAGE_BYTES - BYTES_PER_CHAR * len(sql))
+    if keep < 1 and cells:
+        raise row_too_big(limit)
     return render(ctx, "query.html", {
         "database": name, "sql": sql, "named": named, "columns": result.columns,
-        "rows": [[cell(v) for v in row] for row in rows], "truncated": result.truncated,
+        "rows": cells[:keep], "truncated": result.truncated or keep < len(cells),
         "allow_sql": named is None, "json_url": with_ext(ctx, "json"), "csv_url": with_ext(ctx, "csv"),
         "query_ms": ran.query_ms,
     })
@@ -154,7 +181,11 @@ def table(ctx: Context) -> Response:
         return query(ctx, stored)
     if ctx.args.getlist("_where") and not ctx.ds.can(ctx.actor, "execute-sql", ctx.database):
         raise ApiError(403, "_where= is not allowed")
-    page = build_page(ctx, conn, schema, tbl, ctx.ds.time_limit(ctx.args.get("_timelimit")), envelope=True)
+    # The rows (and facets) fetched stop at the response budget, as the JSON page's do (B01):
+    # the page is then shorter, with its next page's link.
+    limit = response_budget(ctx.ds.settings)
+    page = build_page(ctx, conn, schema, tbl, ctx.ds.time_limit(ctx.args.get("_timelimit")), envelope=True,
+                      max_bytes=limit)
     columns = page.columns
     links = row_links(ctx, tbl, columns)
     rows = []
@@ -163,6 +194,15 @@ def table(ctx: Context) -> Response:
         href = links(values)
         rows.append([cell(v, fk_href(ctx, tbl, c, v) if href is None or i else href)
                      for i, (c, v) in enumerate(zip(columns, row))])
+    # What the page shows must fit too: cut before rendering (`table.cut`: 413 for no row).
+    facet_bytes = sum(BYTES_PER_CHAR * (len(str(v.get("label") or v.get("value")))
+                                        + len(v.get("toggle_url") or ""))
+                      + CELL_HTML
+                      for result in page.facets.results.values() for v in result.get("results", []))
+    keep = fitting_rows(rows, limit - PAGE_BYTES - facet_bytes)
+    if keep < len(rows):
+        page = cut(ctx, page, keep, limit)
+        rows = rows[:keep]
     sort = page.plan.sort
     headers = []
     config = ctx.ds.table_config(ctx.database, tbl.name)
