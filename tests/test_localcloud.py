@@ -130,6 +130,7 @@ def test_the_deployed_shape_end_to_end(tmp_path: Path) -> None:
         assert status == 200 and rows == [{"id": 1, "body": "hello"}]
         status, headers, body = call("POST", "/notes/notes/-/insert", {"row": {"body": "through the gateway"}})
         assert status == 201 and headers["x-lambdasette-txid"]
+        insert_id = headers["x-request-id"]  # the front's id: the client sent none
         status, _, rows = call("GET", "/notes/notes.json?_shape=array")
         assert [r["body"] for r in rows] == ["hello", "through the gateway"]  # fresh reads by default
         # A private deployment: no token (or one that is not ours) is anonymous, and refused.
@@ -158,6 +159,10 @@ def test_the_deployed_shape_end_to_end(tmp_path: Path) -> None:
         # Each request through the gateway was logged by its function, as one JSON line.
         requests = [json.loads(line) for line in logged if line.startswith("{") and '"lambdasette.request"' in line]
         assert any(r["path"] == "/notes/notes/-/insert" and r["status"] == 201 for r in requests)
+        # The insert went through the read function (the writer's front) to the write function,
+        # by Lambda Invoke, with the front's request id: both lines carry the id its answer did.
+        lines = [r for r in requests if r["request_id"] == insert_id]
+        assert sorted((r["status"], r.get("forwarded", False)) for r in lines) == [(201, False), (202, True)], lines
     finally:
         proc.terminate()
         proc.wait(30)

@@ -177,3 +177,177 @@ def test_only_a_read_function_that_knows_the_writer_is_a_front(tmp_path: Path) -
     assert lambda_app.build("read", {**env, "LAMBDASETTE_WRITE_FUNCTION": "w"}).app.state.lambdasette.options.forward_writes
     assert not lambda_app.build("read", env).app.state.lambdasette.options.forward_writes
     assert not lambda_app.build("write", {**env, "LAMBDASETTE_WRITE_FUNCTION": "w"}).app.state.lambdasette.options.forward_writes
+
+
+def form(path: str, fields: dict[str, str], cookies: dict[str, str] | None = None,
+         origin: str | None = None) -> dict[str, Any]:
+    """A browser's form POST, as API Gateway delivers it."""
+    import urllib.parse
+
+    headers = [(b"content-type", b"application/x-www-form-urlencoded")]
+    if cookies:
+        headers.append((b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()))
+    if origin:
+        headers.append((b"origin", origin.encode()))
+    return http_event(scope("POST", path, b"", headers), urllib.parse.urlencode(fields).encode(),
+                      "local", "localhost:3000")
+
+
+def page(path: str, cookies: dict[str, str]) -> str:
+    """The HTML of a page a signed-in browser asks for."""
+    headers = [(b"accept", b"text/html"),
+               (b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode())]
+    return http_event(scope("GET", path, b"", headers), b"", "local", "localhost:3000")
+
+
+def cookies_of(outcome: dict[str, Any]) -> dict[str, str]:
+    result = outcome["result"]
+    found = {}
+    for cookie in result.get("cookies") or []:
+        name, _, rest = cookie.partition("=")
+        found[name] = rest.split(";", 1)[0]
+    return found
+
+
+def test_the_pages_forms_go_through_the_same_front(cloud: LocalCloud) -> None:
+    """Signing in and out and the API tokens page's forms (main's pages) write the token
+    store: only a valid one reaches the writer; a bogus token, a missing CSRF value, another
+    site's post, an id that cannot be a token's are the front's to refuse."""
+    import re
+
+    root = cloud.mint_token("root")
+    writer = cloud.functions["WriteFunction"]
+    csrf = "c" * 43
+    login = {"csrf_token": csrf, "next": "/"}
+    before = writer.invocations
+    refused = [
+        form("/-/login", {**login, "token": "nope"}, {"ls_csrf": csrf}),                          # not a token
+        form("/-/login", {**login, "token": "lstok_0000000000000000_bogus"}, {"ls_csrf": csrf}),  # unknown
+        form("/-/login", {**login, "token": "lstok_" + "a" * 3000 + "_x"}, {"ls_csrf": csrf}),    # not its shape
+        form("/-/login", {**login, "token": root}, {"ls_csrf": "d" * 43}),                        # CSRF mismatch
+        form("/-/login", {**login, "token": root}, {"ls_csrf": csrf}, origin="https://evil.example"),
+        form("/-/logout", {"csrf_token": csrf}, {"ls_session": "not-a-session"}),
+        form("/-/api/tokens", {"csrf_token": csrf}, {"ls_session": "s" * 43}),                   # no such session
+    ]
+    for request in refused:
+        outcome = cloud.invoke("ReadFunction", request)
+        # Refused (401, 403), or sent to sign in (302); never a session (at most one cleared).
+        assert outcome["ok"] and outcome["result"]["statusCode"] in (302, 401, 403), outcome
+        assert cookies_of(outcome).get("ls_session", '""') == '""', outcome
+    assert writer.invocations == before, "a refused sign-in reached the single writer"
+
+    # A real sign-in starts a session (a write to the token store): the writer's.
+    outcome = cloud.invoke("ReadFunction", form("/-/login", {**login, "token": root}, {"ls_csrf": csrf}))
+    assert outcome["result"]["statusCode"] == 303 and writer.invocations == before + 1
+    session = {"ls_session": cookies_of(outcome)["ls_session"]}
+    html = answer_text(cloud.invoke("ReadFunction", page("/-/api/tokens/create", session)))
+    token_csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    before = writer.invocations
+    refused = [
+        form("/-/api/tokens", {"csrf_token": "wrong", "expiry": "never"}, session),               # CSRF
+        form("/-/api/tokens", {"expiry": "never"}, session),                                      # none at all
+        form("/-/api/tokens", {"csrf_token": token_csrf, "expiry": "after", "expiry_amount": "x"}, session),
+        form("/-/api/tokens/zzz/-/revoke", {"csrf_token": token_csrf}, session),                 # not an id
+        form("/-/api/tokens/0123456789abcdef/-/revoke", {"csrf_token": token_csrf}, session),    # unknown id
+    ]
+    for request in refused:
+        outcome = cloud.invoke("ReadFunction", request)
+        assert outcome["result"]["statusCode"] in (400, 403, 404), outcome
+    assert writer.invocations == before, "a refused form reached the single writer"
+    # The forms that do write: a token created, then revoked; then signing out.
+    created = cloud.invoke("ReadFunction", form("/-/api/tokens", {"csrf_token": token_csrf, "expiry": "never"},
+                                                session))
+    text = answer_text(created)
+    assert created["result"]["statusCode"] == 200 and "lstok_" in text
+    token_id = re.search(r"lstok_([0-9a-f]{16})_", text).group(1)  # type: ignore[union-attr]
+    revoked = cloud.invoke("ReadFunction", form(f"/-/api/tokens/{token_id}/-/revoke", {"csrf_token": token_csrf},
+                                                session))
+    assert revoked["result"]["statusCode"] == 303
+    out = cloud.invoke("ReadFunction", form("/-/logout", {"csrf_token": token_csrf}, session))
+    assert out["result"]["statusCode"] == 303 and writer.invocations == before + 3
+
+
+def answer_text(outcome: dict[str, Any]) -> str:
+    assert outcome["ok"], outcome
+    result = outcome["result"]
+    body = result.get("body") or ""
+    return base64.b64decode(body).decode() if result.get("isBase64Encoded") else body
+
+
+def test_every_post_route_refuses_at_the_front(cloud: LocalCloud) -> None:
+    """Every POST route main has (write API, execute-write, stored queries, set-column-type,
+    the token API): with no token, a bogus one, or one without the permission, the writer is
+    invoked zero times."""
+    from lambdasette.app import ROUTES
+
+    alice = cloud.mint_token("alice")  # may read, write nothing
+    writer = cloud.functions["WriteFunction"]
+    paths = {
+        ("database-action", "create"): "/notes/-/create",
+        ("database-action", "execute-write"): "/notes/-/execute-write",
+        ("database-action", "queries/store"): "/notes/-/queries/store",
+        ("table-action", "set-column-type"): "/notes/notes/-/set-column-type",
+        ("table-action", "insert"): "/notes/notes/-/insert",
+        ("table-action", "upsert"): "/notes/notes/-/upsert",
+        ("table-action", "drop"): "/notes/notes/-/drop",
+        ("table-action", "alter"): "/notes/notes/-/alter",
+        ("table-action", "update"): "/notes/q/-/update",
+        ("table-action", "delete"): "/notes/q/-/delete",
+        ("table-action", "count"): "/notes/notes/-/count",
+        ("row-action", "update"): "/notes/notes/1/-/update",
+        ("row-action", "delete"): "/notes/notes/1/-/delete",
+        ("special", "api/tokens"): "/-/api/tokens",
+        ("special", "api/tokens/create"): "/-/api/tokens/create",
+        ("special", "api/tokens/{token_id}/-/revoke"): "/-/api/tokens/0123456789abcdef/-/revoke",
+    }
+    posts = {(r.kind, r.action) for r in ROUTES if "POST" in r.methods and not r.formats}
+    assert posts - set(paths) == set(), f"a POST route without a case here: {posts - set(paths)}"
+    body = {"row": {"body": "x"}, "sql": "insert into notes (body) values ('x')", "table": "t",
+            "column": "body", "column_type": "url", "name": "q"}
+    before = writer.invocations
+    for path in paths.values():
+        for token in (None, "nope", "lstok_0000000000000000_" + "b" * 43, alice):
+            code, _, answered = answer(cloud.invoke("ReadFunction", event("POST", path, body, token)))
+            if path.endswith("/-/count") and token == alice:
+                assert code == 200, answered  # a read: alice may
+                continue
+            assert code in (400, 401, 403, 404), (path, token and token[:12], code, answered)
+    assert writer.invocations == before, "a request without a valid credential or permission reached the writer"
+
+
+def test_a_cold_read_function_imports_no_boto3_for_a_get(tmp_path: Path) -> None:
+    """The front's Lambda client (and the DynamoDB token store's) are made on first use: the
+    read function's cold start and an anonymous GET import neither boto3 nor botocore (some
+    0.1-0.4 s of a cold start), though the function knows the writer and the tokens table."""
+    import subprocess
+    import sys
+
+    conn = sqlite3.connect(tmp_path / "notes.db")
+    conn.execute("create table notes (id integer primary key, body text)")
+    conn.commit()
+    conn.close()
+    handler = Path(__file__).resolve().parents[1] / "functions" / "read" / "app.py"
+    code = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("app", {str(handler)!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+class Context:
+    aws_request_id = "cold"
+    def get_remaining_time_in_millis(self):
+        return 30000
+http = {{"method": "GET", "path": "/notes/notes.json", "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4",
+         "userAgent": "t"}}
+event = {{"version": "2.0", "routeKey": "GET /{{proxy+}}", "rawPath": "/notes/notes.json",
+          "rawQueryString": "", "headers": {{"host": "x"}}, "isBase64Encoded": False,
+          "requestContext": {{"http": http, "requestId": "r", "stage": "$default", "domainName": "x",
+                              "apiId": "a", "accountId": "1", "routeKey": "GET /{{proxy+}}",
+                              "time": "", "timeEpoch": 0}}}}
+assert module.handler(event, Context())["statusCode"] == 200
+assert "boto3" not in sys.modules and "botocore" not in sys.modules, "a GET imported boto3"
+"""
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "AWS_DEFAULT_REGION": "us-east-1",
+           "LAMBDASETTE_DATA_DIR": str(tmp_path), "LAMBDASETTE_PUBLIC": "on",
+           "LAMBDASETTE_WRITE_FUNCTION": "writer", "LAMBDASETTE_TOKENS_TABLE": "tokens"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -278,8 +278,10 @@ class _ForwardingWriter:
 
 
 class _ForwardingStore:
-    """A front's token store: lookups (verifying tokens, listing them) are its own; storing or
-    revoking a token is the write function's."""
+    """A front's token store: lookups (verifying tokens and sessions, listing tokens) and the
+    last-used time are its own; storing or revoking a token, and starting or ending a
+    session (signing in and out), are the write function's - the read function may not
+    write the tokens table (its policy allows reads and the last-used update only)."""
 
     def __init__(self, store: TokenStore) -> None:
         self.store = store
@@ -287,7 +289,13 @@ class _ForwardingStore:
     def put(self, record: TokenRecord) -> None:
         raise ForwardToWriter()
 
-    def revoke(self, token_id: str) -> bool:
+    def revoke(self, token_id: str, when: int | None = None) -> bool:
+        raise ForwardToWriter()
+
+    def put_session(self, session: SessionRecord) -> None:
+        raise ForwardToWriter()
+
+    def delete_session(self, key: str) -> None:
         raise ForwardToWriter()
 
     def __getattr__(self, name: str) -> Any:

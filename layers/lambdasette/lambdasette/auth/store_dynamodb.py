@@ -43,12 +43,19 @@ def is_token_item(item: dict[str, Any]) -> bool:
 
 class DynamoDBTokenStore:
     def __init__(self, table_name: str, client: Any = None) -> None:
-        if client is None:
-            import boto3  # only here: boto3 costs ~0.4 s to import, and local serving never needs it
-
-            client = boto3.client("dynamodb")
-        self.client = client
+        self._client = client
         self.table = table_name
+
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client, made on first use: boto3 costs ~0.4 s to import, local serving
+        never needs it, and a Lambda container's cold start should not pay it for a request
+        that asks no token (an anonymous GET of a public instance)."""
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("dynamodb")
+        return self._client
 
     @staticmethod
     def _item(record: TokenRecord) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from lambdasette.storage.budget import time_budget
 from lambdasette.storage.datadir import Protected
 from lambdasette.storage.local import LocalStorage
 from lambdasette.web.app import FORWARD_HEADER
+from lambdasette.web.requestlog import REQUEST_ID_HEADER
 
 log = logging.getLogger("lambdasette")
 
@@ -184,20 +185,29 @@ def forwarding(http: Callable[[Any, Any], Any], function_name: str,
                client: Any = None) -> Callable[[Any, Any], Any]:
     """`http` (the read function's app) as the front of the one writer (B10): every POST is
     authenticated, authorized and checked here, every refusal (401 with WWW-Authenticate, 403,
-    400, 404, 413) answered here, and only a request that would write is handed on, the
-    event unchanged, to the write function (Lambda Invoke). A flood of requests without a
-    valid credential scales out over read functions instead of occupying the single writer.
+    400, 404, 413) answered here, and only a request that would write is handed on to the
+    write function (Lambda Invoke), its event unchanged but for `x-request-id`: the front's
+    request id, so that the writer's log line carries the same id as the front's. A flood of
+    requests without a valid credential scales out over read functions instead of occupying
+    the single writer.
 
     A throttled invocation ran nothing: it is retried with backoff for up to
     WRITER_BUSY_WAIT_S, then answered 429 (JSON, Retry-After). The invocation itself is never
-    retried: after a timeout the write may have been made."""
-    if client is None:
-        import boto3
-        from botocore.config import Config
+    retried: after a timeout the write may have been made.
 
-        # The writer answers within API Gateway's 30 s or not at all; no automatic retries.
-        client = boto3.client("lambda", config=Config(read_timeout=31, connect_timeout=5,
-                                                      retries={"max_attempts": 0}))
+    The Lambda client (boto3, some 100-200 ms of imports) is made on the first forwarded
+    request, never at a cold start: most requests to the read function are GETs."""
+    made: list[Any] = [client]
+
+    def lambda_client() -> Any:
+        if made[0] is None:
+            import boto3
+            from botocore.config import Config
+
+            # The writer answers within API Gateway's 30 s or not at all; no automatic retries.
+            made[0] = boto3.client("lambda", config=Config(read_timeout=31, connect_timeout=5,
+                                                           retries={"max_attempts": 0}))
+        return made[0]
 
     def handler(event: Any, context: Any) -> Any:
         response = http(event, context)
@@ -205,7 +215,11 @@ def forwarding(http: Callable[[Any, Any], Any], function_name: str,
         if not headers or headers.get(FORWARD_HEADER) != "1":
             return response
         base = {k: v for k, v in headers.items() if k != FORWARD_HEADER and k != "content-length"}
-        return _invoke_writer(client, function_name, event, base)
+        request_id = next((v for k, v in base.items() if k.lower() == REQUEST_ID_HEADER.lower()), None)
+        if request_id and isinstance(event, dict):
+            sent = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "x-request-id"}
+            event = {**event, "headers": {**sent, "x-request-id": request_id}}
+        return _invoke_writer(lambda_client(), function_name, event, base)
 
     return handler
 

@@ -129,6 +129,7 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
         try:
             response = await handle(ds, router, request, path, page)
         except ForwardToWriter:
+            record.forwarded = True
             response = Response(b"", status_code=202, headers={FORWARD_HEADER: "1"})
         except LambdasetteError as exc:
             error = as_api_error(exc, writing=request.method == "POST")

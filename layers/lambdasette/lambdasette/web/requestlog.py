@@ -89,6 +89,9 @@ class RequestRecord:
     database: str | None = None
     actor_id: str | None = None
     token_id: str | None = None
+    # A front's POST handed to the write function (B10): the writer's line, with the same
+    # request id, tells how it ended; this one says the front passed it on.
+    forwarded: bool = False
 
     def fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -104,6 +107,8 @@ class RequestRecord:
             "token_id": self.token_id,
             "cold_start": self.cold_start,
         }
+        if self.forwarded:
+            out["forwarded"] = True
         return out
 
     def context(self) -> dict[str, Any]:
