@@ -80,6 +80,20 @@ def test_b08_create_into_a_hidden_table_does_not_echo_its_schema(tmp_path: Path)
     assert "check (salary > 0)" in r.json()["schema"]
 
 
+def test_b08_a_table_the_caller_has_just_made_is_echoed(tmp_path: Path) -> None:
+    """A new table's statement holds only what the request said: a create-table + insert-row
+    token that may not view tables gets it back, as 1.0a41 answers (conformance w-auth-014);
+    into an existing table it does not."""
+    s = Space(tmp_path, SECRET)
+    writer = s.token("root", {"d": {"data": ["ct", "ir"]}})
+    r = s.request("POST", "/data/-/create", writer, {"table": "c4", "rows": [{"a": 1}]})
+    assert r.status_code == 201 and r.json()["schema"] == 'CREATE TABLE "c4" (\n   "a" INTEGER\n)', r.text
+    r = s.request("POST", "/data/-/create", writer, {"table": "c4", "rows": [{"a": 2}]})
+    assert r.status_code == 201 and "schema" not in r.json()
+    r = s.request("POST", "/data/-/create", writer, {"table": "secret", "rows": [{"ssn": "x"}]})
+    assert r.status_code == 201 and "schema" not in r.json() and "salary" not in r.text
+
+
 def test_b08_alter_of_a_hidden_table_does_not_echo_its_schema(tmp_path: Path) -> None:
     s = Space(tmp_path, SECRET, permissions=WRITE_ONLY)
     alice = s.token("alice")

@@ -309,13 +309,13 @@ def create(ctx: Context) -> Response:
                        message='Permission denied: need update-row to use "replace"')
         rows, _ = rows_from(data, ds.settings.max_insert_rows)
 
-    def work(tx: Transaction) -> str:
+    def work(tx: Transaction) -> tuple[str, bool]:
         table = write_tables.find_writable(tx, name)
         if columns is not None:
             if table is not None:
                 raise ApiError(400, f'table "{name}" already exists')
             tx.conn.execute(write_tables.create_sql(tx, name, columns, pks))
-            return write_tables.schema_of(tx, name)
+            return write_tables.schema_of(tx, name), True
         if table is not None:
             if pks and pks != table.pks:
                 raise ApiError(400, "pk cannot be changed for existing table")
@@ -324,15 +324,17 @@ def create(ctx: Context) -> Response:
             check_column_types(tx, table.name, rows)
         write_rows.write_rows(tx, name, rows, ignore=ignore, replace=replace, alter=alter, create_pks=pks,
                               check_columns=False)
-        return write_tables.schema_of(tx, name)
+        return write_tables.schema_of(tx, name), table is None
 
-    schema, txid = perform(ctx, work)
+    (schema, created), txid = perform(ctx, work)
     out: dict[str, Any] = {"ok": True, "database": database, "table": name,
                            **table_urls(ctx, database, name)}
     # A table's CREATE statement is a read: only for callers who may view the table (rows
     # into an existing table need only insert-row, and a write-only caller must not learn
-    # its columns, constraints and defaults this way).
-    if ds.can(actor, "view-table", database, name):
+    # its columns, constraints and defaults this way) - or for the caller who has just made
+    # the table, whose statement holds nothing but what its own request said (as 1.0a41
+    # answers a create-table + insert-row token).
+    if created or ds.can(actor, "view-table", database, name):
         out["schema"] = schema
     if has_rows:
         out["row_count"] = len(rows)
