@@ -579,6 +579,23 @@ def test_b05_compile_blowups_end_within_bounds(tmp_path: Path, hidden: bool) -> 
     assert r.status_code == 400 and "more memory" in r.json()["error"]  # the heap limit, then a 400
 
 
+def test_b05_execute_write_does_not_pay_twice_for_a_slow_failed_compile(tmp_path: Path) -> None:
+    """execute-write words a failed compile on the caller's shadow schema (a hidden table
+    must read as missing): after a *slow* failure - more than a quarter of the time limit -
+    it answers the timeout instead of compiling again, as the read path does."""
+    s = Space(tmp_path, "create table t(id integer primary key); create table secret(id integer primary key);",
+              sql_time_limit_ms=200, permissions={"databases": {"data": {
+                  "permissions": {"execute-write-sql": {"id": "alice"}, "insert-row": {"id": "alice"}},
+                  "tables": {"secret": {"permissions": {"view-table": {"id": "root"}}}}}}})
+    alice = s.token("alice")
+    slow = bomb(13).replace(" select x from a13", " insert into t(id) select nosuch from a13")
+    r = s.request("POST", "/data/-/execute-write", alice, {"sql": slow})
+    assert r.status_code == 400 and "took too long" in r.json()["error"], r.text
+    # A quick failure is still worded on the shadow, as SQLite words it.
+    r = s.request("POST", "/data/-/execute-write", alice, {"sql": "insert into t(id) select nosuch from t"})
+    assert r.status_code == 400 and "no such column: nosuch" in r.json()["error"], r.text
+
+
 @pytest.mark.parametrize("sql", [
     "select printf('%.1000000c','a') like '%' || printf('%.5000c','a') || 'b'",
     "select printf('%.1000000c','a') glob '*' || printf('%.5000c','a') || 'b'",

@@ -18,6 +18,7 @@ Stored queries run at `/<db>/<name>.json` (`endpoints.canned`) and live in the d
 from __future__ import annotations
 
 import re
+import time
 import urllib.parse
 from dataclasses import replace
 from typing import Any
@@ -99,15 +100,19 @@ def checked_sql(ctx: Context, tx: Transaction, sql: Any) -> tuple[bool, list[str
     if any(p.startswith("_") for p in derived):
         raise ApiError(400, "Magic parameters are not allowed")
     params = {p: "" for p in derived}
+    started = time.monotonic()
     try:
         # With no authorizer of its own on the writer: the analysis's recording one refuses
-        # what SQLite would carry out while compiling (pragmas).
-        with write_sql_run.state_kept(tx.conn, changed=lambda: setattr(tx, "discard", True)):
+        # what SQLite would carry out while compiling (pragmas). Driver exceptions (out of
+        # memory, an error quoting non-UTF-8 bytes) are SQLite's refusals too (B03).
+        with write_sql_run.state_kept(tx.conn, changed=lambda: setattr(tx, "discard", True)), \
+                execute.driver_errors():
             analysis = write_sql.analyze(tx.conn, sql, params)
     except write_sql_run.ConnectionChanged:
         raise
     except Exception as exc:  # sqlite3.Error, or more than one statement
-        worded = compile_error(ctx, tx.schema(), exc, sql, params)
+        # A slow failed compile is not paid for again on the shadow (B05: `shadow_error`).
+        worded = compile_error(ctx, tx.schema(), exc, sql, params, time.monotonic() - started)
         raise ApiError(400, f"Could not analyze query: {worded}") from None
     if not analysis.is_write:
         execute.validate_select(sql)
@@ -425,13 +430,16 @@ def analyze_store(ctx: Context) -> Response:
             names = write_sql_run.named_parameters(sql)
             schema = ds.schema(database, conn)
             params = {n: "" for n in names}
+            started = time.monotonic()
             try:
-                with write_sql_run.state_kept(conn):  # a fresh connection, closed below
+                # A fresh connection, closed below; driver exceptions are SQLite's refusals (B03).
+                with write_sql_run.state_kept(conn), execute.driver_errors():
                     analysis = write_sql.analyze(conn, sql, params)
             except write_sql_run.ConnectionChanged:
                 raise
             except Exception as exc:  # what SQLite cannot compile, worded for the caller
-                raise ValueError(compile_error(ctx, schema, exc, sql, params)) from None
+                elapsed = time.monotonic() - started  # a slow failure: no shadow compile (B05)
+                raise ValueError(compile_error(ctx, schema, exc, sql, params, elapsed)) from None
             is_write = analysis.is_write
             verdict = judge(ctx, schema, analysis)
             missing = missing_table_error(ctx, verdict, sql, schema)
