@@ -300,7 +300,9 @@ def test_b02_a_table_page_has_one_deadline(tmp_path: Path) -> None:
     r = s.request("GET", url)
     elapsed = time.monotonic() - started
     assert r.status_code == 200 and len(r.json()["facets_timed_out"]) >= 20, r.json().get("facets_timed_out")
-    assert elapsed < 3 * 0.2 + 1.5, elapsed  # unbounded: 30 x 200 ms and the count
+    # Unbounded: 30 x 200 ms of facets and the count (6 s and more); the bound leaves room for a
+    # loaded machine.
+    assert elapsed < 4.0, elapsed
     # The same page again: the timeouts are remembered for this data version.
     started = time.monotonic()
     assert s.request("GET", url).status_code == 200
@@ -355,7 +357,7 @@ def test_b09_a_csv_stream_has_a_total_deadline(tmp_path: Path) -> None:
     started = time.monotonic()
     r = s.request("GET", "/data/big.csv?_stream=on&" + urllib.parse.urlencode({"_where": where}))
     elapsed = time.monotonic() - started
-    assert r.status_code == 200 and elapsed < 3 * 0.2 + 1.5, elapsed
+    assert r.status_code == 200 and elapsed < 5.0, elapsed  # unbounded: 16-45 s
     assert r.text.splitlines()[-1].startswith("CSV export stopped: its queries took more than 600 ms")
     # An export that fits its time is whole.
     r = s.request("GET", "/data/big.csv?_stream=on&_col=c0")
@@ -608,7 +610,7 @@ def test_b06_like_and_glob_patterns_are_bounded(tmp_path: Path, sql: str) -> Non
     started = time.monotonic()
     r = s.request("GET", q(sql))
     assert r.status_code == 400 and "at most 100 bytes" in r.json()["error"]
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 5  # refused before it runs; run, 10 s and more
 
 
 def test_b06_filters_too(tmp_path: Path) -> None:

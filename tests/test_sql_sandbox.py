@@ -369,9 +369,9 @@ def test_hostile_queries_end_near_the_time_limit_and_within_memory(
             assert body["truncated"] is True and size <= 32 * 1024 * 1024, (sql[:80], size)
         else:
             assert status in (400, 413) and any(s in body["error"] for s in STOPPED), (sql[:80], body)
-        # The limit is 0.2 s; unbounded, these ran 15 s to hours. 15x the limit leaves room
+        # The limit is 0.2 s; unbounded, these ran 15 s to hours. 30x the limit leaves room
         # for a loaded machine.
-        assert elapsed < 3.0, (sql[:80], elapsed)
+        assert elapsed < 6.0, (sql[:80], elapsed)
     grown = peak_rss_mb(pid) - before
     assert grown < 600, f"peak RSS grew by {grown} MB"  # unbounded: gigabytes
     status, _ = fetch(base + "/-/versions.json")
