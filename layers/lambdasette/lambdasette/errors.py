@@ -27,6 +27,7 @@ logged with its traceback and answered with a JSON 500.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from typing import Any
 
 
@@ -62,6 +63,15 @@ class ApiError(LambdasetteError):
         }
         body.update(self.extra)
         return body
+
+
+def reject_unknown_keys(given: Iterable[str], allowed: Collection[str], *, sort: bool = True) -> None:
+    """ApiError 400 `Invalid keys: a, b` (1.0a41's wording) for the keys of a body or query
+    string that are not in `allowed`: sorted, or in the order given with `sort=False` (as
+    1.0a41's update answers)."""
+    unknown = [key for key in given if key not in allowed]
+    if unknown:
+        raise ApiError(400, f"Invalid keys: {', '.join(sorted(set(unknown)) if sort else unknown)}")
 
 
 class DatabaseNotFound(LambdasetteError, KeyError):

@@ -19,7 +19,6 @@ from lambdasette.query.render import (
     as_objects,
     check_shape,
     fitting,
-    ndjson,
     parse_json_columns,
     response_budget,
     with_base64_blobs,
@@ -30,7 +29,7 @@ from lambdasette.settings import query_bool
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
 from lambdasette.web.csvresponse import byte_limit, csv_response
-from lambdasette.web.responses import cache_control, json_response
+from lambdasette.web.responses import cache_control, json_response, rows_alone
 
 
 def table_summaries(
@@ -306,13 +305,10 @@ def _render_query(ctx: Context, ran: QueryRun, shape: str | None) -> Response:
     infinity = query_bool(ctx.args.get("_json_infinity"), "_json_infinity")
     headers = cache_control(ctx.args, ctx.ds.settings.default_cache_ttl)
     headers["Referrer-Policy"] = "no-referrer"
-    if shape == "array" and ctx.args.flag("_nl"):
-        return Response(ndjson(result.columns, rows, infinity=infinity), headers=headers,
-                        media_type="text/plain")
-    if shape == "array":
-        return json_response(as_objects(result.columns, rows), headers=headers, infinity=infinity)
-    if shape == "arrayfirst":
-        return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
+    alone = rows_alone(shape, result.columns, rows, nl=ctx.args.flag("_nl"), headers=headers,
+                       infinity=infinity)
+    if alone is not None:
+        return alone
     body = {
         "ok": True,
         "database": name,
@@ -340,13 +336,10 @@ def _render_query_v10(ctx: Context, ran: QueryRun, shape: str | None) -> Respons
     infinity = query_bool(ctx.args.get("_json_infinity"), "_json_infinity")
     headers = cache_control(ctx.args, ctx.ds.settings.default_cache_ttl)
     headers["Referrer-Policy"] = "no-referrer"
-    if shape == "array" and ctx.args.flag("_nl"):
-        return Response(ndjson(result.columns, rows, infinity=infinity), headers=headers,
-                        media_type="text/plain")
-    if shape == "array":
-        return json_response(as_objects(result.columns, rows), headers=headers, infinity=infinity)
-    if shape == "arrayfirst":
-        return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
+    alone = rows_alone(shape, result.columns, rows, nl=ctx.args.flag("_nl"), headers=headers,
+                       infinity=infinity)
+    if alone is not None:
+        return alone
     names = extras.requested(ctx.args)
     stored = ran.stored
 

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from lambdasette.auth import authorizer, write_sql
 from lambdasette.endpoints.schema import names_in
 from lambdasette.endpoints.write import perform, written
-from lambdasette.errors import ApiError
+from lambdasette.errors import ApiError, reject_unknown_keys
 from lambdasette.names import fold
 from lambdasette.query import execute, visibility
 from lambdasette.query.quote import quote
@@ -60,9 +60,7 @@ def payload(ctx: Context) -> tuple[Any, dict[str, Any]]:
             params[key[len(FORM_PREFIX):] if key.startswith(FORM_PREFIX) else key] = value
         return data.get("sql"), params
     data = parse_object(ctx.body)
-    unknown = sorted(set(data) - {"sql", "params"})
-    if unknown:
-        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    reject_unknown_keys(data, {"sql", "params"})
     params = data.get("params") or {}
     if not isinstance(params, dict):
         raise ApiError(400, "params must be a dictionary")
@@ -347,9 +345,7 @@ def analyze(ctx: Context) -> Response:
     "analysis_error", "analysis_rows" (each with `allowed`), "execute_disabled",
     "execute_disabled_reason"}`."""
     require_access(ctx)
-    unknown = sorted({k for k, _ in ctx.args.items} - {"sql"})
-    if unknown:
-        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    reject_unknown_keys((k for k, _ in ctx.args.items), {"sql"})
     sql = ctx.args.get("sql") or ""
     names: list[str] = []
     rows: list[dict[str, Any]] = []

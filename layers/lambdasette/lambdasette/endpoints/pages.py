@@ -19,9 +19,8 @@ from lambdasette.endpoints import database as database_endpoint
 from lambdasette.endpoints.database import row_too_big, table_summaries
 from lambdasette.endpoints.openapi import table_tag
 from lambdasette.endpoints.row import fetch_row
-from lambdasette.endpoints.table import build_page, cut, get_table, legacy_redirect, row_path
+from lambdasette.endpoints.table import build_page, cut, row_path, table_or_query
 from lambdasette.errors import ApiError
-from lambdasette.instance import from_metadata
 from lambdasette.query.internal import StoredQuery
 from lambdasette.query.render import BYTES_PER_CHAR, parse_json_columns, response_budget
 from lambdasette.query.schema import Table
@@ -164,21 +163,12 @@ def query(ctx: Context, named: StoredQuery | None = None) -> Response:
 def table(ctx: Context) -> Response:
     """`/<db>/<table>` for a browser: the page of rows the JSON answer would hold, as a
     table, with the link to the next page and to this view's JSON and CSV."""
-    # As the JSON answer: a metadata query's name before a table's, a table's before a stored
-    # query's (`endpoints.table.table`).
-    configured = ctx.ds.metadata.queries(ctx.database).get(ctx.table)
-    if configured is not None:
-        return query(ctx, from_metadata(ctx.database, configured))
-    redirected = legacy_redirect(ctx)
-    if redirected is not None:
-        return redirected
-    try:
-        conn, schema, tbl = get_table(ctx)
-    except ApiError as exc:
-        stored = ctx.ds.stored_queries(ctx.database).get(ctx.table) if exc.status in (403, 404) else None
-        if stored is None or not ctx.ds.query_allowed(ctx.actor, "view-query", stored):
-            raise
-        return query(ctx, stored)
+    found = table_or_query(ctx)  # the same resource the JSON answer would be
+    if isinstance(found, Response):
+        return found
+    if isinstance(found, StoredQuery):
+        return query(ctx, found)
+    conn, schema, tbl = found
     if ctx.args.getlist("_where") and not ctx.ds.can(ctx.actor, "execute-sql", ctx.database):
         raise ApiError(403, "_where= is not allowed")
     # The rows (and facets) fetched stop at the response budget, as the JSON page's do (B01):

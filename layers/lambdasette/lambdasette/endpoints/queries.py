@@ -29,7 +29,7 @@ from lambdasette.auth import write_sql
 from lambdasette.endpoints import extras
 from lambdasette.endpoints.execute import compile_error, judge, missing_table_error, redacted, refuse
 from lambdasette.endpoints.write import perform, written
-from lambdasette.errors import ApiError
+from lambdasette.errors import ApiError, reject_unknown_keys
 from lambdasette.names import fold
 from lambdasette.query import execute
 from lambdasette.query.internal import StoredQuery
@@ -155,9 +155,7 @@ def store(ctx: Context) -> Response:
     data = body.get("query")
     if not isinstance(data, dict):
         raise ApiError(400, "JSON must contain a query dictionary")
-    unknown = sorted(set(data) - CREATE_FIELDS)
-    if unknown:
-        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    reject_unknown_keys(data, CREATE_FIELDS)
     name = data.get("name")
     if not name or not isinstance(name, str):
         raise ApiError(400, "Query name is required")
@@ -217,17 +215,13 @@ def update(ctx: Context) -> Response:
     if existing.is_trusted:
         raise ApiError(403, "Trusted queries cannot be updated using the API")
     data = parse_object(ctx.body)
-    unknown = sorted(set(data) - {"update", "return"})
-    if unknown:
-        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    reject_unknown_keys(data, {"update", "return"})
     changes = data.get("update")
     if not isinstance(changes, dict):
         raise ApiError(400, "JSON must contain an update dictionary")
     if "sql" in changes and not ds.can(ctx.actor, "execute-sql", database):
         raise ApiError(403, "Permission denied: need execute-sql")
-    unknown = sorted(set(changes) - FIELDS)
-    if unknown:
-        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    reject_unknown_keys(changes, FIELDS)
     for key in ("title", "description", "fragment"):
         text(changes, key)
 
@@ -416,9 +410,7 @@ def analyze_store(ctx: Context) -> Response:
         raise ApiError(403, "Permission denied: need execute-sql")
     if not ds.can(ctx.actor, "store-query", database):
         raise ApiError(403, "Permission denied: need store-query")
-    unknown = sorted({k for k, _ in ctx.args.items} - {"sql"})
-    if unknown:
-        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    reject_unknown_keys((k for k, _ in ctx.args.items), {"sql"})
     sql = ctx.args.get("sql") or ""
     names: list[str] = []
     rows: list[dict[str, Any]] = []

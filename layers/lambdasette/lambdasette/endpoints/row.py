@@ -30,7 +30,7 @@ from lambdasette.settings import query_bool
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
 from lambdasette.web.csvresponse import csv_response
-from lambdasette.web.responses import cache_control, json_response
+from lambdasette.web.responses import cache_control, json_response, rows_alone
 from lambdasette.web.routing import split_format
 
 
@@ -121,11 +121,10 @@ def row(ctx: Context) -> Response:
         return csv_response(ctx, columns, [blob_links(ctx, tbl, columns, rows)], filename=tbl.name)
     if ctx.v10:
         return render_row_v10(ctx, found, rows, shape, names, headers, start, infinity=infinity)
+    alone = rows_alone(shape, columns, rows, nl=False, headers=headers, infinity=infinity)
+    if alone is not None:
+        return alone
     objects = as_objects(columns, rows)
-    if shape == "array":
-        return json_response(objects, headers=headers, infinity=infinity)
-    if shape == "arrayfirst":
-        return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
     if shape == "object":
         key = row_path(tbl, objects[0])
         return json_response({key: objects[0]}, headers=headers, infinity=infinity)
@@ -156,11 +155,10 @@ def render_row_v10(ctx: Context, found: FoundRow, rows: list[tuple[Any, ...]], s
     tbl, columns, database = found.table, found.columns, ctx.database
     headers["Referrer-Policy"] = "no-referrer"
     shown = with_base64_blobs(rows)
+    alone = rows_alone(shape, columns, shown, nl=False, headers=headers, infinity=infinity)
+    if alone is not None:
+        return alone
     objects = as_objects(columns, shown)
-    if shape == "array":
-        return json_response(objects, headers=headers, infinity=infinity)
-    if shape == "arrayfirst":
-        return json_response([r[0] for r in shown], headers=headers, infinity=infinity)
     if shape == "object":
         return json_response({row_path(tbl, as_objects(columns, rows)[0]): objects[0]},
                              headers=headers, infinity=infinity)

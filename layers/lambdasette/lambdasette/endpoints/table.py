@@ -22,12 +22,12 @@ from lambdasette.errors import ApiError
 from lambdasette.instance import from_metadata
 from lambdasette.query import execute, facets, labels
 from lambdasette.query.csvout import labelled
+from lambdasette.query.internal import StoredQuery
 from lambdasette.query.pagination import encode_token
 from lambdasette.query.render import (
     as_objects,
     check_shape,
     fitting,
-    ndjson,
     parse_json_columns,
     response_budget,
     with_base64_blobs,
@@ -39,7 +39,7 @@ from lambdasette.settings import query_bool
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context
 from lambdasette.web.csvresponse import byte_limit, csv_response
-from lambdasette.web.responses import cache_control, json_response, redirect
+from lambdasette.web.responses import cache_control, json_response, redirect, rows_alone
 
 log = logging.getLogger("lambdasette")
 
@@ -145,30 +145,42 @@ class TablePage:
     text_bytes: int = 0
 
 
-def table(ctx: Context) -> Response:
-    """A table or view page (or a named query of that name): built once (`build_page`), then
-    rendered in 0.65's format (`render_page`) or 1.0a41's (`render_page_v10`)."""
-    # As in 0.65, a metadata query's name comes before a table's; as in 1.0a41, a table's
-    # before a stored query's (storing one with a table's name is refused, but a table may
-    # be created later) — so stored queries are only looked for where no table is.
+def table_or_query(ctx: Context) -> tuple[sqlite3.Connection, Schema, Table] | StoredQuery | Response:
+    """What `/<db>/<name>` names, for the JSON answer and the page alike: a named query, a
+    table or view as `get_table` gives it, or a redirect (`.jsono`, a legacy URL).
+
+    As in 0.65, a metadata query's name comes before a table's; as in 1.0a41, a table's
+    before a stored query's (storing one with a table's name is refused, but a table may be
+    created later) - so stored queries are only looked for where no table is. Raises
+    `get_table`'s ApiError (403/404) where there is neither; someone else's private query
+    answers exactly as a missing table does."""
     configured = ctx.ds.metadata.queries(ctx.database).get(ctx.table)
     if configured is not None:
-        return canned(ctx, from_metadata(ctx.database, configured))
+        return from_metadata(ctx.database, configured)
     if ctx.target.format == "jsono":
-        path = ctx.path
-        path = path[: -len(".jsono")] + ".json"
-        qs = ctx.args.replaced([("_shape", "objects")]).query_string()
-        return redirect(f"{path}?{qs}")
+        path = ctx.path[: -len(".jsono")] + ".json"
+        return redirect(f"{path}?{ctx.args.replaced([('_shape', 'objects')]).query_string()}")
     redirected = legacy_redirect(ctx)
     if redirected is not None:
         return redirected
     try:
-        conn, schema, tbl = get_table(ctx)
+        return get_table(ctx)
     except ApiError as exc:
         stored = ctx.ds.stored_queries(ctx.database).get(ctx.table) if exc.status in (403, 404) else None
         if stored is None or not ctx.ds.query_allowed(ctx.actor, "view-query", stored):
-            raise  # someone else's private query answers exactly as a missing table does
-        return canned(ctx, stored)
+            raise
+        return stored
+
+
+def table(ctx: Context) -> Response:
+    """A table or view page (or a named query of that name): built once (`build_page`), then
+    rendered in 0.65's format (`render_page`) or 1.0a41's (`render_page_v10`)."""
+    found = table_or_query(ctx)
+    if isinstance(found, Response):
+        return found
+    if isinstance(found, StoredQuery):
+        return canned(ctx, found)
+    conn, schema, tbl = found
     shape = check_shape(ctx.args.get("_shape"))
     names = extras.requested(ctx.args)
     if ctx.v10:
@@ -351,16 +363,12 @@ def render_page(ctx: Context, page: TablePage, shape: str | None, *, infinity: b
     if page.next_url is not None:
         headers["Link"] = f'<{page.next_url}>; rel="next"'
     columns, rows = page.columns, page.rows
-    if shape == "arrayfirst":
-        return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
+    alone = rows_alone(shape, columns, rows, nl=args.flag("_nl"), headers=headers, infinity=infinity)
+    if alone is not None:
+        return alone
     if shape == "object":
         keyed = {row_path(page.table, o): o for o in as_objects(columns, rows)}
         return json_response(keyed, headers=headers, infinity=infinity)
-    if shape == "array":
-        if args.flag("_nl"):
-            return Response(ndjson(columns, rows, infinity=infinity), headers=headers,
-                            media_type="text/plain")
-        return json_response(as_objects(columns, rows), headers=headers, infinity=infinity)
     plan, tbl = page.plan, page.table
     body = {
         "ok": True,
@@ -402,17 +410,13 @@ def render_page_v10(ctx: Context, conn: sqlite3.Connection, page: TablePage, sha
     if page.next_url is not None:
         headers["Link"] = f'<{page.next_url}>; rel="next"'
     columns, rows = page.columns, with_base64_blobs(page.rows)
-    if shape == "arrayfirst":
-        return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
+    alone = rows_alone(shape, columns, rows, nl=args.flag("_nl"), headers=headers, infinity=infinity)
+    if alone is not None:
+        return alone
     if shape == "object":
         keyed = {row_path(page.table, o): o for o in as_objects(columns, page.rows)}
         return json_response({k: with_base64_blobs([v])[0] for k, v in keyed.items()},
                              headers=headers, infinity=infinity)
-    if shape == "array":
-        if args.flag("_nl"):
-            return Response(ndjson(columns, rows, infinity=infinity), headers=headers,
-                            media_type="text/plain")
-        return json_response(as_objects(columns, rows), headers=headers, infinity=infinity)
     body: dict[str, Any] = {"ok": True, "next": page.next_token, "next_url": page.next_url}
     wanted = list(names)
     if "count" in wanted and "count_truncated" not in wanted:

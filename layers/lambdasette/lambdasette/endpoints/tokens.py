@@ -25,7 +25,7 @@ from starlette.responses import Response
 from lambdasette.auth import tokens
 from lambdasette.auth.actions import normalize_restrictions, restrictions_within
 from lambdasette.auth.permissions import ROOT
-from lambdasette.errors import ApiError, InvalidToken
+from lambdasette.errors import ApiError, InvalidToken, reject_unknown_keys
 from lambdasette.names import fold
 from lambdasette.web.body import parse_object
 from lambdasette.web.context import Context
@@ -137,9 +137,7 @@ def create(ctx: Context) -> Response:
         raise ApiError(413, f"Request body exceeded maximum size of {TOKEN_BODY_LIMIT} bytes")
     caller = caller_of(ctx)
     data = parse_object(ctx.body, empty={})
-    unknown = sorted(set(data) - CREATE_KEYS)
-    if unknown:
-        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    reject_unknown_keys(data, CREATE_KEYS)
     secret, _, shown = mint(caller, data.get("restrictions"), data.get("expires_after"),
                             data.get("description"))
     return json_response({"ok": True, "token": secret, **shown}, status=201, headers=NO_STORE)

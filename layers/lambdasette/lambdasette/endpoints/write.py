@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from starlette.responses import Response
 
 from lambdasette import column_types
-from lambdasette.errors import ApiError
+from lambdasette.errors import ApiError, reject_unknown_keys
 from lambdasette.query import internal
 from lambdasette.query.quote import quote
 from lambdasette.tilde import tilde_encode
@@ -166,9 +166,7 @@ def update(ctx: Context) -> Response:
     data = parse_object(ctx.body)
     if not isinstance(data.get("update"), dict):
         raise ApiError(400, "JSON must contain an update dictionary")
-    unknown = [k for k in data if k not in UPDATE_KEYS]
-    if unknown:
-        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    reject_unknown_keys(data, UPDATE_KEYS, sort=False)
     ds.require(actor, "update-row", database, name, message="Permission denied")
     alter = flag(data, "alter")
     if alter:
@@ -278,9 +276,7 @@ def create(ctx: Context) -> Response:
     ds, actor = ctx.ds, ctx.actor
     database = ctx.target.database or ""
     data = parse_object(ctx.body, message="JSON must be an object")
-    unknown = sorted(set(data) - CREATE_KEYS)
-    if unknown:
-        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    reject_unknown_keys(data, CREATE_KEYS)
     name = data.get("table")
     if not name:
         raise ApiError(400, "Table is required")

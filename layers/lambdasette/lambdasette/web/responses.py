@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from lambdasette.args import Args, ascii_count
 from lambdasette.errors import ApiError
-from lambdasette.query.render import dumps
+from lambdasette.query.render import as_objects, dumps, ndjson
 from lambdasette.tilde import tilde_encode
 
 JSON = "application/json; charset=utf-8"
@@ -53,6 +53,21 @@ def json_response(
 ) -> Response:
     return Response(dumps(body, infinity=infinity), status_code=status, headers=headers,
                     media_type=JSON)
+
+
+def rows_alone(shape: str | None, columns: list[str], rows: list[Any], *, nl: bool,
+               headers: dict[str, str], infinity: bool) -> Response | None:
+    """The shapes that answer with the rows and nothing around them, as Datasette 0.65 (and
+    1.0a41) give them: `_shape=array` (a list of objects; with `_nl`, newline-delimited JSON
+    as text/plain) and `_shape=arrayfirst` (each row's first value). None for every other
+    shape: the page's own renderer wraps the rows."""
+    if shape == "arrayfirst":
+        return json_response([r[0] for r in rows], headers=headers, infinity=infinity)
+    if shape == "array" and nl:
+        return Response(ndjson(columns, rows, infinity=infinity), headers=headers, media_type="text/plain")
+    if shape == "array":
+        return json_response(as_objects(columns, rows), headers=headers, infinity=infinity)
+    return None
 
 
 def error_response(error: ApiError, request_id: str | None = None) -> Response:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdasette.auth import write_sql
-from lambdasette.errors import ApiError
+from lambdasette.errors import ApiError, reject_unknown_keys
 from lambdasette.query.quote import quote
 from lambdasette.writes.tables import (
     COLUMN_TYPES,
@@ -165,9 +165,7 @@ OPERATIONS: dict[str, Operation] = {
 def validate(data: dict[str, Any]) -> list[dict[str, Any]]:
     """The request body's `operations`, checked against `OPERATIONS` before anything runs;
     ApiError 400 listing every problem, worded as 1.0a41's (pydantic's) messages."""
-    unknown = sorted(set(data) - {"operations"})
-    if unknown:
-        raise ApiError(400, f"Invalid keys: {', '.join(unknown)}")
+    reject_unknown_keys(data, {"operations"})
     if "operations" not in data:
         raise ApiError(400, "operations: Field required")
     operations = data["operations"]
