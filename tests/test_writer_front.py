@@ -10,14 +10,23 @@ import base64
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from lambdasette.handlers import lambda_app
-from localcloud import LocalCloud, http_event
+from lambdasette.storage import budget
+from localcloud import LocalCloud, http_event, load_template
 
 from .test_localcloud import scope
 
@@ -109,22 +118,34 @@ def test_valid_writes_go_through_to_the_writer(cloud: LocalCloud) -> None:
     assert writer.invocations == before + 3
 
 
-class Throttled(Exception):
-    pass
+def aws_error(code: str, status: int) -> ClientError:
+    """An error answer from the Lambda API, as boto3 raises it (its modeled exceptions, e.g.
+    `client.exceptions.TooManyRequestsException`, are ClientErrors with that code)."""
+    return ClientError({"Error": {"Code": code, "Message": code},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, "Invoke")
+
+
+def throttled() -> ClientError:
+    return aws_error("TooManyRequestsException", 429)
 
 
 class FakeLambda:
-    """boto3's Lambda client, as far as the front uses it."""
-
-    class exceptions:  # noqa: N801 - boto3's spelling
-        TooManyRequestsException = Throttled
+    """boto3's Lambda client, as far as the front uses it: `invoke`, made per read timeout
+    (`client_for`). Records the read timeouts asked for and the events sent."""
 
     def __init__(self, outcomes: list[Any]) -> None:
         self.outcomes, self.calls = outcomes, 0
+        self.read_timeouts: list[int] = []
+        self.events: list[dict[str, Any]] = []
+
+    def client_for(self, read_timeout: int) -> FakeLambda:
+        self.read_timeouts.append(read_timeout)
+        return self
 
     def invoke(self, FunctionName: str, Payload: bytes) -> dict[str, Any]:  # noqa: N803
         self.calls += 1
-        outcome = self.outcomes.pop(0) if self.outcomes else Throttled()
+        self.events.append(json.loads(Payload))
+        outcome = self.outcomes.pop(0) if self.outcomes else throttled()
         if isinstance(outcome, Exception):
             raise outcome
 
@@ -135,17 +156,27 @@ class FakeLambda:
         return {"Payload": Body(), **({"FunctionError": "Unhandled"} if outcome[1] else {})}
 
 
-FORWARD = {"statusCode": 202, "headers": {"x-lambdasette-forward": "1", "vary": "Cookie, Authorization",
+class Context:
+    """A Lambda context with `remaining` seconds to go when made."""
+
+    def __init__(self, remaining: float) -> None:
+        self.end = time.monotonic() + remaining
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(max(0.0, self.end - time.monotonic()) * 1000)
+
+
+FORWARD = {"statusCode": 500, "headers": {"x-lambdasette-forward": "1", "vary": "Cookie, Authorization",
                                           "access-control-allow-origin": "*"}, "body": ""}
 WRITTEN = {"statusCode": 201, "headers": {"content-type": "application/json"}, "body": '{"ok": true}'}
 
 
 def front(client: FakeLambda) -> Any:
-    return lambda_app.forwarding(lambda event, context: dict(FORWARD), "writer", client=client)
+    return lambda_app.forwarding(lambda event, context: dict(FORWARD), "writer", client_for=client.client_for)
 
 
 def test_a_busy_writer_is_retried_then_a_json_429(monkeypatch: pytest.MonkeyPatch) -> None:
-    client = FakeLambda([Throttled(), Throttled(), (WRITTEN, False)])
+    client = FakeLambda([throttled(), throttled(), (WRITTEN, False)])
     assert front(client)({}, None) == WRITTEN and client.calls == 3
     monkeypatch.setattr(lambda_app, "WRITER_BUSY_WAIT_S", 0.3)
     client = FakeLambda([])
@@ -155,20 +186,145 @@ def test_a_busy_writer_is_retried_then_a_json_429(monkeypatch: pytest.MonkeyPatc
     assert "x-lambdasette-forward" not in busy["headers"] and client.calls > 1
 
 
-def test_a_failed_or_unreachable_writer_is_a_json_error_never_retried() -> None:
-    client = FakeLambda([RuntimeError("read timeout")])
-    unreachable = front(client)({}, None)
-    assert unreachable["statusCode"] == 503 and client.calls == 1  # the write may have been made
-    assert "may or may not" in json.loads(unreachable["body"])["error"]
+def test_a_busy_writer_is_retried_only_while_the_front_has_time() -> None:
+    """The busy wait ends WRITER_MIN_S before the front's own deadline (its context's time
+    less FRONT_MARGIN_S), well before WRITER_BUSY_WAIT_S; every try's timeouts end by then."""
+    remaining = lambda_app.FRONT_MARGIN_S + lambda_app.WRITER_MIN_S + 0.5
+    client = FakeLambda([])
+    started = time.monotonic()
+    busy = front(client)({}, Context(remaining))
+    spent = time.monotonic() - started
+    assert busy["statusCode"] == 429 and client.calls > 1
+    assert spent < remaining - lambda_app.FRONT_MARGIN_S, spent
+    assert all(lambda_app.INVOKE_CONNECT_TIMEOUT_S + t <= remaining for t in client.read_timeouts)
+
+
+def test_the_invocation_ends_within_the_front_s_time() -> None:
+    """The read timeout (plus the connection's) ends before the function does, less the
+    margin for answering: a writer that does not answer in time gets the front's JSON 503."""
+    for remaining in (29.0, 12.3, 6.0, lambda_app.FRONT_MARGIN_S + lambda_app.WRITER_MIN_S + 0.1):
+        client = FakeLambda([(WRITTEN, False)])
+        assert front(client)({}, Context(remaining)) == WRITTEN
+        [read_timeout] = client.read_timeouts
+        assert 1 <= read_timeout and lambda_app.INVOKE_CONNECT_TIMEOUT_S + read_timeout <= remaining - lambda_app.FRONT_MARGIN_S
+    # Without a context, API Gateway's 30 s still binds.
+    client = FakeLambda([(WRITTEN, False)])
+    front(client)({}, None)
+    assert lambda_app.INVOKE_CONNECT_TIMEOUT_S + client.read_timeouts[0] <= lambda_app.GATEWAY_LIMIT_S - lambda_app.FRONT_MARGIN_S
+    # The gateway's own clock: a request it received 20 s ago has at most 10 s left, whatever
+    # the function's context says.
+    client = FakeLambda([(WRITTEN, False)])
+    received = {"requestContext": {"timeEpoch": int((time.time() - 20) * 1000)}, "headers": {}}
+    front(client)(received, Context(29.0))
+    assert lambda_app.INVOKE_CONNECT_TIMEOUT_S + client.read_timeouts[0] <= 10 - lambda_app.FRONT_MARGIN_S
+    # Too little left to reach the writer at all: a JSON 503 saying nothing was written, no try.
+    client = FakeLambda([(WRITTEN, False)])
+    late = front(client)({}, Context(lambda_app.FRONT_MARGIN_S + lambda_app.WRITER_MIN_S - 0.5))
+    assert late["statusCode"] == 503 and client.calls == 0
+    assert "nothing was written" in json.loads(late["body"])["error"]
+
+
+def test_the_front_sets_the_writer_s_deadline_whatever_the_client_sent() -> None:
+    client = FakeLambda([(WRITTEN, False)])
+    sent = {"headers": {"X-Lambdasette-Deadline-MS": "99999999999999", "x-lambdasette-deadline-ms": "1",
+                        "x-request-id": "client's", "content-type": "application/json"}, "body": "{}"}
+    ids = {"statusCode": 500, "headers": {**FORWARD["headers"], "x-request-id": "front's"}, "body": ""}
+    handler = lambda_app.forwarding(lambda event, context: dict(ids), "writer", client_for=client.client_for)
+    before = time.time()
+    assert handler(sent, Context(10.0)) == WRITTEN
+    [event] = client.events
+    headers = event["headers"]
+    assert [k for k in headers if k.lower() == "x-lambdasette-deadline-ms"] == ["x-lambdasette-deadline-ms"]
+    assert headers["x-request-id"] == "front's" and headers["content-type"] == "application/json"
+    deadline = int(headers["x-lambdasette-deadline-ms"]) / 1000
+    # When the front stops waiting: within its own time, after the invocation's timeouts.
+    assert before < deadline <= time.time() + 10.0 - lambda_app.FRONT_MARGIN_S
+    assert event["body"] == "{}"
+
+
+def probe_budget(event: Any, context: Any, *, front_deadline: bool) -> float:
+    """The storage budget `within_budget` gives a function for this event and context."""
+    seen: list[float] = []
+
+    def function(event: Any, context: Any) -> None:
+        seen.append(budget.deadline(1000.0) - time.monotonic())
+
+    lambda_app.within_budget(function, gateway=True, front_deadline=front_deadline)(event, context)
+    return seen[0]
+
+
+def test_the_writer_stops_waiting_for_storage_before_its_front_stops_waiting() -> None:
+    def sent(*values: str) -> dict[str, Any]:
+        names = ["x-lambdasette-deadline-ms", "X-Lambdasette-Deadline-Ms"]
+        return {"headers": dict(zip(names, values))}
+
+    own = lambda_app.GATEWAY_LIMIT_S - lambda_app.BUDGET_MARGIN_S  # the writer's own (120 s function)
+    soon = str(int((time.time() + 8) * 1000))
+    assert 4 < probe_budget(sent(soon), Context(120), front_deadline=True) <= 8 - lambda_app.BUDGET_MARGIN_S
+    # Only ever shorter: a far deadline leaves the writer's own budget.
+    far = str(int((time.time() + 3600) * 1000))
+    assert own - 1 < probe_budget(sent(far), Context(120), front_deadline=True) <= own
+    # A past one: no waiting for storage at all.
+    assert probe_budget(sent("1"), Context(120), front_deadline=True) <= 0
+    # Two copies: the earlier wins.
+    assert probe_budget(sent(far, soon), Context(120), front_deadline=True) <= 8 - lambda_app.BUDGET_MARGIN_S
+    # Malformed: ignored, whatever it would mean to int() or float().
+    for bad in ("", " 1", "1 ", "+1", "-1", "1e3", "1.0", "0x10", "\u0661\u0662", "1" * 17, "１２"):
+        assert own - 1 < probe_budget(sent(bad), Context(120), front_deadline=True) <= own, repr(bad)
+    # The read function never reads it: there it could only be a client's.
+    assert own - 1 < probe_budget(sent("1"), Context(120), front_deadline=False) <= own
+
+
+def test_the_template_s_read_function_outlasts_what_the_front_waits() -> None:
+    """The read function's timeout (the template's) is longer than anything the front waits
+    for the writer, so its JSON 503 for a writer that did not answer in time is always sent."""
+    template = load_template()
+    timeout = template["Resources"]["ReadFunction"]["Properties"].get(
+        "Timeout", template["Globals"]["Function"]["Timeout"])
+    assert timeout < lambda_app.GATEWAY_LIMIT_S  # and the gateway's 30 s outlasts the function
+    client = FakeLambda([throttled(), (WRITTEN, False)])
+    started = time.monotonic()
+    assert front(client)({}, Context(timeout)) == WRITTEN
+    assert all(lambda_app.INVOKE_CONNECT_TIMEOUT_S + t < timeout - (time.monotonic() - started)
+               for t in client.read_timeouts)
+    assert lambda_app.WRITER_BUSY_WAIT_S + lambda_app.WRITER_MIN_S < timeout
+
+
+def test_invoke_failures_say_whether_anything_was_written() -> None:
+    """Only a read timeout, a dropped connection or Lambda's own internal error leave the
+    write unknown; an event too large is a 413; anything refused before the writer ran, or
+    never sent, is a 503 that says nothing was written. None is retried."""
+    cases = [
+        (ReadTimeoutError(endpoint_url="https://lambda"), 503, "may or may not"),
+        (ConnectionClosedError(endpoint_url="https://lambda"), 503, "may or may not"),
+        (aws_error("ServiceException", 500), 503, "may or may not"),
+        (aws_error("RequestTooLargeException", 413), 413, "too large"),
+        (aws_error("SerializedRequestEntityTooLargeException", 413), 413, "too large"),
+        (aws_error("AccessDeniedException", 403), 503, "nothing was written"),
+        (aws_error("ResourceNotFoundException", 404), 503, "nothing was written"),
+        (aws_error("EC2ThrottledException", 502), 503, "nothing was written"),
+        (EndpointConnectionError(endpoint_url="https://lambda"), 503, "nothing was written"),
+        (ConnectTimeoutError(endpoint_url="https://lambda"), 503, "nothing was written"),
+    ]
+    for error, status, says in cases:
+        client = FakeLambda([error])
+        answered = front(client)({}, Context(20))
+        body = json.loads(answered["body"])
+        assert (answered["statusCode"], client.calls) == (status, 1), (error, answered)
+        assert says in body["error"] and body["ok"] is False, (error, body)
+        assert answered["headers"]["content-type"].startswith("application/json")
+
+
+def test_a_failed_writer_is_a_json_502_never_retried() -> None:
     client = FakeLambda([({"errorMessage": "boom"}, True)])
     failed = front(client)({}, None)
-    assert failed["statusCode"] == 502 and json.loads(failed["body"])["ok"] is False
+    assert failed["statusCode"] == 502 and json.loads(failed["body"])["ok"] is False and client.calls == 1
 
 
 def test_answers_that_need_no_writer_pass_through() -> None:
     client = FakeLambda([])
     plain = {"statusCode": 401, "headers": {"content-type": "application/json"}, "body": "{}"}
-    handler = lambda_app.forwarding(lambda event, context: plain, "writer", client=client)
+    handler = lambda_app.forwarding(lambda event, context: plain, "writer", client_for=client.client_for)
     assert handler({}, None) is plain and client.calls == 0
 
 
@@ -177,6 +333,39 @@ def test_only_a_read_function_that_knows_the_writer_is_a_front(tmp_path: Path) -
     assert lambda_app.build("read", {**env, "LAMBDASETTE_WRITE_FUNCTION": "w"}).app.state.lambdasette.options.forward_writes
     assert not lambda_app.build("read", env).app.state.lambdasette.options.forward_writes
     assert not lambda_app.build("write", {**env, "LAMBDASETTE_WRITE_FUNCTION": "w"}).app.state.lambdasette.options.forward_writes
+
+
+def test_a_front_is_wrapped_exactly_when_its_app_forwards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One decision (the app's `forward_writes`) makes the front: the read function's handler
+    then hands an anonymous insert (allowed by the policy) to the writer, and a front app
+    without the wrapper answers the placeholder as a loud 500, never a quiet success."""
+    conn = sqlite3.connect(tmp_path / "notes.db")
+    conn.execute("create table notes (id integer primary key, body text)")
+    conn.commit()
+    conn.close()
+    env = {"LAMBDASETTE_DATA_DIR": str(tmp_path), "LAMBDASETTE_PUBLIC": "on",
+           "LAMBDASETTE_PERMISSIONS": json.dumps({"permissions": {"insert-row": {"unauthenticated": True}}}),
+           "LAMBDASETTE_WRITE_FUNCTION": "the-writer"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    insert = event("POST", "/notes/notes/-/insert", {"row": {"body": "x"}})
+    invoked: list[str] = []
+    real = lambda_app.forwarding
+
+    def forwarding(http: Any, function_name: str) -> Any:
+        invoked.append(function_name)
+        return real(http, function_name, client_for=FakeLambda([(WRITTEN, False)]).client_for)
+
+    monkeypatch.setattr(lambda_app, "forwarding", forwarding)
+    assert lambda_app.handler_for("read")(insert, Context(29)) == WRITTEN and invoked == ["the-writer"]
+    # The write function (the same environment) is no front, and writes itself.
+    written = lambda_app.handler_for("write")(insert, Context(29))
+    assert written["statusCode"] == 201 and invoked == ["the-writer"]
+    # An unwrapped front (as `build` alone gives it): the placeholder is an error.
+    from mangum import Mangum
+
+    unwrapped = Mangum(lambda_app.build("read"), lifespan="off")(insert, Context(29))
+    assert unwrapped["statusCode"] == 500 and unwrapped["headers"]["x-lambdasette-forward"] == "1"
 
 
 def form(path: str, fields: dict[str, str], cookies: dict[str, str] | None = None,

@@ -19,7 +19,7 @@ from lambdasette.instance import Lambdasette, Options
 from lambdasette.metadata import Metadata
 from lambdasette.settings import Settings, parse_bool
 from lambdasette.storage.base import Storage
-from lambdasette.storage.budget import time_budget
+from lambdasette.storage.budget import DEADLINE_HEADER, seconds_until, time_budget
 from lambdasette.storage.datadir import Protected
 from lambdasette.storage.local import LocalStorage
 from lambdasette.web.app import FORWARD_HEADER
@@ -148,26 +148,52 @@ GATEWAY_LIMIT_S = 30.0
 BUDGET_MARGIN_S = 3.0
 
 
-def storage_budget(context: Any, *, gateway: bool) -> float | None:
+def storage_budget(context: Any, *, gateway: bool, until_s: float | None = None) -> float | None:
     """How long this invocation may wait for storage (a restore, a first snapshot): the time
     left (`context.get_remaining_time_in_millis()`), at most what API Gateway waits for an
-    HTTP request, less a margin. None without a Lambda context."""
+    HTTP request and at most `until_s` (the front's deadline, for the writer), less a margin.
+    None without a Lambda context."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if not callable(remaining):
         return None
     seconds = remaining() / 1000
     if gateway:
         seconds = min(seconds, GATEWAY_LIMIT_S)
+    if until_s is not None:
+        seconds = min(seconds, until_s)
     return max(0.0, seconds - BUDGET_MARGIN_S)
 
 
-def within_budget(function: Callable[[Any, Any], Any], *, gateway: bool) -> Callable[[Any, Any], Any]:
+def front_deadline_s(event: Any) -> float | None:
+    """The seconds until the front stops waiting for this event's answer, from the
+    `DEADLINE_HEADER` the front set on it; None if there is none, or none well-formed (then
+    the writer's own budget applies). Every well-formed copy counts, the earliest wins: the
+    value can only shorten the budget."""
+    headers = event.get("headers") if isinstance(event, dict) else None
+    if not isinstance(headers, dict):
+        return None
+    found: list[float] = []
+    for name, value in headers.items():
+        if isinstance(name, str) and name.lower() == DEADLINE_HEADER and isinstance(value, str):
+            seconds = seconds_until(value)
+            if seconds is None:
+                log.warning("Ignoring a malformed %s header: %.40r", DEADLINE_HEADER, value)
+            else:
+                found.append(seconds)
+    return min(found) if found else None
+
+
+def within_budget(function: Callable[[Any, Any], Any], *, gateway: bool,
+                  front_deadline: bool = False) -> Callable[[Any, Any], Any]:
     """`function`, with storage waiting no longer than the invocation can afford: past that, a
     restore answers 503 + Retry-After instead of running into a gateway timeout (the restore
-    goes on whenever the container runs)."""
+    goes on whenever the container runs). `front_deadline` (the write function only, which
+    only its front invokes): no longer than the front waits either (`DEADLINE_HEADER`). The
+    read function never reads that header: there it could only have come from a client."""
 
     def handler(event: Any, context: Any) -> Any:
-        seconds = storage_budget(context, gateway=gateway)
+        until = front_deadline_s(event) if front_deadline else None
+        seconds = storage_budget(context, gateway=gateway, until_s=until)
         if seconds is None:
             return function(event, context)
         with time_budget(seconds):
@@ -177,81 +203,165 @@ def within_budget(function: Callable[[Any, Any], Any], *, gateway: bool) -> Call
 
 
 # How long a front keeps trying a busy writer (reserved concurrency 1: a second concurrent
-# invocation is throttled, and nothing ran) before it answers 429 itself.
+# invocation is throttled, and nothing ran) before it answers 429 itself; never past
+# `WRITER_MIN_S` before the front's own deadline.
 WRITER_BUSY_WAIT_S = 10.0
+# The front answers (a JSON 503 or 429) this long before its own end or API Gateway's 30 s,
+# whichever comes first: time to build and return the answer, and for the payload of the
+# invocation to go out, so that the client never gets the gateway's own non-JSON 503/504.
+FRONT_MARGIN_S = 1.5
+# Connecting to the Lambda API within the region takes milliseconds; a pooled connection none.
+INVOKE_CONNECT_TIMEOUT_S = 2.0
+# The least time worth handing a write on with: the connection, and a second for the writer.
+WRITER_MIN_S = INVOKE_CONNECT_TIMEOUT_S + 1.0
+
+
+def front_until(event: Any, context: Any) -> float:
+    """The monotonic time by which the front must have answered: `FRONT_MARGIN_S` before the
+    earliest of the function's own end (its context), API Gateway's 30 s counted from when it
+    received the request (`requestContext.timeEpoch`, when plausible: the gateway's clock, and
+    an init before the handler, count there), and 30 s from now (the gateway started earlier)."""
+    now, epoch = time.monotonic(), time.time()
+    ends = [now + GATEWAY_LIMIT_S]
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        ends.append(now + remaining() / 1000)
+    received = (event.get("requestContext") or {}).get("timeEpoch") if isinstance(event, dict) else None
+    if isinstance(received, int) and not isinstance(received, bool):
+        waited = epoch - received / 1000
+        if 0 <= waited < GATEWAY_LIMIT_S:  # else not a live gateway's (a test's, a replay's)
+            ends.append(now + GATEWAY_LIMIT_S - waited)
+    return min(ends) - FRONT_MARGIN_S
+
+
+def invoke_read_timeout(left: float) -> int:
+    """The read timeout for an invocation with `left` seconds to go (at least `WRITER_MIN_S`):
+    whole seconds (a client is made per value), so that connecting and reading together end
+    within `left`."""
+    return max(1, int(left - INVOKE_CONNECT_TIMEOUT_S))
 
 
 def forwarding(http: Callable[[Any, Any], Any], function_name: str,
-               client: Any = None) -> Callable[[Any, Any], Any]:
+               client_for: Callable[[int], Any] | None = None) -> Callable[[Any, Any], Any]:
     """`http` (the read function's app) as the front of the one writer (B10): every POST is
     authenticated, authorized and checked here, every refusal (401 with WWW-Authenticate, 403,
     400, 404, 413) answered here, and only a request that would write is handed on to the
-    write function (Lambda Invoke), its event unchanged but for `x-request-id`: the front's
-    request id, so that the writer's log line carries the same id as the front's. A flood of
+    write function (Lambda Invoke), its event unchanged but for two headers the front sets,
+    dropping any copy the client sent: `x-request-id`, the front's request id, so that the
+    writer's log line carries the same id as the front's, and `DEADLINE_HEADER`, when the
+    front stops waiting, so that the writer stops waiting for storage before then. A flood of
     requests without a valid credential scales out over read functions instead of occupying
     the single writer.
 
-    A throttled invocation ran nothing: it is retried with backoff for up to
-    WRITER_BUSY_WAIT_S, then answered 429 (JSON, Retry-After). The invocation itself is never
-    retried: after a timeout the write may have been made.
+    Everything fits in the front's time (`front_until`): a throttled invocation ran nothing
+    and is retried with backoff for up to WRITER_BUSY_WAIT_S while at least WRITER_MIN_S is
+    left, then answered 429 (JSON, Retry-After); the invocation's own timeouts end by the
+    front's deadline, so that a writer that does not answer in time gets a JSON 503, not the
+    gateway's error. The invocation itself is never retried: after a timeout the write may
+    have been made.
 
-    The Lambda client (boto3, some 100-200 ms of imports) is made on the first forwarded
-    request, never at a cold start: most requests to the read function are GETs."""
-    made: list[Any] = [client]
+    `client_for(read_timeout)`: the Lambda client to invoke with. By default boto3's (some
+    100-200 ms of imports), one per read timeout, made on the first forwarded request that
+    needs it, never at a cold start: most requests to the read function are GETs."""
+    made: dict[int, Any] = {}
 
-    def lambda_client() -> Any:
-        if made[0] is None:
+    def lambda_client(read_timeout: int) -> Any:
+        if read_timeout not in made:
             import boto3
             from botocore.config import Config
 
-            # The writer answers within API Gateway's 30 s or not at all; no automatic retries.
-            made[0] = boto3.client("lambda", config=Config(read_timeout=31, connect_timeout=5,
-                                                           retries={"max_attempts": 0}))
-        return made[0]
+            # No automatic retries: a retried invocation could write twice.
+            made[read_timeout] = boto3.client("lambda", config=Config(
+                read_timeout=read_timeout, connect_timeout=INVOKE_CONNECT_TIMEOUT_S,
+                retries={"max_attempts": 0}))
+        return made[read_timeout]
+
+    clients = client_for or lambda_client
 
     def handler(event: Any, context: Any) -> Any:
         response = http(event, context)
         headers = response.get("headers") if isinstance(response, dict) else None
         if not headers or headers.get(FORWARD_HEADER) != "1":
             return response
+        until = front_until(event, context)  # after the front's own work, which counts too
         base = {k: v for k, v in headers.items() if k != FORWARD_HEADER and k != "content-length"}
         request_id = next((v for k, v in base.items() if k.lower() == REQUEST_ID_HEADER.lower()), None)
-        if request_id and isinstance(event, dict):
-            sent = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "x-request-id"}
-            event = {**event, "headers": {**sent, "x-request-id": request_id}}
-        return _invoke_writer(lambda_client(), function_name, event, base)
+        sent: dict[str, Any] = {}
+        if isinstance(event, dict):
+            sent = {k: v for k, v in (event.get("headers") or {}).items()
+                    if k.lower() not in ("x-request-id", DEADLINE_HEADER)}
+            if request_id:
+                sent["x-request-id"] = request_id
+        return _invoke_writer(clients, function_name, event, sent, base, until)
 
     return handler
 
 
-def _invoke_writer(client: Any, function_name: str, event: Any, headers: dict[str, str]) -> Any:
-    import time
+def _invoke_writer(clients: Callable[[int], Any], function_name: str, event: Any,
+                   sent: dict[str, Any], headers: dict[str, str], until: float) -> Any:
+    """The writer's answer to `event` (with the headers `sent`), or the front's JSON error
+    (with `headers`) by the monotonic time `until`."""
+    from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
     def answer(error: ApiError) -> dict[str, Any]:
         return {"statusCode": error.status, "isBase64Encoded": False, "body": json.dumps(error.body()),
                 "headers": {**headers, **error.headers, "content-type": "application/json; charset=utf-8"}}
 
+    def not_written(why: str) -> dict[str, Any]:
+        return answer(ApiError(503, f"{why}: nothing was written, retry", headers={"Retry-After": "2"}))
+
+    def unknown(why: str) -> dict[str, Any]:
+        return answer(ApiError(503, f"{why}: the write may or may not have been made (retry with "
+                                    "upsert or a primary key to be safe)", headers={"Retry-After": "2"}))
+
     started, delay = time.monotonic(), 0.05
+    busy_until = min(started + WRITER_BUSY_WAIT_S, until - WRITER_MIN_S)
     while True:
+        left = until - time.monotonic()
+        if left < WRITER_MIN_S:
+            # Only before the first try: a throttled retry stops at busy_until, earlier.
+            log.warning("No time left to hand a write to %s (%.1f s)", function_name, left)
+            return not_written("This request has no time left to reach the writer")
+        read_timeout = invoke_read_timeout(left)
+        # When the front stops waiting, in the writer's terms: it stops waiting for storage before.
+        stop = time.time() + INVOKE_CONNECT_TIMEOUT_S + read_timeout
+        payload = event if not isinstance(event, dict) else {
+            **event, "headers": {**sent, DEADLINE_HEADER: str(int(stop * 1000))}}
         try:
-            response = client.invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
-        except client.exceptions.TooManyRequestsException:
-            if time.monotonic() - started + delay > WRITER_BUSY_WAIT_S:
-                return answer(ApiError(429, "The writer is busy with other writes: retry shortly",
-                                       headers={"Retry-After": "1"}))
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-            continue
-        except Exception as exc:  # botocore's: unreachable, or no answer in time
+            response = clients(read_timeout).invoke(FunctionName=function_name,
+                                                    Payload=json.dumps(payload).encode())
+        except ClientError as exc:  # Lambda answered with an error instead of the writer's answer
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "")
+            if code == "TooManyRequestsException":  # throttled: nothing ran
+                if time.monotonic() + delay > busy_until:
+                    return answer(ApiError(429, "The writer is busy with other writes: retry shortly",
+                                           headers={"Retry-After": "1"}))
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            log.error("Lambda refused to invoke the write function %s: %s", function_name, exc)
+            if code in ("RequestTooLargeException", "SerializedRequestEntityTooLargeException"):
+                return answer(ApiError(413, "The request is too large to hand to the writer (AWS "
+                                            "Lambda takes at most 6 MB, the body base64-encoded): "
+                                            "send a smaller body"))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code == "ServiceException" or status == 500:
+                # Lambda's own internal error: whether the writer ran is unknown.
+                return unknown("AWS Lambda failed while invoking the write function")
+            # Refused before the writer ran: not found, access denied, its environment failed...
+            return not_written("The write function could not be invoked")
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:  # never connected: nothing sent
+            log.error("Could not connect to invoke the write function %s: %s", function_name, exc)
+            return not_written("The write function could not be reached")
+        except Exception as exc:  # botocore's read timeout or dropped connection: sent, answer unknown
             log.error("Forwarding to the write function %s failed: %s", function_name, exc)
-            return answer(ApiError(503, "The write function could not be reached, or did not answer in "
-                                        "time: the write may or may not have been made (retry with "
-                                        "upsert or a primary key to be safe)", headers={"Retry-After": "2"}))
-        payload = json.loads(response["Payload"].read() or b"null")
-        if response.get("FunctionError") or not isinstance(payload, dict) or "statusCode" not in payload:
-            log.error("The write function %s failed: %s", function_name, payload)
+            return unknown("The write function did not answer in time, or the connection to it was lost")
+        answered = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError") or not isinstance(answered, dict) or "statusCode" not in answered:
+            log.error("The write function %s failed: %s", function_name, answered)
             return answer(ApiError(502, "The write function failed"))
-        return payload
+        return answered
 
 
 def handler_for(role: str) -> Any:
@@ -263,13 +373,15 @@ def handler_for(role: str) -> Any:
 
     logs.configure("stdout")  # Lambda sends stdout to the function's log group, line by line
     app = build(role)
-    http = within_budget(within_payload_limit(Mangum(app, lifespan="off")), gateway=True)
-    writer = os.environ.get("LAMBDASETTE_WRITE_FUNCTION") if role != "write" else None
-    if writer:
-        http = forwarding(http, writer)
+    ds = app.app.state.lambdasette
+    http = within_budget(within_payload_limit(Mangum(app, lifespan="off")), gateway=True,
+                         front_deadline=role == "write")
+    # Decided once, by the app: it answers a placeholder for each write exactly when it is a
+    # front, and only the wrapper turns the placeholder into the writer's answer.
+    if ds.options.forward_writes:
+        http = forwarding(http, os.environ["LAMBDASETTE_WRITE_FUNCTION"])
     from lambdasette.handlers import tasks
 
-    ds = app.app.state.lambdasette
     # Tasks are invoked directly, not through API Gateway: only the function's timeout binds.
     task = within_budget(lambda event, context: run_task(ds, event, context, cold=app.cold), gateway=False)
 

@@ -78,6 +78,11 @@ log = logging.getLogger("lambdasette")
 # On a front's answer (Options.forward_writes) in place of one: the request is the write
 # function's to serve (`handlers.lambda_app` replaces it with the writer's answer).
 FORWARD_HEADER = "x-lambdasette-forward"
+# The placeholder's status: an error, so that a front without its wrapper (nothing written)
+# fails loudly instead of looking accepted. Its log line says FORWARDED_STATUS, the front's
+# own outcome (handed on); the writer's line, with the same request id, has the answer's.
+FORWARD_PLACEHOLDER_STATUS = 500
+FORWARDED_STATUS = 202
 
 T = TypeVar("T")
 
@@ -130,7 +135,7 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
             response = await handle(ds, router, request, path, page)
         except ForwardToWriter:
             record.forwarded = True
-            response = Response(b"", status_code=202, headers={FORWARD_HEADER: "1"})
+            response = Response(b"", status_code=FORWARD_PLACEHOLDER_STATUS, headers={FORWARD_HEADER: "1"})
         except LambdasetteError as exc:
             error = as_api_error(exc, writing=request.method == "POST")
             if error.status >= 500:
@@ -187,7 +192,7 @@ def create_app(ds: Lambdasette, routes: list[Route]) -> Starlette:
             async def counted(message: Message) -> None:
                 # What was really sent: a streamed CSV's size is known only at its end.
                 if message["type"] == "http.response.start":
-                    record.status = message["status"]
+                    record.status = FORWARDED_STATUS if record.forwarded else message["status"]
                 elif message["type"] == "http.response.body":
                     record.bytes += len(message.get("body", b""))
                 await send(message)
