@@ -380,6 +380,101 @@ def test_deadline_counts_only_what_the_request_runs() -> None:
     assert deadline.spent and deadline.limit(200) == 0
 
 
+# Counts to three million: about a second, interrupted at any point by a limit or a cancel.
+LONG_COUNT = ("select count(*) from (with recursive r(x) as (select 1 union all select x+1 from r "
+              "limit 3000000) select x from r)")
+ENDLESS_COUNT = "select count(*) from (with recursive r(x) as (select 1 union all select x+1 from r) select x from r)"
+
+
+def test_a_count_stopped_because_the_client_went_away_is_not_remembered(tmp_path: Path) -> None:
+    """A disconnect (`Deadline.cancel`) interrupts a count that had its own full limit: it is
+    not a timeout, so the same count answers once asked again in the same data version."""
+    import threading
+
+    from lambdasette.query import execute
+
+    s = Space(tmp_path, "create table t(id integer primary key)", public=True)
+    conn = s.ds.storage.connect("data")
+    try:
+        deadline = execute.Deadline(60_000)
+        threading.Timer(0.05, deadline.cancel).start()
+        with deadline.current():
+            assert s.ds.count("data", conn, LONG_COUNT, {}, 30_000) is None  # interrupted
+        with execute.Deadline(60_000).current():
+            assert s.ds.count("data", conn, LONG_COUNT, {}, 30_000) == 3_000_000
+    finally:
+        conn.close()
+
+
+def test_a_count_that_ran_out_of_its_own_time_is_remembered(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from lambdasette.query import execute
+
+    s = Space(tmp_path, "create table t(id integer primary key)", public=True)
+    conn = s.ds.storage.connect("data")
+    try:
+        with execute.Deadline(60_000).current():
+            assert s.ds.count("data", conn, ENDLESS_COUNT, {}, 50) is None
+
+        def no_query(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("a remembered timeout runs no query")
+
+        monkeypatch.setattr(execute, "scalar", no_query)
+        with execute.Deadline(60_000).current():
+            assert s.ds.count("data", conn, ENDLESS_COUNT, {}, 50) is None
+    finally:
+        conn.close()
+
+
+def test_within_deadline_remembers_only_full_time_timeouts_and_complete_results() -> None:
+    """The one rule behind counts, facets and suggestions (`execute.within_deadline`)."""
+    from lambdasette.errors import ApiError
+    from lambdasette.query import execute
+
+    store: dict[Any, Any] = {}
+
+    def cached(key: Any, compute: Any) -> Any:
+        if key not in store:
+            value = compute()
+            if value is not None:
+                store[key] = value
+        return store[key] if key in store else None
+
+    def interrupted(deadline: execute.Deadline | None = None) -> Any:
+        def query(limit: int | None) -> Any:
+            if deadline is not None:
+                deadline.cancel()  # the client goes away while the query runs
+            raise execute.timeout_error()
+        return query
+
+    with execute.Deadline(60_000).current() as deadline:
+        found = execute.within_deadline(cached, "cancelled", 200, interrupted(deadline))
+    assert isinstance(found, execute.TimedOut) and "cancelled" not in store
+    with execute.Deadline(100).current():  # less left of the request than the query's own 200 ms
+        found = execute.within_deadline(cached, "cut short", 200, interrupted())
+    assert isinstance(found, execute.TimedOut) and "cut short" not in store
+    with execute.Deadline(60_000).current():
+        found = execute.within_deadline(cached, "own limit", 200, interrupted())
+        assert found == execute.TimedOut(200) and store["own limit"] == execute.TimedOut(200)
+
+        def partial(limit: int | None) -> Any:
+            raise execute.Partial(["shown"])
+
+        assert execute.within_deadline(cached, "partial", 200, partial) == ["shown"] and "partial" not in store
+        assert execute.within_deadline(cached, "whole", 200, lambda limit: ["kept"]) == ["kept"]
+        assert store["whole"] == ["kept"]
+
+        def other(limit: int | None) -> Any:
+            raise ApiError(400, "no such column: x", title="Invalid SQL")
+
+        with pytest.raises(ApiError):
+            execute.within_deadline(cached, "error", 200, other)
+    spent = execute.Deadline(60_000)
+    spent.cancel()
+    with spent.current():
+        assert execute.within_deadline(cached, "whole", 200, lambda limit: ["again"]) == execute.TimedOut(0)
+
+
 # -- B03, B04: what the driver and the JSON parser raise is a 400, never a 500 ------------------
 
 DRIVER = [

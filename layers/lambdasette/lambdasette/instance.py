@@ -243,24 +243,14 @@ class Lambdasette:
     ) -> int | None:
         """A row count, or None if it ran out of time - its own, or what was left of the
         request's (see `query.execute.Deadline`). A count that ran out of its own full limit
-        is remembered for the data version: asking again costs nothing."""
-        limit = execute.effective_limit(time_limit_ms)
-        if limit is not None and limit <= 0:
-            return None
-
-        def compute() -> Any:
-            try:
-                return execute.scalar(conn, sql, params, time_limit_ms=limit)
-            except ApiError as exc:
-                if exc.title == "SQL Interrupted":
-                    return _TIMED_OUT if limit == time_limit_ms else None
-                raise
-
-        found = self.cached(database, ("count", sql, tuple(sorted(params.items()))), compute)
-        return None if found is _TIMED_OUT else found
-
-
-_TIMED_OUT = object()  # a count that ran out of its own time, remembered (`Lambdasette.count`)
+        is remembered for the data version (`execute.within_deadline`): asking again costs
+        nothing."""
+        found = execute.within_deadline(
+            lambda key, compute: self.cached(database, key, compute),
+            ("count", sql, tuple(sorted(params.items()))), time_limit_ms,
+            lambda limit: execute.scalar(conn, sql, params, time_limit_ms=limit),
+        )
+        return None if isinstance(found, execute.TimedOut) else found
 
 
 class _ForwardingWriter:

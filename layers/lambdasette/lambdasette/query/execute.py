@@ -14,12 +14,12 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from operator import length_hint
-from typing import Any
+from typing import Any, TypeVar
 
 from lambdasette.auth import authorizer
 from lambdasette.errors import ApiError
@@ -339,6 +339,76 @@ def effective_limit(own_ms: int | None, deadline: Deadline | None = None) -> int
     """The time limit a query with its own limit `own_ms` runs under now."""
     deadline = deadline if deadline is not None else _CURRENT.get()
     return own_ms if deadline is None else deadline.limit(own_ms)
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    """A query (a count, a facet, the suggestions) that ran out of time under `limit_ms`; when
+    it had its own full limit it is remembered for the data version (`within_deadline`):
+    asking again with no more time costs nothing."""
+
+    limit_ms: int | None
+
+
+class Partial(Exception):
+    """Raised by a `within_deadline` query whose result is incomplete (some of its queries were
+    cut short or skipped): `value` is shown, never remembered."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__("partial result")
+        self.value = value
+
+
+class _NotRemembered(Exception):
+    """Carries a result out of the cache's `compute` so that it is not stored."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__("not remembered")
+        self.value = value
+
+
+def had_full_time(limit_ms: int | None, own_ms: int | None, deadline: Deadline | None) -> bool:
+    """Whether a query that ran under `limit_ms` and was interrupted truly ran out of its own
+    time (`own_ms`): not cut short by what was left of the request, and not stopped because
+    the client went away (`Deadline.cancel`) - those may well finish another time."""
+    return limit_ms == own_ms and not (deadline is not None and deadline.cancelled)
+
+
+_T = TypeVar("_T")
+
+
+def within_deadline(
+    cached: Callable[[Hashable, Callable[[], Any]], Any], key: Hashable, own_ms: int | None,
+    query: Callable[[int | None], _T],
+) -> _T | TimedOut:
+    """`query(limit)`'s result, remembered per data version by `cached(key, compute)` (which
+    stores what is not None), or `TimedOut`: at once, with no query, when the request's
+    deadline is spent, or when the same query already ran out of its own full limit. Only
+    such a timeout is remembered (`had_full_time`); one cut short by the request's deadline
+    or by a client that went away is answered as timed out this time only, and a `Partial`
+    result is shown but not remembered either."""
+    deadline = current_deadline()
+    limit = effective_limit(own_ms, deadline)
+    if limit is not None and limit <= 0:
+        return TimedOut(0)
+
+    def compute() -> Any:
+        try:
+            return query(limit)
+        except Partial as partial:
+            raise _NotRemembered(partial.value) from None
+        except ApiError as exc:
+            if exc.title != "SQL Interrupted":
+                raise
+            timed_out = TimedOut(limit)
+            if not had_full_time(limit, own_ms, deadline):
+                raise _NotRemembered(timed_out) from None
+            return timed_out
+
+    try:
+        return cached(key, compute)
+    except _NotRemembered as kept_out:
+        return kept_out.value
 
 
 # -- running a query -----------------------------------------------------------------------

@@ -28,12 +28,8 @@ TOGGLE_ARG = {"column": "_facet", "array": "_facet_array", "date": "_facet_date"
 MAX_FACETS = 30
 
 
-@dataclass(frozen=True)
-class TimedOut:
-    """A facet or suggestion query that ran out of its own time limit (`limit_ms`), remembered
-    for the data version: asking again with no more time costs nothing."""
-
-    limit_ms: int | None
+# A facet or suggestion query that ran out of time (re-exported: callers test for it here).
+TimedOut = execute.TimedOut
 
 
 @dataclass(frozen=True)
@@ -187,8 +183,9 @@ def compute(
     out = Facets()
     for facet in facets:
         sql = _sql(facet.kind, facet.column, base, size + 1, _identity(table))
-        found = _timed(page, ("facet", sql, _key(plan.page_params)), settings.facet_time_limit_ms,
-                       lambda limit, sql=sql: execute.run(conn, sql, plan.page_params, time_limit_ms=limit,
+        found = execute.within_deadline(
+            page.cached, ("facet", sql, _key(plan.page_params)), settings.facet_time_limit_ms,
+            lambda limit, sql=sql: execute.run(conn, sql, plan.page_params, time_limit_ms=limit,
                                                           max_bytes=page.max_bytes))
         if isinstance(found, TimedOut):
             out.timed_out.append(facet.column)
@@ -206,37 +203,6 @@ def compute(
             and not args.flag("_nofacet")):
         out.suggested = suggest(page, conn, table, plan, facets, size, count)
     return out
-
-
-def _timed(page: FacetPage, key: Hashable, own_ms: int, query: Callable[[int | None], Any]) -> Any:
-    """`query(limit)`'s result, computed once per data version, or TimedOut - at once, with
-    no query, when the request's deadline is spent or the same query already ran out of as
-    much time as it would get now. A timeout is remembered only when the query had its own
-    full limit: one cut short by the request's deadline may well finish another time."""
-    limit = execute.effective_limit(own_ms)
-    if limit is not None and limit <= 0:
-        return TimedOut(0)
-
-    def compute() -> Any:
-        try:
-            return query(limit)
-        except ApiError as exc:
-            if exc.title != "SQL Interrupted":
-                raise
-            timed_out = TimedOut(limit)
-            if limit != own_ms:
-                raise _CutShort(timed_out) from None  # not remembered
-            return timed_out
-
-    try:
-        return page.cached(key, compute)
-    except _CutShort as short:
-        return short.timed_out
-
-
-class _CutShort(Exception):
-    def __init__(self, timed_out: TimedOut) -> None:
-        self.timed_out = timed_out
 
 
 def _key(params: dict[str, Any]) -> tuple[Any, ...]:
@@ -301,18 +267,18 @@ def suggest(
     base = base_sql(table, plan)
     enabled = {(f.kind, f.column) for f in facets}
     key = ("suggest", base, _key(plan.page_params), size, tuple(sorted(enabled)))
-    partial: list[list[tuple[str, str]]] = []
 
-    def compute() -> list[tuple[str, str]] | None:
+    def compute(_limit: int | None) -> list[tuple[str, str]]:
+        # Each of its queries takes its own limit (`_suggestions`); this one only decides
+        # whether the whole may be remembered.
         found, complete = _suggestions(page, conn, table, base, plan.page_params, enabled, size, count)
-        if complete:
-            return found
-        partial.append(found)
-        return None  # not remembered
+        if not complete:
+            raise execute.Partial(found)
+        return found
 
-    found = page.cached(key, compute)
-    if found is None:
-        found = partial[0] if partial else []
+    found = execute.within_deadline(page.cached, key, page.settings.facet_suggest_time_limit_ms, compute)
+    if isinstance(found, execute.TimedOut):
+        found = []
     out = []
     for kind, column in found:
         entry: dict[str, Any] = {"name": column}
@@ -328,7 +294,7 @@ def _suggestions(
     enabled: set[tuple[str, str]], size: int, count: int | None,
 ) -> tuple[list[tuple[str, str]], bool]:
     """The suggestions, and whether every query behind them had its own full time limit
-    (False: the request's deadline cut some short or skipped them)."""
+    (False: the request's deadline cut some short or skipped them, or was cancelled)."""
     own_ms = page.settings.facet_suggest_time_limit_ms
     complete = True
     found: list[tuple[str, str]] = []
@@ -342,7 +308,10 @@ def _suggestions(
                 return None
         try:
             return execute.run(conn, sql, params, time_limit_ms=limit).rows
-        except ApiError:
+        except ApiError as exc:
+            if exc.title == "SQL Interrupted" and not execute.had_full_time(
+                    limit, own_ms, execute.current_deadline()):
+                complete = False  # the client went away mid-query: not a verdict on the data
             return None
 
     if count is None:
