@@ -248,6 +248,33 @@ def test_b01_table_pages_and_their_siblings_stay_within_the_budget(tmp_path: Pat
         assert r.status_code == 200 and len(r.content) <= 2 * MiB + 100, path
 
 
+def test_b01_pages_rendered_first_are_cut_to_what_fits(tmp_path: Path) -> None:
+    """Rows whose worst case is within a few budgets are rendered before they are measured
+    (`render.within_budget`): one that comes out over the budget is cut to as many rows as fit,
+    as one measured first is - a table page with its `next`, a query `truncated`, and a row
+    alone over the budget a 413."""
+    budget = MiB
+    s = Space(tmp_path, "create table t(id integer primary key, body text)", public=True,
+              max_response_bytes=budget)
+    conn = sqlite3.connect(s.db)
+    # '"' renders as 2 bytes: 60 rows of 10,000 are 1.2 MB of JSON, their worst case 3.6 MB.
+    conn.executemany("insert into t values (?, ?)", [(i, '"' * 10_000) for i in range(1, 61)])
+    conn.execute("insert into t values (100, ?)", ['"' * 600_000])
+    conn.commit()
+    conn.close()
+    url, seen = "/data/t.json?_size=max&id__lt=100", []
+    while url:
+        r = s.request("GET", url.replace("http://testserver", ""))
+        assert r.status_code == 200 and len(r.content) <= budget, len(r.content)
+        seen += [row[0] for row in r.json()["rows"]]
+        url = r.json()["next_url"] or ""
+    assert seen == list(range(1, 61))
+    body = s.request("GET", q("select * from t where id < 100")).json()
+    assert body["truncated"] is True and 50 <= len(body["rows"]) < 60  # as many as fit
+    assert s.request("GET", "/data/t/100.json").status_code == 413
+    assert s.request("GET", "/data/t/1.json").status_code == 200
+
+
 def test_b01_lambda_keeps_5_mib_from_the_start(tmp_path: Path) -> None:
     """In Lambda the budget is 5 MiB before anything is rendered: a truthful answer, never a
     late 413 from the payload net after gigabytes."""

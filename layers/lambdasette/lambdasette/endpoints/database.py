@@ -18,11 +18,12 @@ from lambdasette.query.internal import StoredQuery
 from lambdasette.query.render import (
     as_objects,
     check_shape,
-    fitting,
+    page_worst,
     parse_json_columns,
     response_budget,
+    row_too_big,
     with_base64_blobs,
-    worst_size,
+    within_budget,
 )
 from lambdasette.query.schema import Schema
 from lambdasette.settings import query_bool
@@ -254,40 +255,33 @@ def render_query(ctx: Context, ran: QueryRun, *, filename: str) -> Response:
     if ctx.target.ext != "csv":
         # Too big for one answer (a Lambda answer is at most 6 MB; any answer is held in
         # memory): fewer rows, marked `truncated` as a capped result is, rather than a body
-        # cut off mid-way - cut before rendering whenever the rows' worst case could pass.
+        # cut off mid-way.
         limit = response_budget(ctx.ds.settings)
         columns = result.columns
         if result.cut and not result.rows:
             raise row_too_big(limit)
-        if worst_size(result.text_bytes, len(result.rows) * max(len(columns), 1),
-                      key_bytes=len(result.rows) * sum(len(c) + 4 for c in columns)) > limit:
-            room = limit - len(render(ctx, replace(ran, result=replace(result, rows=[])), shape).body) - 1024
-            infinity = query_bool(ctx.args.get("_json_infinity"), "_json_infinity")
-            rows = parse_json_columns(result.rows, columns, ctx.args.getlist("_json"))
-            measured = ([r[0] for r in rows] if shape == "arrayfirst"
-                        else as_objects(columns, with_base64_blobs(rows) if ctx.v10 else rows))
-            keep = fitting(measured, room, infinity=infinity) if room > 0 else 0
-            if keep < len(result.rows):
-                if keep < 1:
-                    raise row_too_big(limit)
-                ran = replace(ran, result=replace(result, rows=result.rows[:keep], truncated=True))
-        response = render(ctx, ran, shape)
-        while len(response.body) > limit:
-            rows = ran.result.rows
-            keep = min(len(rows) - 1, int(len(rows) * limit / len(response.body) * 0.9))
+        infinity = query_bool(ctx.args.get("_json_infinity"), "_json_infinity")
+
+        def measured(page: QueryRun) -> list[Any]:
+            rows = parse_json_columns(page.result.rows, columns, ctx.args.getlist("_json"))
+            if shape == "arrayfirst":
+                return [r[0] for r in rows]
+            return as_objects(columns, with_base64_blobs(rows) if ctx.v10 else rows)
+
+        def cut(page: QueryRun, keep: int) -> QueryRun:
             if keep < 1:
                 raise row_too_big(limit)
-            ran = replace(ran, result=replace(ran.result, rows=rows[:keep], truncated=True))
-            response = render(ctx, ran, shape)
-        return response
+            return replace(page, result=replace(page.result, rows=page.result.rows[:keep], truncated=True))
+
+        return within_budget(
+            ran, limit, worst=page_worst(result.text_bytes, len(result.rows), columns),
+            rows=lambda page: len(page.result.rows), render=lambda page: render(ctx, page, shape),
+            without_rows=lambda page: replace(page, result=replace(page.result, rows=[])),
+            measured=measured, cut=cut, too_big=lambda: row_too_big(limit), infinity=infinity,
+        )
     rows = parse_json_columns(result.rows, result.columns, ctx.args.getlist("_json"))
     return csv_response(ctx, result.columns, [query_blob_links(ctx, result.columns, rows)],
                         filename=filename, cut=lambda: result.cut)
-
-
-def row_too_big(limit: int) -> ApiError:
-    return ApiError(413, f"A single row of this result is larger than max_response_bytes "
-                         f"({limit} bytes): select fewer or smaller columns")
 
 
 def answer_private(ctx: Context, ran: QueryRun) -> bool:

@@ -16,13 +16,13 @@ from starlette.responses import Response
 
 from lambdasette.endpoints import canned
 from lambdasette.endpoints import database as database_endpoint
-from lambdasette.endpoints.database import row_too_big, table_summaries
+from lambdasette.endpoints.database import table_summaries
 from lambdasette.endpoints.openapi import table_tag
 from lambdasette.endpoints.row import fetch_row
 from lambdasette.endpoints.table import build_page, cut, row_path, table_or_query
 from lambdasette.errors import ApiError
 from lambdasette.query.internal import StoredQuery
-from lambdasette.query.render import BYTES_PER_CHAR, parse_json_columns, response_budget
+from lambdasette.query.render import BYTES_PER_CHAR, parse_json_columns, response_budget, row_too_big
 from lambdasette.query.schema import Table
 from lambdasette.tilde import tilde_encode
 from lambdasette.web.context import Context

@@ -16,6 +16,7 @@ from lambdasette.errors import ApiError
 from lambdasette.query import execute
 from lambdasette.query.quote import quote
 from lambdasette.query.render import (
+    MEASURE_FIRST,
     as_objects,
     check_shape,
     fitting,
@@ -72,8 +73,10 @@ def key_values(ctx: Context, tbl: Table) -> list[Any]:
     return out
 
 
-def fetch_row(ctx: Context) -> FoundRow:
-    """The row the URL names; 404 if there is none."""
+def fetch_row(ctx: Context, *, checked_after: bool = False) -> FoundRow:
+    """The row the URL names; 404 if there is none, 413 if it cannot fit in the response
+    budget. `checked_after`: the caller checks the rendered answer against the budget
+    (`row`), so only a row whose worst case is far over it is measured here."""
     conn, _, tbl = get_table(ctx)
     keys = tbl.row_keys
     missing = "Row not found" if ctx.v10 else "Record not found"  # each version's words
@@ -94,23 +97,40 @@ def fetch_row(ctx: Context) -> FoundRow:
     if not result.rows and not result.cut:
         raise ApiError(404, missing)
     # One row, held and rendered only if it fits the response budget (its worst case, then
-    # exactly: 6 bytes a character where every one is a control character).
-    if result.cut or (worst_size(result.text_bytes, len(columns)) > budget
-                      and fitting([result.rows[0]], budget - 4096) < 1):
-        raise ApiError(413, f"This row is larger than max_response_bytes ({budget} bytes): "
-                            "ask for some of its columns with ?sql=, or its BLOBs as .blob")
+    # exactly: 6 bytes a character where every one is a control character). Where the
+    # rendered answer is checked after, rendering first costs less than measuring - unless
+    # the worst case is so far over the budget that rendering could hold several of it.
+    worst = worst_size(result.text_bytes, len(columns))
+    measure = worst > (MEASURE_FIRST * budget if checked_after else budget)
+    if result.cut or (measure and fitting([result.rows[0]], budget - 4096) < 1):
+        raise row_larger(budget)
     return FoundRow(tbl, columns, result.rows[0], values, conn, time_limit, sql, params)
 
 
+def row_larger(budget: int) -> ApiError:
+    """The 413 for a row that cannot fit in the response budget."""
+    return ApiError(413, f"This row is larger than max_response_bytes ({budget} bytes): "
+                         "ask for some of its columns with ?sql=, or its BLOBs as .blob")
+
+
 def row(ctx: Context) -> Response:
-    """A row page: 0.65's body, or 1.0a41's with its `?_extra=` blocks (`render_row_v10`)."""
+    """A row page: 0.65's body, or 1.0a41's with its `?_extra=` blocks (`render_row_v10`),
+    or its CSV; a JSON answer over the response budget is the row's 413 (see `fetch_row`)."""
+    response = _row(ctx)
+    budget = response_budget(ctx.ds.settings)
+    if ctx.target.ext != "csv" and len(response.body) > budget:
+        raise row_larger(budget)
+    return response
+
+
+def _row(ctx: Context) -> Response:
     database = ctx.database
     ds, args = ctx.ds, ctx.args
     start = time.perf_counter()
     names = extras.requested(args)
     if ctx.v10:
         extras.check(names, extras.ROW)
-    found = fetch_row(ctx)
+    found = fetch_row(ctx, checked_after=ctx.target.ext != "csv")
     tbl, columns, keys, values = found.table, found.columns, found.table.row_keys, ctx.target.pk
     shape = check_shape(args.get("_shape"))
     infinity = query_bool(args.get("_json_infinity"), "_json_infinity")

@@ -18,6 +18,7 @@ from lambdasette import column_types
 from lambdasette.args import Args
 from lambdasette.endpoints import extras
 from lambdasette.endpoints.canned import canned
+from lambdasette.endpoints.database import answer_budget
 from lambdasette.errors import ApiError
 from lambdasette.instance import from_metadata
 from lambdasette.query import execute, facets, labels
@@ -27,11 +28,12 @@ from lambdasette.query.pagination import encode_token
 from lambdasette.query.render import (
     as_objects,
     check_shape,
-    fitting,
+    page_worst,
     parse_json_columns,
     response_budget,
+    row_too_big,
     with_base64_blobs,
-    worst_size,
+    within_budget,
 )
 from lambdasette.query.schema import Schema, Table
 from lambdasette.query.table_plan import TablePlan, plan_table, walk
@@ -206,26 +208,14 @@ def table(ctx: Context) -> Response:
     page = build_page(ctx, conn, schema, tbl, time_limit, envelope=envelope, work=work, max_bytes=limit)
     # Too big for one answer (a Lambda answer is at most 6 MB; any answer is held in memory):
     # a smaller page, whose `next` resumes where it stops, tells the truth; a cut-off body
-    # would not. Cut before rendering, from the rows as they will be rendered, whenever
-    # their worst case could pass the budget - rendering first could take gigabytes.
-    if worst_size(page.text_bytes, len(page.rows) * max(len(page.columns), 1),
-                  key_bytes=len(page.rows) * sum(len(c) + 4 for c in page.columns)) > limit:
-        room = limit - len(render(replace(page, rows=[], raw_rows=[])).body) - 1024
-        if room <= 0:
-            raise blocks_too_big(limit)
-        keep = fitting(measured(page.columns, page.rows, shape, v10=ctx.v10), room, infinity=infinity)
-        if keep < len(page.rows):
-            page = cut(ctx, page, keep, limit)
-    response = render(page)
-    while len(response.body) > limit:
-        # What the rows' worst case does not cover (the envelope's blocks): shrink until
-        # it fits.
-        if not page.rows:
-            raise blocks_too_big(limit)
-        keep = min(len(page.rows) - 1, int(len(page.rows) * limit / len(response.body) * 0.9))
-        page = cut(ctx, page, keep, limit)
-        response = render(page)
-    return response
+    # would not.
+    return within_budget(
+        page, limit, worst=page_worst(page.text_bytes, len(page.rows), page.columns),
+        rows=lambda p: len(p.rows), render=render, without_rows=lambda p: replace(p, rows=[], raw_rows=[]),
+        measured=lambda p: measured(p.columns, p.rows, shape, v10=ctx.v10),
+        cut=lambda p, keep: cut(ctx, p, keep, limit), too_big=lambda: blocks_too_big(limit),
+        infinity=infinity,
+    )
 
 
 def blocks_too_big(limit: int) -> ApiError:
@@ -236,8 +226,7 @@ def blocks_too_big(limit: int) -> ApiError:
 def cut(ctx: Context, page: TablePage, keep: int, limit: int) -> TablePage:
     """`page` cut to `keep` rows (logged), or a 413 when not even one row fits."""
     if keep < 1:
-        raise ApiError(413, f"A single row of this page is larger than max_response_bytes "
-                            f"({limit} bytes): choose fewer columns with _col= or _nocol=")
+        raise row_too_big(limit, table=True)
     log.info("%s: %d rows are over the response budget (%d bytes); answering %d rows",
              ctx.path, len(page.rows), limit, keep)
     return shorter(ctx, page, keep)
@@ -321,8 +310,7 @@ def build_page(
     if result.cut:
         # The rows' text reached the response budget: the page ends at the last whole row.
         if not rows:
-            raise ApiError(413, f"A single row of this page is larger than max_response_bytes "
-                                f"({max_bytes} bytes): choose fewer columns with _col= or _nocol=")
+            raise row_too_big(max_bytes or 0, table=True)
         rows = rows[: plan.size] if plan.size else rows
         next_token = plan.next_token(rows[-1], index=len(rows) - 1)
     elif plan.size and len(rows) > plan.size:
@@ -574,7 +562,7 @@ def table_csv(
     # What one page's rows may hold: the answer's cap (a buffered answer's is also the
     # response budget); a stream's pages each at most the response budget (it is not held).
     csv_limit = byte_limit(ds.settings.max_csv_mb, ds.settings.max_response_bytes)
-    max_bytes = min(response_budget(ds.settings), csv_limit or response_budget(ds.settings))
+    max_bytes = answer_budget(ctx)
     owned = None
     if stream:
         # A stream outlives this call and is iterated from worker threads: give it its own

@@ -3,10 +3,12 @@ response budget.
 
 **The response budget** (`response_budget`: `max_response_bytes`, or 32 MiB where that is 0)
 is what one buffered answer may hold, and it is kept while rendering, not checked after: a
-page's rows are fetched counting their text (`query.execute`), their worst-case JSON is
-bounded from that count (`worst_size`: 6 bytes a character, for `\u0001`), and only a page
-that could pass the budget is measured row by row (`fitting`, which never renders more than
-about the room left) and cut to what fits before it is rendered once.
+page's rows are fetched counting their text (`query.execute`), so their JSON is bounded from
+that count (`worst_size`: 6 bytes a character, for `\u0001`). `within_budget` renders a page
+once and cuts it to what fits (`fitting`, which never renders more than about the room left)
+only when it came out over the budget; only a page whose worst case is far over the budget
+(`MEASURE_FIRST` times) is measured row by row before it is rendered, so that rendering never
+holds more than a few budgets.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import base64
 import json
 import math
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from lambdasette import celljson
 from lambdasette.errors import ApiError
@@ -46,6 +48,81 @@ def worst_size(text_bytes: int, cells: int, *, key_bytes: int = 0) -> int:
     (characters or bytes, as `query.execute.Result.text_bytes` counts them; a `_json` cell's
     parsed value renders in no more than its text would), plus `key_bytes` of object keys."""
     return BYTES_PER_CHAR * (text_bytes + key_bytes) + CELL_BYTES * cells
+
+
+def page_worst(text_bytes: int, rows: int, columns: Sequence[str]) -> int:
+    """`worst_size` of `rows` rows of `columns` holding `text_bytes` of text and BLOBs, each
+    row rendered as an object (its keys included)."""
+    return worst_size(text_bytes, rows * max(len(columns), 1),
+                      key_bytes=rows * sum(len(c) + 4 for c in columns))
+
+
+# Where a page's worst case (`page_worst`) is over this many times the budget, its rows are
+# measured before it is rendered: rendering first would hold up to that much JSON, twice (the
+# text and its UTF-8 bytes). Below it, rendering first is cheaper - most text renders in
+# about a byte a character, far below its 6-byte worst case - and holds a few budgets at most.
+MEASURE_FIRST = 4
+# Room kept beside the rows for what cutting a page changes in its envelope (a `next` URL).
+ENVELOPE_SLACK = 1024
+
+
+class Rendered(Protocol):
+    """A rendered answer: its JSON body (a Starlette `Response`)."""
+
+    body: bytes
+
+
+_Page = TypeVar("_Page")
+_Answer = TypeVar("_Answer", bound=Rendered)
+
+
+def within_budget(
+    page: _Page, limit: int, *, worst: int, rows: Callable[[_Page], int],
+    render: Callable[[_Page], _Answer], without_rows: Callable[[_Page], _Page],
+    measured: Callable[[_Page], Sequence[Any]], cut: Callable[[_Page, int], _Page],
+    too_big: Callable[[], ApiError], infinity: bool,
+) -> _Answer:
+    """`page` rendered, with only as many of its rows as fit in `limit` bytes (`cut(page,
+    keep)`: its first `keep` rows, marked as cut - a `next` or `truncated` - and raising the
+    one-row 413 when `keep` < 1). `rows(page)` counts its rows, `without_rows(page)` is its
+    envelope alone, `measured(page)` its rows as they are measured (`fitting`), `worst` their
+    worst case (`page_worst`); `too_big()` is the 413 for an envelope over the budget alone.
+
+    Rendered once, and cut only when over the limit: the rows were fetched within the budget
+    (`execute.run`'s `max_bytes`), so rendering first holds a few budgets at most - except
+    where their worst case passes `MEASURE_FIRST` budgets (control characters, 6 bytes
+    each): then they are measured before anything is rendered."""
+    measure_first = worst > MEASURE_FIRST * limit
+    answer = None if measure_first else render(page)
+    if answer is None or len(answer.body) > limit:
+        room = limit - len(render(without_rows(page)).body) - ENVELOPE_SLACK
+        if room <= 0:
+            raise too_big()
+        keep = fitting(measured(page), room, infinity=infinity)
+        if keep < rows(page):
+            answer = None  # not held while the shorter page renders
+            page = cut(page, keep)
+        if answer is None:
+            answer = render(page)
+    while len(answer.body) > limit:
+        # What the rows' measure does not cover (the envelope's blocks, which can grow with
+        # the rows: labels, facets): shrink in proportion until it fits.
+        count, size = rows(page), len(answer.body)
+        if not count:
+            raise too_big()
+        del answer
+        page = cut(page, min(count - 1, int(count * limit / size * 0.9)))
+        answer = render(page)
+    return answer
+
+
+def row_too_big(limit: int, *, table: bool = False) -> ApiError:
+    """The 413 for a page or result of which not even one row fits in the response budget."""
+    if table:
+        return ApiError(413, f"A single row of this page is larger than max_response_bytes "
+                             f"({limit} bytes): choose fewer columns with _col= or _nocol=")
+    return ApiError(413, f"A single row of this result is larger than max_response_bytes "
+                         f"({limit} bytes): select fewer or smaller columns")
 
 
 def fitting(items: Sequence[Any], room: int, *, infinity: bool = False, separator: int = 2) -> int:
