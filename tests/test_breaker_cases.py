@@ -712,7 +712,9 @@ def test_b05_execute_write_does_not_pay_twice_for_a_slow_failed_compile(tmp_path
                   "permissions": {"execute-write-sql": {"id": "alice"}, "insert-row": {"id": "alice"}},
                   "tables": {"secret": {"permissions": {"view-table": {"id": "root"}}}}}}})
     alice = s.token("alice")
-    slow = bomb(13).replace(" select x from a13", " insert into t(id) select nosuch from a13")
+    # n=15 compiles in ~0.3 s here (each step doubles it): far past a quarter of the 200 ms limit
+    # on any machine, where n=13 (~80 ms) was near it.
+    slow = bomb(15).replace(" select x from a15", " insert into t(id) select nosuch from a15")
     r = s.request("POST", "/data/-/execute-write", alice, {"sql": slow})
     assert r.status_code == 400 and "took too long" in r.json()["error"], r.text
     # A quick failure is still worded on the shadow, as SQLite words it.
