@@ -330,10 +330,11 @@ def test_b02_a_table_page_has_one_deadline(tmp_path: Path) -> None:
     # Unbounded: 30 x 200 ms of facets and the count (6 s and more); the bound leaves room for a
     # loaded machine.
     assert elapsed < 4.0, elapsed
-    # The same page again: the timeouts are remembered for this data version.
+    # The same page again is bounded the same way. (Facets cut short by the request's deadline,
+    # not by their own limit, are not remembered as timeouts: tests below cover what is.)
     started = time.monotonic()
     assert s.request("GET", url).status_code == 200
-    assert time.monotonic() - started < elapsed
+    assert time.monotonic() - started < 4.0
 
 
 def test_b02_facets_are_merged_and_capped(tmp_path: Path) -> None:
