@@ -251,7 +251,6 @@ def render_query(ctx: Context, ran: QueryRun, *, filename: str) -> Response:
     if shape == "object":
         raise ApiError(400, "_shape=object is only available on tables")
     result = ran.result
-    render = _render_query_v10 if ctx.v10 else _render_query
     if ctx.target.ext != "csv":
         # Too big for one answer (a Lambda answer is at most 6 MB; any answer is held in
         # memory): fewer rows, marked `truncated` as a capped result is, rather than a body
@@ -275,7 +274,7 @@ def render_query(ctx: Context, ran: QueryRun, *, filename: str) -> Response:
 
         return within_budget(
             ran, limit, worst=page_worst(result.text_bytes, len(result.rows), columns),
-            rows=lambda page: len(page.result.rows), render=lambda page: render(ctx, page, shape),
+            rows=lambda page: len(page.result.rows), render=lambda page: _render_query(ctx, page, shape),
             without_rows=lambda page: replace(page, result=replace(page.result, rows=[])),
             measured=measured, cut=cut, too_big=lambda: row_too_big(limit), infinity=infinity,
         )
@@ -293,9 +292,12 @@ def answer_private(ctx: Context, ran: QueryRun) -> bool:
 
 
 def _render_query(ctx: Context, ran: QueryRun, shape: str | None) -> Response:
-    name = ctx.database
+    """One page of a query's answer in the format asked for: the rows-alone shapes as both
+    formats give them, else 0.65's body (`_query_body`) or 1.0a41's (`_query_body_v10`)."""
     result = ran.result
     rows = parse_json_columns(result.rows, result.columns, ctx.args.getlist("_json"))
+    if ctx.v10:
+        rows = with_base64_blobs(rows)
     infinity = query_bool(ctx.args.get("_json_infinity"), "_json_infinity")
     headers = cache_control(ctx.args, ctx.ds.settings.default_cache_ttl)
     headers["Referrer-Policy"] = "no-referrer"
@@ -303,7 +305,15 @@ def _render_query(ctx: Context, ran: QueryRun, shape: str | None) -> Response:
                        infinity=infinity)
     if alone is not None:
         return alone
-    body = {
+    body = (_query_body_v10 if ctx.v10 else _query_body)(ctx, ran, shape, rows)
+    return json_response(body, headers=headers, infinity=infinity)
+
+
+def _query_body(ctx: Context, ran: QueryRun, shape: str | None, rows: list[Any]) -> dict[str, Any]:
+    """Datasette 0.65's query answer: `{"ok", "database", "query_name", "rows", "truncated",
+    "columns", "query", "error", "private", "allow_execute_sql", "query_ms", <metadata>}`."""
+    name, result = ctx.database, ran.result
+    return {
         "ok": True,
         "database": name,
         "query_name": ran.query_name,
@@ -317,25 +327,14 @@ def _render_query(ctx: Context, ran: QueryRun, shape: str | None) -> Response:
         "query_ms": ran.query_ms,
         **ctx.ds.metadata.about(),
     }
-    return json_response(body, headers=headers, infinity=infinity)
 
 
-def _render_query_v10(ctx: Context, ran: QueryRun, shape: str | None) -> Response:
-    """A query's answer in Datasette 1.0a41's format: `{"ok", "rows", <the blocks `?_extra=`
-    asked for>, "truncated"}`, rows as objects (`_shape=arrays`: lists), every BLOB as
+def _query_body_v10(ctx: Context, ran: QueryRun, shape: str | None, rows: list[Any]) -> dict[str, Any]:
+    """Datasette 1.0a41's query answer: `{"ok", "rows", <the blocks `?_extra=` asked for>,
+    "truncated"}`, rows as objects (`_shape=arrays`: lists), every BLOB already as
     `{"$base64": true, "encoded": ...}`."""
-    name = ctx.database
-    result = ran.result
-    rows = with_base64_blobs(parse_json_columns(result.rows, result.columns, ctx.args.getlist("_json")))
-    infinity = query_bool(ctx.args.get("_json_infinity"), "_json_infinity")
-    headers = cache_control(ctx.args, ctx.ds.settings.default_cache_ttl)
-    headers["Referrer-Policy"] = "no-referrer"
-    alone = rows_alone(shape, result.columns, rows, nl=ctx.args.flag("_nl"), headers=headers,
-                       infinity=infinity)
-    if alone is not None:
-        return alone
+    name, result, stored = ctx.database, ran.result, ran.stored
     names = extras.requested(ctx.args)
-    stored = ran.stored
 
     def metadata() -> dict[str, Any]:
         if stored is not None:
@@ -354,13 +353,12 @@ def _render_query_v10(ctx: Context, ran: QueryRun, shape: str | None) -> Respons
         "database_color": lambda: extras.database_color(name),
         "private": lambda: answer_private(ctx, ran),
     }
-    body: dict[str, Any] = {
+    return {
         "ok": True,
         "rows": rows if shape == "arrays" else as_objects(result.columns, rows),
         **extras.resolve(names, providers),
         "truncated": result.truncated,
     }
-    return json_response(body, headers=headers, infinity=infinity)
 
 
 def query_blob_links(ctx: Context, columns: list[str], rows: list[Any]) -> list[Any]:
